@@ -1,0 +1,40 @@
+# perception: `make demo` (installs into .venv, then runs the main job) and
+# `make test`. Everything installs from PyPI / Debian; nothing else is fetched.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EXTRAS := driving,medical,deploy,dev
+export PERCEPTION_STRICT_PLUGINS ?= 1
+
+.PHONY: install demo test test-slow test-deps clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg setup.py pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade 'pip>=23.1' setuptools wheel
+	$(BIN)/python -m pip install -e '.[$(EXTRAS)]'
+	touch $(STAMP)
+
+# The whole pipeline on generated data, on CPU (see README).
+demo: install
+	$(BIN)/perception synth-images data/smoke --n-per-class 32
+	$(BIN)/perception train configs/smoke/tiny_classifier.py --work-dir work_dirs/smoke
+	$(BIN)/perception test configs/smoke/tiny_classifier.py work_dirs/smoke/latest.pth --work-dir work_dirs/smoke
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow
+
+# System packages some tests use (RTSP server on loopback); tests skip with
+# the reason when they are missing.
+test-deps:
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+	    python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly \
+	    gstreamer1.0-plugins-good gstreamer1.0-plugins-base ffmpeg
+
+clean:
+	rm -rf $(VENV) work_dirs *.egg-info

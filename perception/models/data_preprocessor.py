@@ -1,0 +1,96 @@
+"""Data preprocessor: batch, window (CT), normalize. Its settings are the
+preprocessing half of ``pretrained_cfg`` and travel with the weights."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from mmengine.model import BaseDataPreprocessor
+
+from perception.data.windowing import apply_windows
+from perception.registry import MODELS
+
+
+@MODELS.register_module()
+class PerceptionDataPreprocessor(BaseDataPreprocessor):
+    """Stack ``inputs`` into (B, C, H, W) float, optionally window modality
+    values into channels, then normalize.
+
+    Args:
+        mean: per-channel mean on the 0..255 scale for uint8 images, or on
+            the windowed [0, 1] scale when ``windows`` is set.
+        std: per-channel std, same scale as ``mean``.
+        windows: ``[(center, width), ...]``: inputs are single-channel
+            modality values (HU); each window becomes one channel in [0, 1].
+        channel_meaning: names of the channels (e.g. ``['lung', 'bone']``),
+            recorded in ``pretrained_cfg``.
+    """
+
+    def __init__(self, mean: Sequence[float] | None = None,
+                 std: Sequence[float] | None = None,
+                 windows: Sequence[Sequence[float]] | None = None,
+                 channel_meaning: Sequence[str] | None = None,
+                 non_blocking: bool = False) -> None:
+        super().__init__(non_blocking)
+        self.windows = [tuple(map(float, w)) for w in windows or []]
+        self.channel_meaning = list(channel_meaning or [])
+        self._normalize = mean is not None
+        if self._normalize:
+            if std is None or len(std) != len(mean):
+                raise ValueError('data_preprocessor: mean and std must have '
+                                 f'the same length, got {mean} and {std}')
+            self.register_buffer('mean', torch.tensor(mean).view(-1, 1, 1),
+                                 False)
+            self.register_buffer('std', torch.tensor(std).view(-1, 1, 1),
+                                 False)
+
+    def preprocess(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) raw batch -> normalized float batch."""
+        inputs = inputs.float()
+        if self.windows:
+            if inputs.shape[1] != 1:
+                raise ValueError(
+                    f'windowing expects single-channel modality values, got '
+                    f'{inputs.shape[1]} channels; remove `windows` or feed '
+                    'one slice per sample')
+            inputs = apply_windows(inputs[:, 0], self.windows, axis=1)
+        if self._normalize:
+            if inputs.shape[1] != self.mean.shape[0]:
+                raise ValueError(
+                    f'data_preprocessor has {self.mean.shape[0]} mean values '
+                    f'but the inputs have {inputs.shape[1]} channels')
+            inputs = (inputs - self.mean) / self.std
+        return inputs
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        data = self.cast_data(data)
+        inputs = data['inputs']
+        if isinstance(inputs, (list, tuple)):
+            inputs = torch.stack(list(inputs))
+        return dict(inputs=self.preprocess(inputs),
+                    data_samples=data.get('data_samples'))
+
+    def pretrained_cfg(self) -> dict:
+        """Preprocessing to store with the weights (timm's pretrained_cfg)."""
+        cfg: dict = {}
+        if self._normalize:
+            cfg['mean'] = [float(v) for v in self.mean.flatten()]
+            cfg['std'] = [float(v) for v in self.std.flatten()]
+        if self.windows:
+            cfg['windows'] = [list(w) for w in self.windows]
+        if self.channel_meaning:
+            cfg['channel_meaning'] = list(self.channel_meaning)
+        return cfg
+
+
+def build_data_preprocessor(cfg: dict | torch.nn.Module | None
+                            ) -> torch.nn.Module:
+    """Build a preprocessor through perception's ``MODELS`` (mmengine's
+    ``BaseModel`` would look in its own root registry without our scope).
+    ``None`` gives a :class:`PerceptionDataPreprocessor` with no
+    normalization."""
+    if isinstance(cfg, torch.nn.Module):
+        return cfg
+    cfg = dict(cfg or {})
+    cfg.setdefault('type', 'PerceptionDataPreprocessor')
+    return MODELS.build(cfg)

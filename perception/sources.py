@@ -1,0 +1,253 @@
+"""Frame sources: one API for video files, image folders, live streams, ROS
+bags, camera rigs and DICOM series.
+
+``open_source(uri, **options)`` asks every opener registered in
+:data:`perception.registry.SOURCES` whether it accepts ``uri`` and opens it
+with the highest-priority one. Plugins register the real openers (DICOM in
+the medical plugin, cameras/video/streams/bags/rigs in the driving plugin);
+the core registers :class:`ImageFileOpener` for image files, folders and
+globs at the lowest priority.
+"""
+from __future__ import annotations
+
+import abc
+import glob
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Literal
+
+import numpy as np
+
+from perception.registry import SOURCES
+
+EventKind = Literal['stall', 'reconnect', 'dropped', 'corrupt', 'partial',
+                    'eos']
+ClockKind = Literal['pts', 'header', 'sidecar', 'index', 'arrival']
+
+
+@dataclass
+class Frame:
+    """One image from a source.
+
+    Attributes:
+        image: camera sources: RGB uint8 (H, W, 3) (native depth on request);
+            DICOM sources: float32 (H, W) slice in modality units.
+        timestamp_ns: stream time in nanoseconds; ``meta['clock']`` says
+            which clock (``pts``, ``header``, ``sidecar``, ``index``,
+            ``arrival``).
+        index: position of the frame in its source (0-based, before stride).
+        camera: camera (or series) name.
+        meta: everything else (``clock``, ``path``, ``intrinsics``,
+            ``series_uid``, ``slice_index``, ``affine``...).
+    """
+
+    image: np.ndarray
+    timestamp_ns: int
+    index: int
+    camera: str = 'cam0'
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FrameSet:
+    """Frames of several cameras taken at (about) the same time."""
+
+    timestamp_ns: int
+    frames: dict[str, Frame]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SourceEvent:
+    """Something a consumer should know about: a stall, a reconnect, dropped
+    or corrupt frames, a partial frame set, the end of the stream."""
+
+    kind: EventKind
+    time: float
+    detail: str = ''
+    count: int = 1
+
+
+class SourceTimeout(TimeoutError):
+    """No frame arrived within ``timeout_s``; the message names the source."""
+
+
+class SourceError(ValueError):
+    """A source cannot be opened or read; the message names it and why."""
+
+
+class FrameSource(abc.ABC):
+    """Iterable of :class:`Frame` (or :class:`FrameSet` for rigs).
+
+    Subclasses implement :meth:`_iter_frames` and, if they hold resources,
+    :meth:`_close`. ``events`` collects :class:`SourceEvent` s and ``stats``
+    counts what happened (``frames``, ``dropped``, ``corrupt``...).
+    """
+
+    def __init__(self, uri: str, timeout_s: float | None = None) -> None:
+        self.uri = str(uri)
+        self.timeout_s = timeout_s
+        self.events: list[SourceEvent] = []
+        self.stats: dict[str, int | float] = {'frames': 0}
+        self.closed = False
+
+    # -- to implement --------------------------------------------------
+    @abc.abstractmethod
+    def _iter_frames(self) -> Iterator[Frame | FrameSet]:
+        """Yield frames in stream order."""
+
+    def _close(self) -> None:
+        """Release files, sockets and worker threads."""
+
+    # -- shared behaviour ----------------------------------------------
+    def __iter__(self) -> Iterator[Frame | FrameSet]:
+        if self.closed:
+            raise SourceError(f'{self.uri}: the source is closed')
+        for item in self._iter_frames():
+            self.stats['frames'] = int(self.stats.get('frames', 0)) + 1
+            yield item
+
+    def emit(self, kind: EventKind, detail: str = '', count: int = 1) -> None:
+        """Record an event and count it in ``stats``."""
+        self.events.append(SourceEvent(kind, time.time(), detail, count))
+        self.stats[kind] = int(self.stats.get(kind, 0)) + count
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._close()
+
+    def __enter__(self) -> 'FrameSource':
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}({self.uri!r})'
+
+
+class SourceOpener(abc.ABC):
+    """Decides whether it can open a URI and opens it. Register subclasses
+    in ``SOURCES``; the highest ``priority`` among those that accept a URI
+    wins (DICOM 300 > driving cameras/images 200 > core images 0)."""
+
+    priority: int = 0
+
+    @abc.abstractmethod
+    def can_open(self, uri: str) -> bool:
+        """Cheap check (suffix, scheme, a peek at a header)."""
+
+    @abc.abstractmethod
+    def open(self, uri: str, **options) -> FrameSource:
+        """Open ``uri``; unknown options raise ``TypeError``."""
+
+
+def registered_openers() -> list[SourceOpener]:
+    """Every registered opener, highest priority first."""
+    SOURCES.import_from_location()
+    openers = [cls() for cls in SOURCES.module_dict.values()
+               if isinstance(cls, type) and issubclass(cls, SourceOpener)]
+    return sorted(openers, key=lambda o: -o.priority)
+
+
+def open_source(uri: str | os.PathLike, **options) -> FrameSource:
+    """Open anything a registered opener accepts.
+
+    Args:
+        uri: a path, folder, glob, ``http://``/``rtsp://`` URL, bag or rig
+            file, DICOM series folder...
+        **options: passed to the chosen opener (``timeout_s``, ``stride``...).
+
+    Raises:
+        SourceError: no opener accepts ``uri``; the message lists the
+            openers and plugins tried.
+    """
+    uri = os.fspath(uri)
+    openers = registered_openers()
+    for opener in openers:
+        if opener.can_open(uri):
+            return opener.open(uri, **options)
+    from perception.plugins import describe_loaded_plugins
+    tried = ', '.join(f'{type(o).__name__} (priority {o.priority})'
+                      for o in openers)
+    exists = 'exists' if os.path.exists(uri) else 'does not exist'
+    raise SourceError(
+        f"No source opener accepts '{uri}' (the path {exists}). Openers "
+        f'tried: {tried}. Plugins loaded: {describe_loaded_plugins()}. '
+        "Video, streams and bags need the driving plugin (pip install "
+        "'perception-toolkit[driving]'); DICOM needs the medical plugin "
+        "(pip install 'perception-toolkit[medical]').")
+
+
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp',
+                  '.ppm', '.pgm')
+
+
+def list_images(uri: str) -> list[str]:
+    """Image files named by a file, a folder (not recursive) or a glob, in
+    name order."""
+    if any(ch in uri for ch in '*?['):
+        paths = glob.glob(uri)
+    elif os.path.isdir(uri):
+        paths = [os.path.join(uri, n) for n in os.listdir(uri)]
+    else:
+        paths = [uri]
+    return sorted(p for p in paths if p.lower().endswith(IMAGE_SUFFIXES)
+                  and os.path.isfile(p))
+
+
+def read_image(path: str, raw: bool = False) -> np.ndarray:
+    """Read an image file as RGB uint8 (H, W, 3), or in its native depth and
+    channels (e.g. uint16 (H, W)) with ``raw=True``."""
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path) as img:
+            if raw:
+                return np.asarray(img)
+            return np.asarray(img.convert('RGB'))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise SourceError(f'{path}: not a readable image ({exc})') from exc
+
+
+class ImageSequenceSource(FrameSource):
+    """Frames from image files in name order, timestamps from index / fps."""
+
+    def __init__(self, uri: str, paths: list[str], fps: float = 10.0,
+                 raw: bool = False, camera: str = 'cam0',
+                 timeout_s: float | None = None) -> None:
+        super().__init__(uri, timeout_s)
+        if not paths:
+            raise SourceError(f'{uri}: no image files found '
+                              f'(suffixes {", ".join(IMAGE_SUFFIXES)})')
+        self.paths, self.fps, self.raw, self.camera = paths, fps, raw, camera
+
+    def _iter_frames(self) -> Iterator[Frame]:
+        for index, path in enumerate(self.paths):
+            try:
+                image = read_image(path, self.raw)
+            except SourceError as exc:
+                self.emit('corrupt', str(exc))
+                continue
+            yield Frame(image, int(round(index * 1e9 / self.fps)), index,
+                        self.camera, {'clock': 'index', 'path': path})
+        self.emit('eos', f'{len(self.paths)} files')
+
+
+@SOURCES.register_module()
+class ImageFileOpener(SourceOpener):
+    """Core opener for an image file, a folder of images or a glob."""
+
+    priority = 0
+
+    def can_open(self, uri: str) -> bool:
+        if '://' in uri:
+            return False
+        return bool(list_images(uri))
+
+    def open(self, uri: str, fps: float = 10.0, raw: bool = False,
+             camera: str = 'cam0',
+             timeout_s: float | None = None) -> FrameSource:
+        return ImageSequenceSource(uri, list_images(uri), fps, raw, camera,
+                                   timeout_s)

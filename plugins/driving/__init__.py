@@ -1,0 +1,14 @@
+"""perception_driving: camera, video, stream, bag and rig sources, driving
+dataset formats and synthetic drives."""
+from perception.commands import NotAvailableCommand
+from perception.registry import COMMANDS
+from perception.sources import open_source
+
+__version__ = '0.1.0'
+__all__ = ['open_source']
+
+
+@COMMANDS.register_module(name='synth-drive')
+class SynthDriveCommand(NotAvailableCommand):
+    name = 'synth-drive'
+    help = 'write a synthetic drive in every supported format'
