@@ -1,0 +1,14 @@
+"""Datasets, transforms and data helpers shared by every domain."""
+from perception.data.base_dataset import BadSampleError, PerceptionDataset
+from perception.data.image_folder import ImageFolderDataset
+from perception.data.synthetic import write_shape_images
+from perception.data.transforms import (BaseTransform, LoadImage, PackInputs,
+                                        RandomFlip, RandomResizedCrop, Resize)
+from perception.data.windowing import apply_window, apply_windows
+
+__all__ = [
+    'BadSampleError', 'PerceptionDataset', 'ImageFolderDataset',
+    'write_shape_images', 'BaseTransform', 'LoadImage', 'PackInputs',
+    'RandomFlip', 'RandomResizedCrop', 'Resize', 'apply_window',
+    'apply_windows'
+]

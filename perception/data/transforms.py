@@ -1,0 +1,207 @@
+"""Explicit transforms on a dict of fields (MONAI habit), built from
+``TRANSFORMS``. Each does one thing; geometric ones record what they did in
+``scale_factor`` / ``homography_matrix`` so predictions map back."""
+from __future__ import annotations
+
+import math
+import random
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from perception.data.base_dataset import BadSampleError
+from perception.registry import TRANSFORMS
+from perception.structures import DataSample, make_instances
+
+
+class BaseTransform:
+    """A callable on a results dict; returns the dict (or None to drop)."""
+
+    def __call__(self, results: dict) -> dict | None:
+        return self.transform(results)
+
+    def transform(self, results: dict) -> dict | None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ', '.join(f'{k}={v!r}' for k, v in vars(self).items()
+                         if not k.startswith('_'))
+        return f'{type(self).__name__}({args})'
+
+
+def _compose_homography(results: dict, matrix: np.ndarray) -> None:
+    previous = results.get('homography_matrix', np.eye(3, dtype=np.float32))
+    results['homography_matrix'] = (matrix @ previous).astype(np.float32)
+
+
+@TRANSFORMS.register_module()
+class LoadImage(BaseTransform):
+    """Read ``img_path`` into ``img`` (H, W, C), any channel count.
+
+    Args:
+        color_type: 'color' (RGB, 3 channels), 'grayscale' (1 channel) or
+            'unchanged' (native depth and channels, e.g. uint16).
+    """
+
+    def __init__(self, color_type: str = 'color') -> None:
+        if color_type not in ('color', 'grayscale', 'unchanged'):
+            raise ValueError(f"color_type must be 'color', 'grayscale' or "
+                             f"'unchanged', got {color_type!r}")
+        self.color_type = color_type
+
+    def transform(self, results: dict) -> dict:
+        from PIL import Image, UnidentifiedImageError
+        path = results['img_path']
+        try:
+            with Image.open(path) as img:
+                if self.color_type == 'color':
+                    img = img.convert('RGB')
+                elif self.color_type == 'grayscale':
+                    img = img.convert('L')
+                array = np.asarray(img)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise BadSampleError(f'{path}: cannot read image ({exc})') from exc
+        if array.ndim == 2:
+            array = array[..., None]
+        results['img'] = array
+        results['img_shape'] = array.shape[:2]
+        results['ori_shape'] = array.shape[:2]
+        return results
+
+
+@TRANSFORMS.register_module()
+class Resize(BaseTransform):
+    """Resize ``img`` to ``scale`` = (width, height); boxes follow."""
+
+    def __init__(self, scale: Sequence[int], interpolation: str = 'bilinear'
+                 ) -> None:
+        self.scale = tuple(scale)
+        self.interpolation = interpolation
+
+    def transform(self, results: dict) -> dict:
+        img = results['img']
+        h, w = img.shape[:2]
+        new_w, new_h = self.scale
+        results['img'] = resize_image(img, new_w, new_h, self.interpolation)
+        sx, sy = new_w / w, new_h / h
+        if 'gt_bboxes' in results:
+            results['gt_bboxes'] = (np.asarray(results['gt_bboxes'],
+                                               np.float32)
+                                    * np.array([sx, sy, sx, sy], np.float32))
+        prev = results.get('scale_factor', (1.0, 1.0))
+        results['scale_factor'] = (prev[0] * sx, prev[1] * sy)
+        _compose_homography(results, np.diag([sx, sy, 1.0]))
+        results['img_shape'] = (new_h, new_w)
+        return results
+
+
+def resize_image(img: np.ndarray, width: int, height: int,
+                 interpolation: str = 'bilinear') -> np.ndarray:
+    """Resize (H, W, C) of any dtype and channel count."""
+    tensor = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
+    out = torch.nn.functional.interpolate(
+        tensor[None].float(), size=(height, width), mode=interpolation,
+        align_corners=False if interpolation != 'nearest' else None,
+        antialias=interpolation != 'nearest')[0]
+    if np.issubdtype(img.dtype, np.integer):
+        info = np.iinfo(img.dtype)
+        out = out.round().clamp(info.min, info.max)
+    return out.permute(1, 2, 0).numpy().astype(img.dtype)
+
+
+@TRANSFORMS.register_module()
+class RandomResizedCrop(BaseTransform):
+    """Crop a random area/aspect and resize to ``size`` = (height, width)
+    (the MAE / torchvision recipe). Image-level only: not for boxes."""
+
+    def __init__(self, size: int | Sequence[int],
+                 crop_scale: Sequence[float] = (0.2, 1.0),
+                 ratio: Sequence[float] = (3 / 4, 4 / 3),
+                 interpolation: str = 'bicubic') -> None:
+        self.size = (size, size) if isinstance(size, int) else tuple(size)
+        self.crop_scale, self.ratio = tuple(crop_scale), tuple(ratio)
+        self.interpolation = interpolation
+
+    def _crop_box(self, h: int, w: int) -> tuple[int, int, int, int]:
+        area = h * w
+        target_ratio = self.size[1] / self.size[0]
+        log_ratio = [math.log(r * target_ratio) for r in self.ratio]
+        for _ in range(10):
+            target = area * random.uniform(*self.crop_scale)
+            aspect = math.exp(random.uniform(*log_ratio))
+            cw = int(round(math.sqrt(target * aspect)))
+            ch = int(round(math.sqrt(target / aspect)))
+            if 0 < cw <= w and 0 < ch <= h:
+                return (random.randint(0, h - ch), random.randint(0, w - cw),
+                        ch, cw)
+        return 0, 0, h, w
+
+    def transform(self, results: dict) -> dict:
+        img = results['img']
+        top, left, ch, cw = self._crop_box(*img.shape[:2])
+        crop = img[top:top + ch, left:left + cw]
+        out_h, out_w = self.size
+        results['img'] = resize_image(crop, out_w, out_h,
+                                      self.interpolation)
+        sx, sy = out_w / cw, out_h / ch
+        _compose_homography(results, np.array(
+            [[sx, 0, -left * sx], [0, sy, -top * sy], [0, 0, 1]]))
+        results['img_shape'] = (out_h, out_w)
+        return results
+
+
+@TRANSFORMS.register_module()
+class RandomFlip(BaseTransform):
+    """Horizontal flip with probability ``prob``; boxes follow."""
+
+    def __init__(self, prob: float = 0.5) -> None:
+        self.prob = prob
+
+    def transform(self, results: dict) -> dict:
+        if random.random() >= self.prob:
+            results['flip'] = False
+            return results
+        img = results['img']
+        w = img.shape[1]
+        results['img'] = np.ascontiguousarray(img[:, ::-1])
+        if 'gt_bboxes' in results:
+            boxes = np.asarray(results['gt_bboxes'], np.float32).copy()
+            boxes[:, [0, 2]] = w - boxes[:, [2, 0]]
+            results['gt_bboxes'] = boxes
+        _compose_homography(results, np.array([[-1, 0, w], [0, 1, 0],
+                                               [0, 0, 1]], np.float32))
+        results['flip'] = True
+        return results
+
+
+DEFAULT_META_KEYS = ('img_path', 'img_shape', 'ori_shape', 'scale_factor',
+                     'homography_matrix', 'flip', 'camera', 'timestamp_ns',
+                     'intrinsics', 'series_uid', 'slice_index', 'affine',
+                     'sample_idx')
+
+
+@TRANSFORMS.register_module()
+class PackInputs(BaseTransform):
+    """Pack ``img`` (H, W, C) into ``inputs`` (C, H, W) tensor (dtype kept)
+    and the rest into a :class:`DataSample` (``gt_label``, ``gt_instances``
+    from ``gt_bboxes``/``gt_labels``/``gt_ignore_flags``, meta keys)."""
+
+    def __init__(self, meta_keys: Sequence[str] = DEFAULT_META_KEYS) -> None:
+        self.meta_keys = tuple(meta_keys)
+
+    def transform(self, results: dict) -> dict:
+        img = np.ascontiguousarray(results['img'])
+        if img.ndim == 2:
+            img = img[..., None]
+        inputs = torch.from_numpy(img).permute(2, 0, 1).contiguous()
+        sample = DataSample()
+        if 'gt_label' in results:
+            sample.set_gt_label(results['gt_label'])
+        if 'gt_bboxes' in results:
+            sample.gt_instances = make_instances(
+                results['gt_bboxes'], results['gt_labels'],
+                results.get('gt_ignore_flags'))
+        sample.set_metainfo({k: results[k] for k in self.meta_keys
+                             if k in results})
+        return dict(inputs=inputs, data_samples=sample)
