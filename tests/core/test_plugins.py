@@ -4,6 +4,7 @@ fresh interpreter, since discovery happens once per process."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -173,13 +174,12 @@ def test_installed_template_plugin_adds_model_source_and_command(tmp_path):
         capture_output=True, text=True, check=True).stdout.strip()
     Path(purelib, 'perception_project.pth').write_text(
         sysconfig.get_paths()['purelib'] + '\n')
-    build = tmp_path / 'build'
-    # pip of the project's interpreter installs into the throwaway venv
+    # a copy, so the build leaves nothing in the source tree
+    template = shutil.copytree(TEMPLATE, tmp_path / 'template')
     subprocess.run([str(python), '-m', 'pip', 'install', '--no-deps',
                     '--no-build-isolation', '--no-index', '--quiet',
-                    str(TEMPLATE)], check=True, timeout=300,
-                   capture_output=True,
-                   env=dict(os.environ, TMPDIR=str(build.parent)))
+                    str(template)], check=True, timeout=300,
+                   capture_output=True)
     own_site = Path(sysconfig.get_paths()['purelib'])
     assert not list(own_site.glob('perception_plugin_template*'))
     result = run_python("""
