@@ -1,0 +1,308 @@
+"""Video files: PyAV (presentation timestamps) by default, OpenCV as fallback.
+
+Frames come as RGB uint8 (H, W, 3) with ``timestamp_ns`` the frame's
+presentation time (``meta['clock'] == 'pts'``). The frame rate is measured
+from the timestamps (``stats['fps']``), never taken from the container, so
+variable-frame-rate files keep their real timing. Frames the decoder flags
+as corrupt, or packets it cannot decode, are skipped with a ``corrupt``
+event; at the end the decoded count is checked against the container's
+frame count and any shortfall is reported as a ``dropped`` event.
+"""
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from typing import Iterator
+
+import numpy as np
+
+from perception.registry import SOURCES
+from perception.sources import Frame, FrameSource, SourceError, SourceOpener
+
+VIDEO_SUFFIXES = ('.mp4', '.m4v', '.mkv', '.avi', '.mov', '.webm', '.ts',
+                  '.mts', '.m2ts', '.h264', '.264', '.h265', '.hevc', '.mpg',
+                  '.mpeg', '.flv', '.wmv', '.mjpeg', '.mjpg', '.ivf')
+BACKENDS = ('auto', 'pyav', 'opencv')
+
+
+class VideoSource(FrameSource):
+    """Frames of one video file.
+
+    Args:
+        uri: path of the video file.
+        stride: yield every ``stride``-th frame of the range (indices stay
+            those of the file).
+        start_s: first presentation time to yield, seconds (inclusive).
+        end_s: presentation time to stop at, seconds (exclusive).
+        backend: 'pyav', 'opencv' or 'auto' (PyAV, OpenCV if PyAV is not
+            installed or cannot open the file).
+        camera: ``Frame.camera``.
+        threads: decoder threads (0: the decoder's choice).
+        timeout_s: accepted for API symmetry; files never wait.
+    """
+
+    def __init__(self, uri: str, stride: int = 1, start_s: float | None = None,
+                 end_s: float | None = None, backend: str = 'auto',
+                 camera: str = 'cam0', threads: int = 0,
+                 timeout_s: float | None = None) -> None:
+        super().__init__(uri, timeout_s)
+        if int(stride) < 1:
+            raise ValueError(f'{uri}: stride must be >= 1, got {stride}')
+        if backend not in BACKENDS:
+            raise ValueError(f'{uri}: backend must be one of {BACKENDS}, got '
+                             f'{backend!r}')
+        if start_s is not None and end_s is not None and end_s <= start_s:
+            raise ValueError(f'{uri}: end_s ({end_s}) must be after start_s '
+                             f'({start_s})')
+        if not os.path.isfile(uri):
+            raise SourceError(f'{uri}: video file does not exist; check the '
+                              'path (relative paths are relative to the '
+                              f'working directory {os.getcwd()})')
+        self.stride, self.camera, self.threads = int(stride), camera, threads
+        self.start_ns = None if start_s is None else int(round(start_s * 1e9))
+        self.end_ns = None if end_s is None else int(round(end_s * 1e9))
+        self._container = None
+        self._capture = None
+        self._broken_refs = False
+        self._first: tuple[int, int] | None = None
+        self.backend = self._open(backend)
+
+    # -- opening ---------------------------------------------------------
+    def _open(self, backend: str) -> str:
+        pyav_error = None
+        if backend in ('auto', 'pyav'):
+            try:
+                import av
+            except ImportError as exc:
+                pyav_error = exc
+                if backend == 'pyav':
+                    raise SourceError(f'{self.uri}: PyAV is not installed '
+                                      '(pip install av)') from exc
+            else:
+                try:
+                    self._container = av.open(self.uri)
+                    if not self._container.streams.video:
+                        raise SourceError(f'{self.uri}: the file has no video '
+                                          'stream')
+                    return 'pyav'
+                except av.error.FFmpegError as exc:
+                    pyav_error = exc
+                    if backend == 'pyav':
+                        raise SourceError(self._why_unreadable(exc)) from exc
+        import cv2
+        capture = cv2.VideoCapture(self.uri)
+        if not capture.isOpened():
+            capture.release()
+            why = (self._why_unreadable(pyav_error) if pyav_error else
+                   f'{self.uri}: OpenCV cannot open the video')
+            raise SourceError(why)
+        self._capture = capture
+        return 'opencv'
+
+    def _why_unreadable(self, exc: Exception) -> str:
+        size = os.path.getsize(self.uri)
+        hint = ('the file is empty' if size == 0 else
+                'it may be truncated (an MP4/MOV whose index, the moov atom, '
+                'was never written) or not a video; re-copy or re-encode it, '
+                'or record to .mkv/.ts which stay readable when cut short')
+        return f'{self.uri}: cannot open the video ({exc}); {hint}'
+
+    # -- reading ---------------------------------------------------------
+    def _iter_frames(self) -> Iterator[Frame]:
+        if self.backend == 'pyav':
+            yield from self._iter_pyav()
+        else:
+            yield from self._iter_opencv()
+
+    def _in_range(self, t_ns: int) -> int:
+        """-1 before the range, 0 inside, 1 past it."""
+        if self.start_ns is not None and t_ns < self.start_ns:
+            return -1
+        if self.end_ns is not None and t_ns >= self.end_ns:
+            return 1
+        return 0
+
+    def _iter_pyav(self) -> Iterator[Frame]:
+        import av
+        container = self._container
+        stream = container.streams.video[0]
+        # Frame-threaded decoding: what makes PyAV match ffmpeg's own speed.
+        stream.thread_type = 'AUTO'
+        if self.threads:
+            stream.thread_count = self.threads
+        base = stream.time_base or Fraction(1, 1)
+        fallback_rate = float(stream.average_rate or stream.guessed_rate or 0)
+        index, in_range, last_ns = -1, 0, None
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except av.error.FFmpegError as exc:
+                # The container itself is damaged past this point.
+                self.emit('corrupt', f'{self.uri}: demuxing stopped ({exc})')
+                break
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as exc:
+                # One packet is one frame in every container we read: count
+                # it so later indices stay those of the file.
+                index += packet.size > 0
+                self._broken_refs = True
+                self.emit('corrupt', f'{self.uri}: packet at byte '
+                          f'{packet.pos}: cannot decode ({exc}); skipped')
+                continue
+            for frame in frames:
+                index += 1
+                if frame.is_corrupt:
+                    self._broken_refs = True
+                    self.emit('corrupt', f'{self.uri}: frame {index} is '
+                              'flagged corrupt by the decoder; skipped')
+                    continue
+                if self._broken_refs and not frame.key_frame:
+                    # Frames predicted from a lost frame are concealment
+                    # guesses (old content), not pictures: wait for a
+                    # keyframe.
+                    self.emit('corrupt', f'{self.uri}: frame {index} refers '
+                              'to a corrupt frame; skipped until the next '
+                              'keyframe')
+                    continue
+                self._broken_refs = False
+                if frame.pts is not None:
+                    t_ns, clock = int(frame.pts * base * 1_000_000_000), 'pts'
+                elif fallback_rate:
+                    t_ns = int(round(index * 1e9 / fallback_rate))
+                    clock = 'index'
+                else:
+                    t_ns, clock = index, 'index'
+                if last_ns is not None and t_ns <= last_ns:
+                    self.emit('corrupt', f'{self.uri}: frame {index} has '
+                              f'timestamp {t_ns} ns, not after the previous '
+                              f'{last_ns} ns; skipped')
+                    continue
+                where = self._in_range(t_ns)
+                if where > 0:
+                    self._finish(index, ended_early=True)
+                    return
+                if where < 0:
+                    continue
+                if in_range % self.stride == 0:
+                    image = frame.to_ndarray(format='rgb24')
+                    self._update_fps(index, t_ns)
+                    last_ns = t_ns
+                    yield Frame(image, t_ns, index, self.camera,
+                                {'clock': clock, 'path': self.uri})
+                else:
+                    last_ns = t_ns
+                in_range += 1
+        self._finish(index + 1, ended_early=False)
+
+    def _iter_opencv(self) -> Iterator[Frame]:
+        import cv2
+        capture = self._capture
+        index, in_range, last_ns = -1, 0, None
+        while True:
+            ok = capture.grab()
+            if not ok:
+                break
+            index += 1
+            t_ns = int(round(capture.get(cv2.CAP_PROP_POS_MSEC) * 1e6))
+            where = self._in_range(t_ns)
+            if where > 0:
+                self._finish(index, ended_early=True)
+                return
+            if where < 0 or in_range % self.stride:
+                in_range += where == 0
+                continue
+            in_range += 1
+            ok, bgr = capture.retrieve()
+            if not ok or bgr is None:
+                self.emit('corrupt', f'{self.uri}: frame {index} cannot be '
+                          'decoded; skipped')
+                continue
+            if last_ns is not None and t_ns <= last_ns:
+                self.emit('corrupt', f'{self.uri}: frame {index} has '
+                          f'timestamp {t_ns} ns, not after {last_ns} ns; '
+                          'skipped')
+                continue
+            self._update_fps(index, t_ns)
+            last_ns = t_ns
+            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), t_ns, index,
+                        self.camera, {'clock': 'pts', 'path': self.uri})
+        self._finish(index + 1, ended_early=False)
+
+    def _update_fps(self, index: int, t_ns: int) -> None:
+        # Frames per second of the file (positions over time, so stride
+        # and skipped corrupt frames do not bias it); for variable frame
+        # rate files this is the mean rate.
+        if self._first is None:
+            self._first = (index, t_ns)
+        first_index, first_ns = self._first
+        if t_ns > first_ns:
+            self.stats['fps'] = (index - first_index) * 1e9 / (t_ns - first_ns)
+
+    def expected_frames(self) -> int:
+        """Frames the file should hold: the container's count, else its
+        duration times the measured frame rate (0 when neither is known)."""
+        if self._container is not None:
+            stream = self._container.streams.video[0]
+            if stream.frames:
+                return int(stream.frames)
+            duration = self._container.duration  # microseconds
+            fps = self.stats.get('fps')
+            if duration and fps and self.stride == 1:
+                return int(round(duration / 1e6 * fps))
+            return 0
+        import cv2
+        return max(0, int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
+
+    def _listed_count(self) -> bool:
+        return bool(self._container is not None
+                    and self._container.streams.video[0].frames)
+
+    def _finish(self, decoded: int, ended_early: bool) -> None:
+        self.stats['decoded'] = decoded
+        expected = self.expected_frames()
+        self.stats['expected_frames'] = expected
+        # A count estimated from the duration may be off by one frame.
+        slack = 0 if self._listed_count() else 1
+        if (not ended_early and self.start_ns is None and expected
+                and decoded < expected - slack):
+            self.emit('dropped', f'{self.uri}: the container lists {expected} '
+                      f'frames but only {decoded} could be decoded (file '
+                      'truncated or damaged)', expected - decoded)
+        self.emit('eos', f'{self.uri}: {decoded} frames decoded')
+
+    def _close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+        if self._capture is not None:
+            self._capture.release()
+
+
+def probe_fps(uri: str, max_frames: int = 120) -> float:
+    """Frame rate measured from the first ``max_frames`` presentation
+    timestamps (median interval), not from the container's metadata."""
+    with VideoSource(uri) as source:
+        times = []
+        for frame in source:
+            times.append(frame.timestamp_ns)
+            if len(times) >= max_frames:
+                break
+    if len(times) < 2:
+        raise SourceError(f'{uri}: fewer than two frames; no frame rate')
+    return float(1e9 / np.median(np.diff(times)))
+
+
+@SOURCES.register_module()
+class VideoOpener(SourceOpener):
+    """Opens video files (by suffix) with :class:`VideoSource`."""
+
+    priority = 200
+
+    def can_open(self, uri: str) -> bool:
+        return '://' not in uri and uri.lower().endswith(VIDEO_SUFFIXES)
+
+    def open(self, uri: str, **options) -> FrameSource:
+        return VideoSource(uri, **options)
