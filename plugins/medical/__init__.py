@@ -5,14 +5,6 @@ from perception.registry import COMMANDS
 
 __version__ = '0.1.0'
 
+from .deid import DeidCommand, deidentify  # noqa: E402,F401  (registers `deid`)
 
-@COMMANDS.register_module(name='deid')
-class DeidCommand(NotAvailableCommand):
-    name = 'deid'
-    help = 'de-identify DICOM files (PS3.15 basic profile)'
-
-
-@COMMANDS.register_module(name='synth-ct')
-class SynthCtCommand(NotAvailableCommand):
-    name = 'synth-ct'
-    help = 'write synthetic CT studies as DICOM'
+from .synth_ct import SynthCtCommand, planted_phi, write_ct_study  # noqa: E402,F401  (registers `synth-ct`)
