@@ -7,4 +7,3 @@ __version__ = '0.1.0'
 
 from .deid import DeidCommand, deidentify  # noqa: E402,F401  (registers `deid`)
 
-from .synth_ct import SynthCtCommand, planted_phi, write_ct_study  # noqa: E402,F401  (registers `synth-ct`)
