@@ -7,3 +7,8 @@ __version__ = '0.1.0'
 
 from .deid import DeidCommand, deidentify  # noqa: E402,F401  (registers `deid`)
 
+
+@COMMANDS.register_module(name='synth-ct')
+class SynthCtCommand(NotAvailableCommand):
+    name = 'synth-ct'
+    help = 'write synthetic CT studies as DICOM'
