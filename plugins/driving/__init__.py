@@ -3,7 +3,7 @@ dataset formats and synthetic drives."""
 from perception.commands import NotAvailableCommand
 from perception.registry import COMMANDS
 from perception.sources import open_source
-from perception_driving import images, video  # noqa: F401  (sources)
+from perception_driving import images, streams, video  # noqa: F401  (sources)
 
 __version__ = '0.1.0'
 __all__ = ['open_source']
