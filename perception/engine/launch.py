@@ -1,0 +1,178 @@
+"""Building and running mmengine's Runner for ``perception train`` and
+``perception test`` (mmpretrain's ``tools/train.py`` habit).
+
+Every run gets perception's checkpoint hooks, the safe loader (with
+``--trust-checkpoint`` scoped to the run), CPU AMP where no GPU is present,
+gloo under torchrun without a GPU, and readable errors for bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os.path as osp
+import sys
+from typing import Callable, Iterator
+
+import torch
+from mmengine.config import Config
+
+import perception.engine  # noqa: F401  (registers hooks, wrappers; safe I/O)
+from perception._registry import UnknownTypeError, translate_unknown_type
+from perception.engine.checkpoint import (UnsafeCheckpointError,
+                                          trust_checkpoints)
+from perception.engine.config import ConfigError, load_config
+from perception.engine.dist import (cpu_ddp_wrapper_cfg, destroy_process_group,
+                                    init_cpu_process_group)
+from perception.engine.optim import cpu_amp_optim_wrapper
+
+#: hooks added to every run (type names in perception's HOOKS).
+RUN_HOOKS = ('CheckpointStateHook', 'PretrainedCfgHook')
+
+#: errors caused by the user's input: printed as one message, exit 2.
+USER_ERRORS = (UnsafeCheckpointError, UnknownTypeError, ConfigError,
+               FileNotFoundError)
+
+
+def _add_run_hooks(cfg: Config) -> None:
+    hooks = list(cfg.get('custom_hooks') or [])
+    present = {h.get('type') for h in hooks if isinstance(h, dict)}
+    hooks += [dict(type=t) for t in RUN_HOOKS if t not in present]
+    cfg.custom_hooks = hooks
+
+
+def _set_amp(cfg: Config, amp: bool) -> None:
+    wrapper = dict(cfg.get('optim_wrapper') or {})
+    if not wrapper:
+        return
+    if amp:
+        if wrapper.get('type') in ('AmpOptimWrapper', 'CPUAmpOptimWrapper'):
+            print('perception: the config already uses '
+                  f"{wrapper['type']}; --amp changes nothing",
+                  file=sys.stderr)
+        else:
+            wrapper['type'] = 'AmpOptimWrapper'
+            wrapper.setdefault('loss_scale', 'dynamic')
+    if not torch.cuda.is_available():
+        wrapper = cpu_amp_optim_wrapper(wrapper)
+    cfg.optim_wrapper = wrapper
+
+
+def build_config(args: argparse.Namespace, mode: str) -> Config:
+    """The resolved config of a ``train`` or ``test`` command line."""
+    cfg = load_config(args.config, args.cfg_options)
+    if getattr(args, 'work_dir', None):
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = default_work_dir(args.config)
+    cfg.launcher = args.launcher
+    _add_run_hooks(cfg)
+    if mode == 'train':
+        resume = getattr(args, 'resume', None)
+        if resume == 'auto':
+            cfg.resume, cfg.load_from = True, None
+        elif resume is not None:
+            cfg.resume, cfg.load_from = True, resume
+        _set_amp(cfg, bool(getattr(args, 'amp', False)))
+    else:
+        cfg.load_from = resolve_checkpoint(args.checkpoint)
+        cfg.resume = False
+        _set_amp(cfg, False)
+        _add_test_outputs(cfg, args)
+    if args.launcher == 'pytorch' and not torch.cuda.is_available():
+        cfg.model_wrapper_cfg = cpu_ddp_wrapper_cfg(
+            cfg.get('model_wrapper_cfg'),
+            bool(cfg.get('find_unused_parameters', False)))
+    return cfg
+
+
+def resolve_checkpoint(path: str) -> str:
+    """A checkpoint file, or a work dir / ``last_checkpoint`` file naming
+    one (what mmengine's CheckpointHook writes)."""
+    if osp.isdir(path):
+        path = osp.join(path, 'last_checkpoint')
+    if osp.basename(path) == 'last_checkpoint' and osp.isfile(path):
+        with open(path, encoding='utf-8') as f:
+            named = f.read().strip()
+        if not named:
+            raise FileNotFoundError(f"'{path}' names no checkpoint")
+        return named
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f"checkpoint '{path}' not found; pass a .pth file, a work dir "
+            "or its last_checkpoint file")
+    return path
+
+
+def _add_test_outputs(cfg: Config, args: argparse.Namespace) -> None:
+    if getattr(args, 'out', None):
+        dump = dict(type='DumpPredictionsJSON', out_file=args.out)
+        evaluator = cfg.get('test_evaluator')
+        if isinstance(evaluator, dict) and 'metrics' not in evaluator:
+            evaluator = [evaluator]
+        if isinstance(evaluator, (list, tuple)):
+            cfg.test_evaluator = list(evaluator) + [dump]
+        elif isinstance(evaluator, dict):
+            evaluator['metrics'] = list(evaluator['metrics']) + [dump]
+        else:
+            cfg.test_evaluator = [dump]
+    if getattr(args, 'show_dir', None):
+        cfg.custom_hooks = list(cfg.custom_hooks) + [
+            dict(type='PredictionPicturesHook', out_dir=args.show_dir)]
+
+
+@contextlib.contextmanager
+def _process_group(launcher: str, cfg: Config) -> Iterator[None]:
+    started = False
+    if launcher == 'pytorch':
+        timeout = (cfg.get('env_cfg') or {}).get('dist_cfg', {}).get(
+            'timeout')
+        started = init_cpu_process_group(timeout)
+    try:
+        yield
+    finally:
+        if started:
+            destroy_process_group()
+
+
+def _run(args: argparse.Namespace, mode: str,
+         action: Callable[[object], object]) -> int:
+    try:
+        cfg = build_config(args, mode)
+        with trust_checkpoints(bool(args.trust_checkpoint)), \
+                _process_group(args.launcher, cfg):
+            from mmengine.runner import Runner
+            try:
+                runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg
+                          else _build_custom_runner(cfg))
+                action(runner)
+            except KeyError as exc:
+                translated = translate_unknown_type(exc)
+                if translated is None:
+                    raise
+                raise translated from None
+    except USER_ERRORS as exc:
+        print(f'perception {mode}: error: {exc}', file=sys.stderr)
+        return 2
+    return 0
+
+
+def _build_custom_runner(cfg: Config):
+    from perception.registry import RUNNERS
+    return RUNNERS.build(cfg)
+
+
+def train(args: argparse.Namespace) -> int:
+    """``perception train``: build the runner from the config and train."""
+    return _run(args, 'train', lambda runner: runner.train())
+
+
+def test(args: argparse.Namespace) -> int:
+    """``perception test``: load the checkpoint and evaluate on the test
+    split; metrics are logged and returned by the runner."""
+    return _run(args, 'test', lambda runner: runner.test())
+
+
+def default_work_dir(config: str) -> str:
+    """``work_dirs/<config stem>``, where a run of ``config`` writes."""
+    return osp.join('work_dirs', osp.splitext(osp.basename(config))[0])
+

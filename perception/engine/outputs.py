@@ -1,0 +1,128 @@
+"""What ``perception test`` writes besides metrics: predictions as JSON
+(``--out``) and pictures of predictions (``--show-dir``)."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from mmengine.evaluator import BaseMetric
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+
+from perception.registry import HOOKS, METRICS
+
+
+def to_jsonable(value: Any) -> Any:
+    """Tensors, arrays and data elements -> lists, numbers and dicts."""
+    if hasattr(value, 'to_dict') and not isinstance(value, dict):
+        value = value.to_dict()
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+@METRICS.register_module()
+class DumpPredictionsJSON(BaseMetric):
+    """Write every prediction (a data sample as a dict of lists) to a JSON
+    file: pickle-free, so it can be read anywhere.
+
+    Args:
+        out_file: path of the JSON file.
+    """
+
+    def __init__(self, out_file: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.out_file = out_file
+
+    def process(self, data_batch, data_samples: Sequence) -> None:
+        self.results.extend(to_jsonable(s) for s in data_samples)
+
+    def compute_metrics(self, results: list) -> dict:
+        folder = os.path.dirname(os.path.abspath(self.out_file))
+        os.makedirs(folder, exist_ok=True)
+        with open(self.out_file, 'w', encoding='utf-8') as f:
+            json.dump(results, f)
+        print_log(f'wrote {len(results)} predictions to {self.out_file}',
+                  logger='current')
+        return {}
+
+
+@HOOKS.register_module()
+class PredictionPicturesHook(Hook):
+    """Save test images with the predicted (and true) label and predicted
+    boxes drawn on them to ``out_dir``.
+
+    Args:
+        out_dir: folder for the pictures.
+        max_images: stop after this many pictures.
+        score_thr: draw predicted boxes scoring at least this.
+    """
+
+    def __init__(self, out_dir: str, max_images: int = 64,
+                 score_thr: float = 0.3) -> None:
+        self.out_dir = out_dir
+        self.max_images = max_images
+        self.score_thr = score_thr
+        self._written = 0
+
+    def _classes(self, runner) -> Sequence[str]:
+        dataset = getattr(runner.test_dataloader, 'dataset', None)
+        return tuple(getattr(dataset, 'metainfo', {}).get('classes', ()))
+
+    def after_test_iter(self, runner, batch_idx: int, data_batch=None,
+                        outputs=None) -> None:
+        if self._written >= self.max_images or not outputs:
+            return
+        os.makedirs(self.out_dir, exist_ok=True)
+        classes = self._classes(runner)
+        for sample in outputs:
+            if self._written >= self.max_images:
+                return
+            path = sample.get('img_path') if hasattr(sample, 'get') else None
+            if not path or not os.path.isfile(path):
+                continue
+            self._draw(sample, path, classes)
+            self._written += 1
+
+    def _draw(self, sample, path: str, classes: Sequence[str]) -> None:
+        from PIL import Image, ImageDraw
+        image = Image.open(path).convert('RGB')
+        draw = ImageDraw.Draw(image)
+        name = (lambda i: classes[i] if 0 <= i < len(classes) else str(i))
+        lines = []
+        if 'pred_score' in sample:
+            score = sample.pred_score
+            label = int(score.argmax())
+            lines.append(f'pred {name(label)} {float(score[label]):.2f}')
+        if 'gt_label' in sample:
+            lines.append(f'gt {name(int(sample.gt_label[0]))}')
+        if 'pred_instances' in sample:
+            inst = sample.pred_instances
+            scale = np.asarray(sample.get('scale_factor', (1.0, 1.0)),
+                               dtype=np.float32)
+            for box, label, score in zip(inst.bboxes, inst.labels,
+                                         inst.scores):
+                if float(score) < self.score_thr:
+                    continue
+                x0, y0, x1, y1 = (box.cpu().numpy() /
+                                  np.tile(scale, 2)).tolist()
+                draw.rectangle([x0, y0, x1, y1], outline=(255, 64, 0))
+                draw.text((x0 + 2, y0 + 1),
+                          f'{name(int(label))} {float(score):.2f}',
+                          fill=(255, 64, 0))
+        for i, line in enumerate(lines):
+            draw.text((2, 2 + 10 * i), line, fill=(255, 255, 0))
+        stem = os.path.splitext(os.path.basename(path))[0]
+        out = os.path.join(self.out_dir, f'{self._written:05d}_{stem}.png')
+        image.save(out)
