@@ -1,0 +1,155 @@
+"""Shared part of the driving detection readers: class mapping, box checks,
+filters, the bad-sample policy and the per-class table printed at load.
+
+A reader lists its samples (:meth:`DrivingDetDataset.sample_keys`) and
+parses one (:meth:`DrivingDetDataset.parse_sample`) into a dict with
+``img_path``, ``height``/``width`` (or None), meta keys and ``instances``:
+dicts with ``bbox`` (pixel-edge xyxy), ``source`` (class name as written),
+``where`` (file and line or record) and optional ``truncated``,
+``occluded``, ``visibility`` numbers. A sample the reader cannot use raises
+:class:`~perception.data.BadSampleError`; ``on_bad_sample='skip'`` counts
+and skips it (``bad_samples``), ``'error'`` stops. An unmapped class is
+always an error.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Sequence
+
+import numpy as np
+from mmengine.logging import print_log
+
+from perception.data import BadSampleError, PerceptionDataset
+from perception.data.boxes import box_problem, clip_boxes
+from perception_driving.class_mapping import (IGNORE_LABEL, ClassCounter,
+                                              load_class_map)
+from perception_driving.det_filters import BoxFilter
+
+
+def image_size(path: str) -> tuple[int, int]:
+    """(height, width) of an image file, reading only its header."""
+    from PIL import Image, UnidentifiedImageError
+    if not os.path.exists(path):
+        raise BadSampleError(f'{path}: image file is missing; restore it or '
+                             'remove its labels')
+    try:
+        with Image.open(path) as img:
+            return img.height, img.width
+    except (UnidentifiedImageError, OSError) as exc:
+        raise BadSampleError(f'{path}: cannot read image header ({exc})'
+                             ) from exc
+
+
+class DrivingDetDataset(PerceptionDataset):
+    """Base of the driving detection readers (not registered itself).
+
+    Args:
+        data_root: dataset folder; relative paths are under it.
+        class_map: built-in map name, YAML path or dict
+            (:func:`perception_driving.class_mapping.load_class_map`);
+            default the format's built-in map.
+        filters: :class:`~perception_driving.det_filters.BoxFilter` config;
+            filtered boxes become ignore regions.
+        box_tolerance: pixels a box may stick out of the image (it is then
+            clipped); further out is a bad sample.
+        pipeline: transforms.
+        on_bad_sample: 'error' or 'skip'.
+    """
+
+    default_class_map: str | None = None
+    format_name = 'driving'
+
+    def __init__(self, data_root: str = '', class_map=None,
+                 filters: dict | None = None, box_tolerance: float = 2.0,
+                 pipeline: Sequence = (), **kwargs) -> None:
+        self.class_map = load_class_map(class_map, self.default_class_map)
+        self.box_filter = BoxFilter.build(filters)
+        self.box_tolerance = float(box_tolerance)
+        self.class_counts = ClassCounter()
+        metainfo = dict(kwargs.pop('metainfo', None) or {})
+        if self.class_map is not None:
+            metainfo.setdefault('classes', self.class_map.classes)
+        super().__init__(data_root=data_root, pipeline=list(pipeline),
+                         metainfo=metainfo, **kwargs)
+
+    # -- to implement -------------------------------------------------------
+    def sample_keys(self) -> list[Any]:
+        """Everything :meth:`parse_sample` needs to find one sample."""
+        raise NotImplementedError
+
+    def parse_sample(self, key: Any) -> dict:
+        """One sample as described in the module docstring."""
+        raise NotImplementedError
+
+    # -- shared -------------------------------------------------------------
+    def path(self, name: str) -> str:
+        """``name`` under ``data_root`` unless absolute."""
+        if not name or os.path.isabs(name) or not self.data_root:
+            return name
+        return os.path.join(self.data_root, name)
+
+    def source_label(self, source: str, where: str) -> int | None:
+        """Label of a source class (identity when there is no class map)."""
+        return self.class_map.label(source, where)
+
+    def load_data_list(self) -> list[dict]:
+        self.class_counts = ClassCounter()
+        data = []
+        for key in self.sample_keys():
+            try:
+                info = self.parse_sample(key)
+                data.append(self._finish(info))
+            except BadSampleError as exc:
+                if self.on_bad_sample == 'error':
+                    raise
+                self.bad_samples.append(str(exc))
+                print_log(f'skipping bad sample: {exc}', logger='current',
+                          level=30)
+        print_log(self.class_counts.table(
+            f'{type(self).__name__}: {len(data)} images from '
+            f'{self.data_root or "."} ({len(self.bad_samples)} skipped), '
+            f'boxes per class:'), logger='current')
+        return data
+
+    def _finish(self, info: dict) -> dict:
+        """Check, map, filter and pack the instances of one sample."""
+        shape = None
+        if info.get('height') and info.get('width'):
+            shape = (int(info['height']), int(info['width']))
+        boxes, labels, ignore, outcomes = [], [], [], []
+        for inst in info.pop('instances'):
+            problem = box_problem(inst['bbox'], shape, self.box_tolerance)
+            if problem:
+                raise BadSampleError(
+                    f"{inst['where']}: {problem}; fix or delete the label")
+            label = self.source_label(inst['source'], inst['where'])
+            target = (self.class_map.target(inst['source'], inst['where'])
+                      if self.class_map is not None else inst['source'])
+            if label is None:
+                outcomes.append((inst['source'], target, 'dropped'))
+                continue
+            flag = bool(inst.get('ignore', False)) or label == IGNORE_LABEL
+            if not flag:
+                flag = self.box_filter.reason(
+                    inst['bbox'], inst.get('truncated', math.nan),
+                    inst.get('occluded', math.nan),
+                    inst.get('visibility', math.nan)) is not None
+            boxes.append(inst['bbox'])
+            labels.append(label)
+            ignore.append(flag)
+            outcomes.append((inst['source'], target,
+                             'ignored' if flag else 'kept'))
+        # counted only once the whole sample is good, so skipped samples
+        # do not appear in the table
+        for source, target, outcome in outcomes:
+            self.class_counts.add(source, target, outcome)
+        bboxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        if shape is not None:
+            bboxes = clip_boxes(bboxes, shape)
+        info['gt_bboxes'] = bboxes
+        info['gt_labels'] = np.asarray(labels, np.int64)
+        info['gt_ignore_flags'] = np.asarray(ignore, bool)
+        if shape is not None:
+            info['ori_shape'] = shape
+        return info
