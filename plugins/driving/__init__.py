@@ -3,7 +3,7 @@ dataset formats and synthetic drives."""
 from perception.commands import NotAvailableCommand
 from perception.registry import COMMANDS
 from perception.sources import open_source
-from perception_driving import bags, images, streams, video  # noqa: F401,E501  (sources)
+from perception_driving import bags, images, rig, streams, video  # noqa: F401,E501
 from perception_driving import bdd100k, coco, kitti, nuimages  # noqa: F401  (datasets)
 
 __version__ = '0.1.0'
