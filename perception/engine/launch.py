@@ -24,6 +24,7 @@ from perception.engine.config import ConfigError, load_config
 from perception.engine.dist import (cpu_ddp_wrapper_cfg, destroy_process_group,
                                     init_cpu_process_group)
 from perception.engine.optim import cpu_amp_optim_wrapper
+from perception.engine.privacy import private_runner_class, redactor_for
 
 #: hooks added to every run (type names in perception's HOOKS).
 RUN_HOOKS = ('CheckpointStateHook', 'PretrainedCfgHook')
@@ -142,7 +143,8 @@ def _run(args: argparse.Namespace, mode: str,
                 _process_group(args.launcher, cfg):
             from mmengine.runner import Runner
             try:
-                runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg
+                runner = (private_runner_class(Runner, cfg).from_cfg(cfg)
+                          if 'runner_type' not in cfg
                           else _build_custom_runner(cfg))
                 action(runner)
             except KeyError as exc:
@@ -158,7 +160,13 @@ def _run(args: argparse.Namespace, mode: str,
 
 def _build_custom_runner(cfg: Config):
     from perception.registry import RUNNERS
-    return RUNNERS.build(cfg)
+    if redactor_for(cfg) is None:
+        return RUNNERS.build(cfg)
+    runner_cls = RUNNERS.get(cfg.runner_type)
+    if runner_cls is None:
+        raise KeyError(f'{cfg.runner_type} is not in the perception::runner '
+                       'registry')
+    return private_runner_class(runner_cls, cfg).from_cfg(cfg)
 
 
 def train(args: argparse.Namespace) -> int:

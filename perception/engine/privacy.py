@@ -1,0 +1,192 @@
+"""Keep identifying values out of everything a run writes.
+
+A config opts in with a ``privacy`` section::
+
+    privacy = dict(
+        redact_keys=('data_root', 'data_prefix', 'ann_file'),  # config keys
+        redact_values=(),  # more literal strings (e.g. an archive's name)
+    )
+
+The values found under ``redact_keys`` (anywhere in the config, nested
+dicts and lists included) and the ``redact_values`` are then replaced by a
+token ``<redacted:0123abcd>`` in the config the runner logs, dumps into the
+work dir, hands to visualizers (TensorBoard's config text) and embeds in
+checkpoints (``meta['cfg']``); log records are filtered the same way, with
+everything a redacted path is a prefix of (``/data/DOE_JOHN/...``). The
+datasets still receive the real values: only the runner's *shown* config
+(``runner.cfg``) is redacted. Tokens use a random per-process salt, so they
+cannot be looked up from a guessed name.
+
+Domain-free on purpose: the medical plugin's datasets refer to series by
+UID or hash, and this module keeps the paths they were given out of outputs.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import os
+import re
+from typing import Any, Iterable
+
+from mmengine.config import Config, ConfigDict
+
+from perception.engine.config import ConfigError
+
+#: keys redacted when a ``privacy`` section names none.
+DEFAULT_REDACT_KEYS = ('data_root', 'data_prefix', 'ann_file', 'img_path',
+                       'img_dir', 'series_dirs', 'cache_dir', 'index_file')
+#: values too short or too generic to search for in free text (they are
+#: still replaced in the config).
+_MIN_TEXT_LEN = 4
+_SALT = os.urandom(16)
+# A path continues until whitespace, a quote, a bracket, a comma or ":".
+_PATH_TAIL = r"[^\s'\"<>()\[\]{},;:]*"
+
+
+class Redactor:
+    """Replace sensitive strings (and paths below them) with tokens.
+
+    Args:
+        values: the strings to hide.
+    """
+
+    def __init__(self, values: Iterable[str] = ()):
+        self.values: set[str] = set()
+        self._pattern: re.Pattern | None = None
+        for value in values:
+            self.add(value)
+
+    def add(self, value: str) -> None:
+        """Hide ``value`` too (also its absolute form when it is a path)."""
+        value = str(value)
+        if not value or value in self.values:
+            return
+        self.values.add(value)
+        if os.sep in value or value.startswith('.'):
+            self.values.add(os.path.abspath(value))
+        self._pattern = None
+
+    @staticmethod
+    def token(value: str) -> str:
+        """The stand-in for ``value`` (stable within this process)."""
+        digest = hashlib.sha256(_SALT + str(value).encode('utf-8')).hexdigest()
+        return f'<redacted:{digest[:8]}>'
+
+    def _compiled(self) -> re.Pattern | None:
+        if self._pattern is None:
+            searchable = sorted((v for v in self.values if len(v) >= _MIN_TEXT_LEN),
+                                key=len, reverse=True)  # longest first
+            if searchable:
+                self._pattern = re.compile(
+                    '|'.join(re.escape(v) + _PATH_TAIL for v in searchable))
+        return self._pattern
+
+    def text(self, text: str) -> str:
+        """``text`` with every sensitive value (and its path tail) replaced."""
+        pattern = self._compiled()
+        if pattern is None or not isinstance(text, str):
+            return text
+        return pattern.sub(lambda m: self.token(m.group(0)), text)
+
+    def value(self, obj: Any) -> Any:
+        """A copy of ``obj`` with every string in it redacted."""
+        if isinstance(obj, str):
+            return self.text(obj) if obj not in self.values else self.token(obj)
+        if isinstance(obj, dict):
+            return type(obj)({k: self.value(v) for k, v in obj.items()}) \
+                if not isinstance(obj, ConfigDict) else \
+                ConfigDict({k: self.value(v) for k, v in obj.items()})
+        if isinstance(obj, (list, tuple)):
+            return type(obj)(self.value(v) for v in obj)
+        return obj
+
+
+def _privacy_section(cfg: Config | dict) -> dict | None:
+    section = cfg.get('privacy') if hasattr(cfg, 'get') else None
+    if not section:
+        return None
+    if not isinstance(section, dict):
+        raise ConfigError("config: 'privacy' must be a dict, e.g. privacy=dict("
+                         "redact_keys=('data_root',)); set it to None to turn it off")
+    return section
+
+
+def _collect(obj: Any, keys: set[str], out: list[str], under: bool = False) -> None:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _collect(v, keys, out, under or k in keys)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _collect(v, keys, out, under)
+    elif under and isinstance(obj, str):
+        out.append(obj)
+
+
+def redactor_for(cfg: Config | dict) -> Redactor | None:
+    """The :class:`Redactor` a config asks for, or None without ``privacy``."""
+    section = _privacy_section(cfg)
+    if section is None:
+        return None
+    keys = set(section.get('redact_keys') or DEFAULT_REDACT_KEYS)
+    values: list[str] = [str(v) for v in section.get('redact_values') or ()]
+    _collect({k: v for k, v in cfg.items() if k != 'privacy'}, keys, values)
+    return Redactor(values)
+
+
+def redact_config(cfg: Config, redactor: Redactor) -> Config:
+    """A copy of ``cfg`` as it may be shown: logged, dumped, embedded."""
+    shown = redactor.value(copy.deepcopy(cfg.to_dict()))
+    return Config(shown, filename=cfg.filename)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that rewrites records through a :class:`Redactor`."""
+
+    def __init__(self, redactor: Redactor):
+        super().__init__('perception.privacy')
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self.redactor.text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def install_log_filter(logger: logging.Logger, redactor: Redactor) -> None:
+    """Filter ``logger`` and its handlers (records of other loggers that
+    reach the same files pass the handlers)."""
+    for target in [logger, *logger.handlers]:
+        if not any(isinstance(f, RedactingFilter) for f in target.filters):
+            target.addFilter(RedactingFilter(redactor))
+
+
+def private_runner_class(runner_cls: type, cfg: Config | dict) -> type:
+    """``runner_cls``, or a subclass that shows only a redacted config.
+
+    Build the runner as usual with ``.from_cfg(cfg)``: components are built
+    from the real values, while ``runner.cfg`` (logged, dumped to the work
+    dir, given to visualizers, saved in checkpoints) is redacted and the
+    runner's logger filters its records.
+    """
+    redactor = redactor_for(cfg)
+    if redactor is None:
+        return runner_cls
+    shown = redact_config(cfg if isinstance(cfg, Config) else Config(cfg), redactor)
+
+    def __init__(self, *args, **kwargs):
+        kwargs['cfg'] = shown
+        self.redactor = redactor
+        runner_cls.__init__(self, *args, **kwargs)
+
+    def build_logger(self, *args, **kwargs):
+        logger = runner_cls.build_logger(self, *args, **kwargs)
+        install_log_filter(logger, redactor)
+        return logger
+
+    return type(runner_cls.__name__, (runner_cls, ),
+                {'__init__': __init__, 'build_logger': build_logger,
+                 '__module__': runner_cls.__module__,
+                 '__doc__': runner_cls.__doc__})
