@@ -1,0 +1,106 @@
+"""``perception benchmark dicom``: load_series against the code a user
+would write (sequential dcmread, sort by position, apply_modality_lut,
+np.stack) on an uncompressed CT series written with pydicom."""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+
+import numpy as np
+
+from perception.benchmarks import Benchmark, format_table, interleave
+from perception.registry import BENCHMARKS
+
+
+def write_ct_series(folder: str, n_slices: int = 256, size: int = 512,
+                    spacing: float = 1.25, seed: int = 0) -> list[str]:
+    """Axial CT, int16 stored values, slope 1 / intercept -1024, file names
+    in shuffled order (so sorting by name would be wrong)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+    rng = np.random.default_rng(seed)
+    series, frame_ref, study = generate_uid(), generate_uid(), generate_uid()
+    order = rng.permutation(n_slices)
+    yy, xx = np.mgrid[:size, :size]
+    disc = ((yy - size / 2) ** 2 + (xx - size / 2) ** 2) < (0.4 * size) ** 2
+    paths = []
+    for k in range(n_slices):
+        meta = FileMetaDataset()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        meta.MediaStorageSOPClassUID = CTImageStorage
+        meta.MediaStorageSOPInstanceUID = sop = generate_uid()
+        ds = Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.FrameOfReferenceUID, ds.Modality = frame_ref, 'CT'
+        ds.ImageType = ['ORIGINAL', 'PRIMARY', 'AXIAL']
+        ds.InstanceNumber = k + 1
+        ds.ImagePositionPatient = [-160.0, -160.0, -100.0 + k * spacing]
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.PixelSpacing = [0.625, 0.625]
+        ds.SliceThickness = spacing
+        ds.Rows = ds.Columns = size
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, 'MONOCHROME2'
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+        ds.PixelRepresentation = 1
+        ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
+        pixels = np.where(disc, 1024 + 40, 24).astype(np.int16)
+        pixels += rng.integers(-20, 20, (size, size), dtype=np.int16)
+        ds.PixelData = pixels.tobytes()
+        path = os.path.join(folder, f'IM{order[k]:05d}.dcm')
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def straightforward_load(folder: str) -> np.ndarray:
+    """The baseline: what a user writes with pydicom alone."""
+    import pydicom
+    from pydicom.pixels import apply_modality_lut
+    datasets = [pydicom.dcmread(os.path.join(folder, name))
+                for name in sorted(os.listdir(folder))]
+    datasets.sort(key=lambda ds: float(ds.ImagePositionPatient[2]))
+    return np.stack([apply_modality_lut(ds.pixel_array, ds)
+                     for ds in datasets])
+
+
+@BENCHMARKS.register_module(name='dicom')
+class DicomBenchmark(Benchmark):
+    name = 'dicom'
+    help = ('load_series vs sequential pydicom dcmread + apply_modality_lut '
+            '+ np.stack on an uncompressed CT series')
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument('--slices', type=int, default=256)
+        parser.add_argument('--size', type=int, default=512)
+        parser.add_argument('--repeats', type=int, default=5)
+        parser.add_argument('--workers', type=int, default=None,
+                            help='threads for load_series (default: auto)')
+
+    def run(self, args: argparse.Namespace) -> int:
+        from .series import load_series
+        with tempfile.TemporaryDirectory(prefix='bench_dicom_') as folder:
+            write_ct_series(folder, args.slices, args.size)
+            ours = load_series(folder, workers=args.workers).array
+            ref = straightforward_load(folder)
+            same = np.array_equal(ours, ref.astype(np.float32))
+            print(f'{args.slices} slices {args.size}x{args.size} int16 '
+                  f'uncompressed; {os.cpu_count()} CPU(s); identical arrays: '
+                  f'{same}')
+            if not same:
+                print('MISMATCH between load_series and the baseline')
+                return 1
+            timings = interleave({
+                'pydicom sequential (baseline)':
+                    lambda: straightforward_load(folder),
+                'perception_medical.load_series':
+                    lambda: load_series(folder, workers=args.workers),
+            }, repeats=args.repeats, warmup=1)
+        base = timings['pydicom sequential (baseline)'].best
+        rows = [(name, t.best, t.median, args.slices / t.best, base / t.best)
+                for name, t in timings.items()]
+        print(format_table(('contestant', 'best s', 'median s',
+                            'slices/s (best)', 'speed-up'), rows))
+        return 0
