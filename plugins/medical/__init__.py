@@ -5,6 +5,10 @@ from perception.registry import COMMANDS
 
 __version__ = '0.1.0'
 
+from .reading import DicomReadError, read_dicom  # noqa: E402,F401
+from .series import SeriesError, Volume, load_series  # noqa: E402,F401
+from . import bench_dicom, dicom_source  # noqa: E402,F401  (registers `dicom` source + benchmark)
+
 from .deid import DeidCommand, deidentify  # noqa: E402,F401  (registers `deid`)
 
 
