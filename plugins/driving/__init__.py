@@ -4,7 +4,7 @@ from perception.commands import NotAvailableCommand
 from perception.registry import COMMANDS
 from perception.sources import open_source
 from perception_driving import bags, images, rig, streams, video  # noqa: F401,E501
-from perception_driving import camera_feed  # noqa: F401  (CameraFeedDataset)
+from perception_driving import bench_decode, camera_feed  # noqa: F401
 from perception_driving import bdd100k, coco, kitti, nuimages  # noqa: F401  (datasets)
 
 __version__ = '0.1.0'
