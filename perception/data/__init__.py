@@ -1,5 +1,7 @@
 """Datasets, transforms and data helpers shared by every domain."""
+from perception.data.albu import Albumentations
 from perception.data.base_dataset import BadSampleError, PerceptionDataset
+from perception.data.boxes import convert_boxes, transform_boxes
 from perception.data.image_folder import ImageFolderDataset
 from perception.data.synthetic import write_shape_images
 from perception.data.transforms import (BaseTransform, LoadImage, PackInputs,
@@ -10,5 +12,5 @@ __all__ = [
     'BadSampleError', 'PerceptionDataset', 'ImageFolderDataset',
     'write_shape_images', 'BaseTransform', 'LoadImage', 'PackInputs',
     'RandomFlip', 'RandomResizedCrop', 'Resize', 'apply_window',
-    'apply_windows'
+    'apply_windows', 'Albumentations', 'convert_boxes', 'transform_boxes'
 ]
