@@ -1,12 +1,8 @@
 """perception_mim: masked-image pretraining (MAE for ViT, FCMAE for
 ConvNeXt) on the core backbones."""
-from perception.commands import NotAvailableCommand
-from perception.registry import COMMANDS
+from perception_mim import fcmae, hooks, mae, metrics  # noqa: F401
+from perception_mim import export  # noqa: F401
+from perception_mim import benchmark  # noqa: F401
+from perception_mim import synthetic  # noqa: F401
 
 __version__ = '0.1.0'
-
-
-@COMMANDS.register_module(name='export-backbone')
-class ExportBackboneCommand(NotAvailableCommand):
-    name = 'export-backbone'
-    help = 'write a pretrained encoder as timm safetensors + config.json'

@@ -1,0 +1,100 @@
+"""``perception export-backbone CKPT OUT``: a pretraining checkpoint's
+encoder as timm weights (``OUT/model.safetensors``, timm key names) and
+``OUT/config.json`` (timm's hub config; our whole ``pretrained_cfg`` under
+``"perception"``), so both
+``timm.create_model('local-dir:OUT')`` and ``timm.create_model(arch,
+pretrained=True, pretrained_cfg_overlay=dict(file='OUT/model.safetensors'),
+num_classes=0)`` load it."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from perception.commands import Command
+from perception.models.backbones import read_state_dict
+from perception.registry import COMMANDS
+
+
+def timm_pretrained_cfg(cfg: dict) -> dict:
+    """Our ``pretrained_cfg`` in timm's terms (only fields timm's
+    ``PretrainedCfg`` knows): timm's mean/std are on the [0, 1] scale, our
+    preprocessor's are on 0..255 for images (windowed CT is already
+    [0, 1])."""
+    out: dict = dict(num_classes=0)
+    if cfg.get('input_size'):
+        out['input_size'] = list(cfg['input_size'])
+    mean, std = cfg.get('mean'), cfg.get('std')
+    if mean is not None and std is not None:
+        scale = 1.0 if cfg.get('windows') else 255.0
+        out['mean'] = [m / scale for m in mean]
+        out['std'] = [s / scale for s in std]
+    if cfg.get('model_args', {}).get('dynamic_img_size'):
+        out['fixed_input_size'] = False
+    return out
+
+
+def export_backbone(checkpoint: str, out: str, prefix: str = 'backbone.',
+                    trust: bool = False) -> dict:
+    """Write ``out/model.safetensors`` and ``out/config.json``.
+
+    Returns:
+        The config written.
+    """
+    from safetensors.torch import save_file
+    state_dict, meta = read_state_dict(checkpoint, trust)
+    cfg = meta.get('pretrained_cfg')
+    if not cfg:
+        raise ValueError(
+            f"{checkpoint}: meta.pretrained_cfg is missing; it is written by "
+            'perception train (the pretrained_cfg hook) from the model\'s '
+            'pretrained_cfg(). Re-save the checkpoint with it, e.g. '
+            "ckpt['meta']['pretrained_cfg'] = model.pretrained_cfg()")
+    weights = {k[len(prefix):]: v.detach().contiguous().clone()
+               for k, v in state_dict.items() if k.startswith(prefix)}
+    if not weights:
+        raise ValueError(f'{checkpoint}: no keys start with {prefix!r}; '
+                         'pass --prefix with the backbone prefix of the model')
+    os.makedirs(out, exist_ok=True)
+    save_file(weights, os.path.join(out, 'model.safetensors'),
+              metadata={'format': 'pt'})
+    # timm reads architecture/model_args/pretrained_cfg; the full
+    # pretrained_cfg (CT windows, channel meaning, our mean/std scale) is
+    # under "perception", which timm ignores
+    config = dict(architecture=cfg['architecture'], num_classes=0,
+                  model_args=dict(cfg.get('model_args') or {}),
+                  pretrained_cfg=timm_pretrained_cfg(cfg),
+                  perception=dict(cfg))
+    if 'embed_dim' in config['model_args']:
+        config['num_features'] = config['model_args']['embed_dim']
+    elif 'dims' in config['model_args']:
+        config['num_features'] = config['model_args']['dims'][-1]
+    with open(os.path.join(out, 'config.json'), 'w') as f:
+        json.dump(config, f, indent=2)
+    return config
+
+
+@COMMANDS.register_module(name='export-backbone')
+class ExportBackboneCommand(Command):
+    name = 'export-backbone'
+    help = 'write a pretrained encoder as timm safetensors + config.json'
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument('checkpoint', help='pretraining checkpoint (.pth)')
+        parser.add_argument('out', help='output folder')
+        parser.add_argument('--prefix', default='backbone.',
+                            help='key prefix of the encoder in the checkpoint')
+        parser.add_argument('--trust-checkpoint', action='store_true',
+                            help='allow full unpickling (trusted files only)')
+
+    def run(self, args: argparse.Namespace) -> int:
+        try:
+            config = export_backbone(args.checkpoint, args.out, args.prefix,
+                                     args.trust_checkpoint)
+        except (ValueError, FileNotFoundError) as exc:
+            print(f'perception export-backbone: {exc}')
+            return 1
+        print(f"wrote {os.path.join(args.out, 'model.safetensors')} and "
+              f"config.json ({config['architecture']}); load with "
+              f"timm.create_model('local-dir:{args.out}')")
+        return 0

@@ -1,0 +1,129 @@
+"""``ReconstructionHook``: pictures of what a masked-image model fills in,
+written to the work dir and to the visualizer's backends (TensorBoard)."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from perception.registry import HOOKS
+
+
+def to_display(images: torch.Tensor, preprocessor) -> np.ndarray:
+    """Normalized (B, C, H, W) -> uint8 (B, H, W, 3) for pictures.
+
+    Undoes the preprocessor's mean/std. With CT ``windows`` the values are
+    windowed [0, 1] slices (the first window shown in grey); otherwise
+    0..255 images; channel counts other than 3 show the first channel.
+    """
+    x = images.detach().float().cpu()
+    mean = getattr(preprocessor, 'mean', None)
+    std = getattr(preprocessor, 'std', None)
+    if mean is not None and std is not None \
+            and mean.shape[0] == x.shape[1]:
+        x = x * std.cpu() + mean.cpu()
+    scale = 255.0 if getattr(preprocessor, 'windows', None) else 1.0
+    x = (x * scale).clamp(0, 255).round().to(torch.uint8)
+    x = x if x.shape[1] == 3 else x[:, :1].expand(-1, 3, -1, -1)
+    return x.permute(0, 2, 3, 1).numpy()
+
+
+def reconstruction_grid(model, images: torch.Tensor, seed: int = 0,
+                        gap: int = 2) -> np.ndarray:
+    """One row per image: original | masked | reconstruction |
+    reconstruction pasted into the visible patches.
+
+    Returns:
+        uint8 (rows * (H + gap), 4 * (W + gap), 3).
+    """
+    out = model.reconstruct(images, seed=seed)
+    pre = model.data_preprocessor
+    mask = out['mask'].cpu()                           # 1 = hidden
+    recon = out['reconstruction'].cpu()
+    visible = images.detach().float().cpu()
+    pasted = visible * (1 - mask) + recon * mask
+    original = to_display(visible, pre)
+    hidden = mask.permute(0, 2, 3, 1).numpy().astype(bool)[..., 0]
+    masked = original.copy()
+    masked[hidden] = 96                      # hidden patches in dark grey
+    panels = [original, masked, to_display(recon, pre),
+              to_display(pasted, pre)]
+    B, H, W, _ = panels[0].shape
+    grid = np.full((B * (H + gap), 4 * (W + gap), 3), 255, np.uint8)
+    for row in range(B):
+        for col, panel in enumerate(panels):
+            y, x = row * (H + gap), col * (W + gap)
+            grid[y:y + H, x:x + W] = panel[row]
+    return grid
+
+
+@HOOKS.register_module()
+class ReconstructionHook(Hook):
+    """Every ``interval`` training iterations (and after the last), write
+    ``work_dir/reconstructions/iter_<n>.png`` and add it to the runner's
+    visualizer (TensorBoard when configured).
+
+    The images are the first ``num_images`` of the validation set (the
+    training batch when there is none), fixed for the run, with fixed masks,
+    so pictures from different iterations compare.
+
+    Args:
+        interval: iterations between pictures.
+        num_images: rows in the grid.
+        seed: mask seed.
+        out_dir: folder under the work dir.
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, interval: int = 500, num_images: int = 4,
+                 seed: int = 0, out_dir: str = 'reconstructions') -> None:
+        self.interval = interval
+        self.num_images = num_images
+        self.seed = seed
+        self.out_dir = out_dir
+        self._images: torch.Tensor | None = None
+        self.written: list[str] = []
+
+    def _fixed_images(self, runner, model, data_batch) -> torch.Tensor:
+        if self._images is None:
+            batch = None
+            loader = getattr(runner, '_val_dataloader', None)
+            if loader is not None:
+                try:
+                    loader = runner.val_dataloader
+                    batch = next(iter(loader))
+                except Exception:  # no usable val set: use the train batch
+                    batch = None
+            batch = batch or data_batch
+            data = model.data_preprocessor(batch, False)
+            self._images = data['inputs'][:self.num_images].detach()
+        return self._images
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs=None) -> None:
+        if not (self.every_n_train_iters(runner, self.interval)
+                or self.is_last_train_iter(runner)):
+            return
+        model = runner.model.module if is_model_wrapper(runner.model) \
+            else runner.model
+        images = self._fixed_images(runner, model, data_batch)
+        was_training = model.training
+        model.eval()
+        try:
+            grid = reconstruction_grid(model, images.to(
+                next(model.parameters()).device), self.seed)
+        finally:
+            model.train(was_training)
+        folder = os.path.join(runner.work_dir, self.out_dir)
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, f'iter_{runner.iter + 1:06d}.png')
+        from PIL import Image
+        Image.fromarray(grid).save(path)
+        self.written.append(path)
+        runner.visualizer.add_image('reconstruction', grid,
+                                    step=runner.iter + 1)
+        runner.logger.info(f'reconstructions written to {path}')
