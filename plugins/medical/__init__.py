@@ -11,8 +11,4 @@ from . import bench_dicom, dicom_source  # noqa: E402,F401  (registers `dicom` s
 
 from .deid import DeidCommand, deidentify  # noqa: E402,F401  (registers `deid`)
 
-
-@COMMANDS.register_module(name='synth-ct')
-class SynthCtCommand(NotAvailableCommand):
-    name = 'synth-ct'
-    help = 'write synthetic CT studies as DICOM'
+from .synth_ct import SynthCtCommand, planted_phi, write_ct_study  # noqa: E402,F401  (registers `synth-ct`)

@@ -1,0 +1,383 @@
+"""Synthetic CT studies written as real DICOM with pydicom.
+
+``write_ct_study(out)`` (and ``perception synth-ct OUT``) writes::
+
+    OUT/dicom/patient_NN/series_M/<shuffled>.dcm   one CT series per folder
+    OUT/annotations.csv      LUNA16: seriesuid,coordX,coordY,coordZ,diameter_mm
+    OUT/slice_boxes.csv      sop_instance_uid,x1,y1,x2,y2,label (pixel edges)
+    OUT/manifest.json        geometry and lesions per series (no PHI)
+    OUT/planted_phi.json     the identifying values planted in the headers
+
+The images come from :class:`ChestPhantom` (body outline, fat, muscle, lungs
+with vessels, heart, aorta, spine, ribs, liver), CT-like correlated noise,
+stored through RescaleSlope/Intercept. Lesions are spheres or lobulated
+spheres of 3-30 mm: lung nodules (ground glass to solid) and one liver
+lesion whose contrast against the liver is 50-100 HU.
+
+Every patient carries unique identifying values (name, ID, birth date,
+accession number, institution, referring physician, address, and a private
+tag repeating the name) so de-identification tests can check that none
+leaks. ``planted_phi.json`` lies beside ``dicom/``, never inside it, so a
+tool pointed at the DICOM folder cannot copy it.
+"""
+from __future__ import annotations
+
+import csv
+import datetime
+import json
+import os
+import shutil
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from perception.commands import Command
+from perception.registry import COMMANDS
+from perception_medical._ct_phantom import ChestPhantom
+
+CT_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.2'
+PHI_FILE = 'planted_phi.json'
+MANIFEST_FILE = 'manifest.json'
+# (slope, intercept, signed): the encodings scanners commonly use
+_ENCODINGS = [(1.0, -1024.0, False), (1.0, 0.0, True), (0.5, -1000.0, False)]
+
+
+@dataclass
+class SynthStudy:
+    """What :func:`write_ct_study` wrote.
+
+    Attributes:
+        root: the output folder.
+        dicom_dir: ``root/dicom`` (one folder per series below it).
+        series: per-series manifest entries (uid, folder, geometry, lesions).
+        phi: per-patient planted identifying values (DICOM keyword -> value).
+    """
+
+    root: Path
+    dicom_dir: Path
+    series: list[dict]
+    phi: list[dict]
+
+    @property
+    def annotations_csv(self) -> Path:
+        return self.root / 'annotations.csv'
+
+    @property
+    def slice_boxes_csv(self) -> Path:
+        return self.root / 'slice_boxes.csv'
+
+    def phi_values(self) -> list[str]:
+        """Every planted identifying string (for leak checks)."""
+        return sorted({v for p in self.phi for v in p['values'].values()})
+
+
+def planted_phi(study_dir: str | os.PathLike) -> dict:
+    """Read ``planted_phi.json`` of a study written by :func:`write_ct_study`.
+
+    Returns ``{'patients': [{'patient_folder', 'series_uids', 'values':
+    {keyword: value}}], 'values': [every planted string]}``.
+    """
+    path = Path(study_dir) / PHI_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f'{path}: no planted PHI file; pass the folder given to '
+            '`perception synth-ct OUT` (not OUT/dicom)')
+    return json.loads(path.read_text())
+
+
+def _token(rng: np.random.Generator, n: int = 6) -> str:
+    alphabet = string.ascii_uppercase + string.digits
+    return ''.join(alphabet[i] for i in rng.integers(len(alphabet), size=n))
+
+
+def _patient_phi(rng: np.random.Generator, index: int) -> dict:
+    tok = f'{_token(rng)}{index:02d}'  # the index keeps values unique
+    birth = datetime.date(1930, 1, 1) + datetime.timedelta(
+        days=400 * index + int(rng.integers(0, 400)))
+    study = datetime.date(2018, 1, 1) + datetime.timedelta(
+        days=int(rng.integers(0, 1800)) + 7 * index)
+    return {
+        'PatientName': f'PHIFAMILY{tok}^PHIGIVEN{tok}',
+        'PatientID': f'PHIID{tok}',
+        'PatientBirthDate': birth.strftime('%Y%m%d'),
+        'AccessionNumber': f'PHIACC{tok}',
+        'InstitutionName': f'PHI Hospital {tok}',
+        'ReferringPhysicianName': f'PHIDOCTOR{tok}^REFERRING',
+        'PatientAddress': f'{index + 1} PHI Street {tok}',
+        'StudyDate': study.strftime('%Y%m%d'),
+    }
+
+
+def _orientation(rng: np.random.Generator, oblique: bool) -> np.ndarray:
+    """Rows: row direction, column direction, slice normal (LPS)."""
+    if not oblique:
+        return np.eye(3)
+    ax, az = np.deg2rad(rng.uniform(12, 25)), np.deg2rad(rng.uniform(8, 20))
+    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)],
+                   [0, np.sin(ax), np.cos(ax)]])
+    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0],
+                   [0, 0, 1]])
+    return (rz @ rx).T  # rotated axes, as rows
+
+
+def _ct_noise(rng, shape, sigma_hu: float) -> np.ndarray:
+    # CT noise is spatially correlated (reconstruction kernel): blurred white
+    # noise rescaled to the wanted standard deviation
+    white = rng.standard_normal(shape).astype(np.float32)
+    blurred = cv2.GaussianBlur(white, (0, 0), 0.8)
+    return blurred * (sigma_hu / max(float(blurred.std()), 1e-6))
+
+
+def _base_dataset(phi, uids, geometry, encoding, k, n_slices, tok):
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CT_IMAGE_STORAGE
+    meta.MediaStorageSOPInstanceUID = uids['sop']
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset('', {}, file_meta=meta, preamble=b'\0' * 128)
+    ds.SpecificCharacterSet = 'ISO_IR 100'
+    ds.ImageType = ['ORIGINAL', 'PRIMARY', 'AXIAL']
+    ds.SOPClassUID = CT_IMAGE_STORAGE
+    ds.SOPInstanceUID = uids['sop']
+    ds.StudyInstanceUID = uids['study']
+    ds.SeriesInstanceUID = uids['series']
+    ds.FrameOfReferenceUID = uids['frame']
+    for keyword, value in phi.items():
+        setattr(ds, keyword, value)
+    ds.SeriesDate = ds.ContentDate = ds.StudyDate
+    ds.StudyTime = ds.SeriesTime = '101500'
+    ds.PatientSex = 'O'
+    ds.Modality = 'CT'
+    ds.Manufacturer = 'perception synthetic CT'
+    ds.StudyDescription = 'CHEST SYNTHETIC'
+    ds.SeriesDescription = f'CHEST {geometry["kernel"]}'
+    ds.SeriesNumber = geometry['series_number']
+    ds.InstanceNumber = k + 1
+    ds.BodyPartExamined = 'CHEST'
+    ds.KVP = '120'
+    ds.ConvolutionKernel = geometry['kernel']
+    ds.SliceThickness = f'{geometry["spacing"][0]:.4g}'
+    ds.SpacingBetweenSlices = f'{geometry["spacing"][0]:.4g}'
+    ds.PatientPosition = 'FFS'
+    ds.ImagePositionPatient = [f'{v:.6f}' for v in geometry['positions'][k]]
+    ds.ImageOrientationPatient = [f'{v:.8f}' for v in
+                                  np.concatenate(geometry['axes'][:2])]
+    ds.SliceLocation = f'{geometry["positions"][k] @ geometry["axes"][2]:.4f}'
+    ds.PixelSpacing = [f'{geometry["spacing"][1]:.6g}',
+                       f'{geometry["spacing"][2]:.6g}']
+    slope, intercept, signed = encoding
+    ds.RescaleSlope, ds.RescaleIntercept = f'{slope:g}', f'{intercept:g}'
+    ds.RescaleType = 'HU'
+    ds.WindowCenter = ['40', '-600']
+    ds.WindowWidth = ['400', '1500']
+    ds.WindowCenterWidthExplanation = ['MEDIASTINUM', 'LUNG']
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = 'MONOCHROME2'
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = int(signed)
+    # a private tag repeating the name: de-identification must drop it
+    block = ds.private_block(0x0011, 'PERCEPTION SYNTH PHI', create=True)
+    block.add_new(0x01, 'LO', phi['PatientName'])
+    block.add_new(0x02, 'LO', f'private note {tok}')
+    return ds
+
+
+def _geometry(rng, size, n_slices, fov_mm, z_center, oblique, number,
+              coverage_mm) -> dict:
+    axes = _orientation(rng, oblique)
+    dz = coverage_mm / n_slices
+    dxy = fov_mm / size
+    center = np.array([0.0, 5.0, z_center])
+    origin = (center - (size / 2 - 0.5) * dxy * (axes[0] + axes[1])
+              - (n_slices - 1) / 2 * dz * axes[2])
+    positions = [origin + k * dz * axes[2] for k in range(n_slices)]
+    affine = np.eye(4)
+    affine[:3, 0], affine[:3, 1], affine[:3, 2] = (dz * axes[2],
+                                                   dxy * axes[1],
+                                                   dxy * axes[0])
+    affine[:3, 3] = origin
+    return dict(axes=axes, spacing=(dz, dxy, dxy), positions=positions,
+                affine=affine, series_number=number,
+                kernel=['STANDARD', 'LUNG'][number % 2])
+
+
+def _slice_boxes(lesions, geometry, size, sop_uids) -> list[tuple]:
+    """Boxes of each lesion's sphere section on every slice it crosses."""
+    rows = []
+    axes, (dz, dxy, _) = geometry['axes'], geometry['spacing']
+    for k, pos in enumerate(geometry['positions']):
+        for les in lesions:
+            offset = les.center - pos
+            d = float(offset @ axes[2])
+            if abs(d) >= les.radius:
+                continue
+            rs = np.sqrt(les.radius ** 2 - d ** 2) / dxy
+            col, row = offset @ axes[0] / dxy, offset @ axes[1] / dxy
+            box = np.array([col - rs, row - rs, col + rs, row + rs]) + 0.5
+            box = np.clip(box, 0, size)
+            if box[2] > box[0] and box[3] > box[1]:
+                rows.append((sop_uids[k], *[f'{v:.3f}' for v in box], 0))
+    return rows
+
+
+def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
+                   series_per_patient: int = 1, size: int = 256,
+                   n_slices: int = 48, coverage_mm: float = 240.0,
+                   fov_mm: float = 380.0, lesions_per_patient: int = 3,
+                   oblique: bool = False, noise_hu: float = 12.0,
+                   seed: int = 0, overwrite: bool = False) -> SynthStudy:
+    """Write a synthetic CT study (see the module docstring for the layout).
+
+    Args:
+        out: output folder (created). An existing ``out/dicom`` is an
+            error unless ``overwrite`` (then it is deleted first: stale
+            slices with other random names would corrupt the series).
+        n_patients: patients, each with ``series_per_patient`` series of the
+            same anatomy and lesions (same FrameOfReferenceUID).
+        size: rows = columns of every slice.
+        n_slices: slices per series, ``coverage_mm / n_slices`` apart.
+        fov_mm: reconstruction field of view (pixel spacing = fov / size).
+        lesions_per_patient: lung nodules per patient (plus one liver
+            lesion where the liver is covered).
+        oblique: tilt every series' slice orientation by 12-25 degrees about
+            x and 8-20 degrees about z (a consistent oblique stack).
+        noise_hu: standard deviation of the correlated image noise.
+        seed: everything (anatomy, PHI, UIDs, names) follows from it.
+
+    Returns:
+        :class:`SynthStudy`. A 2-patient 64x64x24 study takes about a second.
+    """
+    from pydicom.uid import generate_uid
+    root = Path(out)
+    dicom_dir = root / 'dicom'
+    if dicom_dir.exists():
+        if not overwrite:
+            raise FileExistsError(
+                f'{dicom_dir} exists; choose an empty folder or pass '
+                'overwrite=True (--overwrite) to replace the study')
+        shutil.rmtree(dicom_dir)
+    dicom_dir.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    z_center = -20.0
+    z_range = (z_center - coverage_mm / 2, z_center + coverage_mm / 2)
+    manifest, phi_records, annotations, boxes = [], [], [], []
+    for p in range(n_patients):
+        prng = np.random.default_rng([seed, p])
+        phi = _patient_phi(prng, p)
+        tok = phi['PatientID'][5:]
+        phantom = ChestPhantom(prng, z_range, lesions_per_patient)
+        study_uid = generate_uid(entropy_srcs=[str(seed), str(p), 'study'])
+        frame_uid = generate_uid(entropy_srcs=[str(seed), str(p), 'frame'])
+        series_uids = []
+        for s in range(series_per_patient):
+            number = s + 1
+            geometry = _geometry(prng, size, n_slices, fov_mm, z_center,
+                                 oblique, number, coverage_mm)
+            series_uid = generate_uid(
+                entropy_srcs=[str(seed), str(p), str(s), 'series'])
+            series_uids.append(series_uid)
+            folder = dicom_dir / f'patient_{p:02d}' / f'series_{s}'
+            folder.mkdir(parents=True, exist_ok=True)
+            encoding = _ENCODINGS[(p + s) % len(_ENCODINGS)]
+            names = [f'{n:012x}.dcm' for n in
+                     prng.choice(16 ** 10, size=n_slices, replace=False)]
+            sop_uids = [generate_uid(entropy_srcs=[series_uid, str(k)])
+                        for k in range(n_slices)]
+            axes, (dz, dxy, _) = geometry['axes'], geometry['spacing']
+            for k in range(n_slices):
+                hu = phantom.sample_slice(geometry['positions'][k], axes,
+                                          size, dxy)
+                hu += _ct_noise(prng, hu.shape, noise_hu)
+                slope, intercept, signed = encoding
+                stored = np.round((np.maximum(hu, -1024) - intercept) / slope)
+                dtype = np.int16 if signed else np.uint16
+                info = np.iinfo(dtype)
+                stored = np.clip(stored, info.min, info.max).astype(dtype)
+                ds = _base_dataset(phi, dict(sop=sop_uids[k], study=study_uid,
+                                             series=series_uid,
+                                             frame=frame_uid),
+                                   geometry, encoding, k, n_slices, tok)
+                ds.Rows = ds.Columns = size
+                ds.PixelData = stored.tobytes()
+                ds.save_as(folder / names[k], enforce_file_format=True)
+            for les in phantom.lesions:
+                annotations.append((series_uid, *[f'{v:.4f}' for v in
+                                                  les.center],
+                                    f'{les.diameter_mm:.4f}'))
+            boxes.extend(_slice_boxes(phantom.lesions, geometry, size,
+                                      sop_uids))
+            manifest.append(dict(
+                series_uid=series_uid, patient_folder=f'patient_{p:02d}',
+                folder=str(folder.relative_to(root)),
+                shape=[n_slices, size, size],
+                spacing=[float(v) for v in geometry['spacing']],
+                affine=geometry['affine'].tolist(), oblique=bool(oblique),
+                rescale_slope=encoding[0], rescale_intercept=encoding[1],
+                lesions=[dict(center_lps=[float(v) for v in les.center],
+                              diameter_mm=les.diameter_mm, hu=les.hu,
+                              background_hu=les.background_hu,
+                              contrast_hu=les.contrast_hu, organ=les.organ,
+                              lobulated=bool(les.lobes))
+                         for les in phantom.lesions]))
+        phi_records.append(dict(patient_folder=f'patient_{p:02d}',
+                                series_uids=series_uids, values=phi))
+    with open(root / 'annotations.csv', 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['seriesuid', 'coordX', 'coordY', 'coordZ',
+                         'diameter_mm'])
+        writer.writerows(annotations)
+    with open(root / 'slice_boxes.csv', 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['sop_instance_uid', 'x1', 'y1', 'x2', 'y2', 'label'])
+        writer.writerows(boxes)
+    (root / MANIFEST_FILE).write_text(json.dumps(
+        dict(series=manifest, noise_hu=noise_hu, seed=seed), indent=1))
+    study = SynthStudy(root, dicom_dir, manifest, phi_records)
+    (root / PHI_FILE).write_text(json.dumps(dict(
+        note='identifying values planted in the DICOM headers of dicom/; '
+        'none of them may appear in de-identified output',
+        patients=phi_records, values=study.phi_values()), indent=1))
+    return study
+
+
+@COMMANDS.register_module(name='synth-ct')
+class SynthCtCommand(Command):
+    name = 'synth-ct'
+    help = 'write synthetic CT studies as DICOM (with lesions and annotations)'
+
+    def add_arguments(self, parser):
+        parser.add_argument('out', help='output folder')
+        parser.add_argument('--patients', type=int, default=3)
+        parser.add_argument('--series-per-patient', type=int, default=1)
+        parser.add_argument('--size', type=int, default=256,
+                            help='rows = columns (default 256)')
+        parser.add_argument('--slices', type=int, default=48,
+                            help='slices per series (default 48)')
+        parser.add_argument('--lesions', type=int, default=3,
+                            help='lung nodules per patient (default 3)')
+        parser.add_argument('--oblique', action='store_true',
+                            help='oblique slice orientation')
+        parser.add_argument('--seed', type=int, default=0)
+        parser.add_argument('--overwrite', action='store_true',
+                            help='replace an existing OUT/dicom')
+
+    def run(self, args):
+        study = write_ct_study(
+            args.out, n_patients=args.patients,
+            series_per_patient=args.series_per_patient, size=args.size,
+            n_slices=args.slices, lesions_per_patient=args.lesions,
+            oblique=args.oblique, seed=args.seed, overwrite=args.overwrite)
+        n_lesions = sum(len(s['lesions']) for s in study.series)
+        print(f'wrote {len(study.series)} series of {args.patients} patients '
+              f'({n_lesions} lesion annotations) to {study.dicom_dir}\n'
+              f'annotations: {study.annotations_csv}\n'
+              f'slice boxes: {study.slice_boxes_csv}\n'
+              f'planted PHI (for de-identification checks): '
+              f'{study.root / PHI_FILE}')
+        return 0
