@@ -123,9 +123,9 @@ class ImageFolderSource(FrameSource):
         self.paths = list_images(uri)
         if not self.paths:
             exists = os.path.exists(uri) or bool(glob.glob(uri))
-            raise SourceError(
-                f'{uri}: no image files found ({"the path exists" if exists else "the path does not exist"}; '
-                f'suffixes {", ".join(IMAGE_SUFFIXES)})')
+            where = 'the path exists' if exists else 'the path does not exist'
+            raise SourceError(f'{uri}: no image files found ({where}; '
+                              f'suffixes {", ".join(IMAGE_SUFFIXES)})')
         self.fps, self.raw, self.camera = fps, raw, camera
         self.stride = int(stride)
         if sidecar is None:
