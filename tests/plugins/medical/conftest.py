@@ -56,6 +56,9 @@ def make_dataset(stored: np.ndarray, *, sop_class: str = CT,
     ds.SeriesInstanceUID = series_uid or generate_uid()
     ds.FrameOfReferenceUID = frame_of_reference or generate_uid()
     ds.Modality = modality
+    # what a DICOMDIR record needs (pydicom.fileset)
+    ds.StudyDate, ds.StudyTime, ds.StudyID = '20200101', '120000', '1'
+    ds.SeriesNumber = 1
     ds.ImageType = list(image_type)
     ds.PatientName, ds.PatientID = 'Doe^Jane', 'PID-12345'
     ds.PatientBirthDate, ds.InstitutionName = '19700101', 'General Hospital'
@@ -94,7 +97,7 @@ def write_series(tmp_path) -> Callable[..., dict]:
 
     ``write_series(n=6, shape=(8, 10), spacing=2.0, orientation=IOP,
     origin=(x, y, z), step=None, positions=None, folder=None, shuffle=True,
-    series_uid=None, **make_dataset kwargs)`` -> dict(paths, folder,
+    series_uid=None, prefix='slice', **make_dataset kwargs)`` -> dict(paths, folder,
     series_uid, positions (n, 3) in slice order, stored (n, r, c), hu,
     orientation, spacing).
     """
@@ -104,7 +107,8 @@ def write_series(tmp_path) -> Callable[..., dict]:
               orientation=(1, 0, 0, 0, 1, 0), origin=(-10.0, 20.0, 30.0),
               step=None, positions=None, folder=None, shuffle: bool = True,
               series_uid: str | None = None, dtype=np.int16,
-              frame_of_reference: str | None = None, **kwargs) -> dict:
+              frame_of_reference: str | None = None, prefix: str = 'slice',
+              **kwargs) -> dict:
         folder = Path(folder or tmp_path / 'series')
         folder.mkdir(parents=True, exist_ok=True)
         orientation = np.asarray(orientation, float)
@@ -126,7 +130,7 @@ def write_series(tmp_path) -> Callable[..., dict]:
                               frame_of_reference=frame_of_reference,
                               position=pos, orientation=orientation,
                               InstanceNumber=k + 1, **kwargs)
-            paths.append(save(ds, folder / f'slice_{names[k]:04d}.dcm'))
+            paths.append(save(ds, folder / f'{prefix}_{names[k]:04d}.dcm'))
         slope = kwargs.get('slope', 1.0)
         intercept = kwargs.get('intercept', -1024.0)
         hu = (stored.astype(np.float64) * slope + intercept).astype(np.float32)
