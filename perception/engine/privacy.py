@@ -17,6 +17,13 @@ datasets still receive the real values: only the runner's *shown* config
 (``runner.cfg``) is redacted. Tokens use a random per-process salt, so they
 cannot be looked up from a guessed name.
 
+Components can also declare which of their arguments identify people, so
+that a config using them is guarded without a ``privacy`` section: a class
+attribute ``private_args = ('data_root', ...)`` on a registered dataset, or
+``register_private_args('TypeName', ('data_root', ...))`` from the plugin
+that knows the type (the medical plugin does so for its CT datasets).
+``privacy = dict(enabled=False)`` turns the guard off for a config.
+
 Domain-free on purpose: the medical plugin's datasets refer to series by
 UID or hash, and this module keeps the paths they were given out of outputs.
 """
@@ -102,13 +109,46 @@ class Redactor:
         return obj
 
 
+_PRIVATE_ARGS: dict[str, tuple[str, ...]] = {}
+
+
+def register_private_args(type_name: str, args: Iterable[str]) -> None:
+    """Declare that the config arguments ``args`` of components of type
+    ``type_name`` (a registered ``type=`` name) may identify people."""
+    _PRIVATE_ARGS[type_name] = tuple(_PRIVATE_ARGS.get(type_name, ())) + tuple(args)
+
+
+def _private_args_of(type_name: str) -> tuple[str, ...]:
+    from perception.registry import DATASETS
+    try:  # the lookup also imports the plugin that registers the type
+        cls = DATASETS.get(type_name)
+    except Exception:  # noqa: BLE001 - unknown types fail later, when built
+        cls = None
+    return tuple(getattr(cls, 'private_args', ())) + _PRIVATE_ARGS.get(type_name, ())
+
+
+def _declared(obj: Any, out: list[str]) -> None:
+    """Values of the private arguments declared by the components in obj."""
+    if isinstance(obj, dict):
+        kind = obj.get('type')
+        private = _private_args_of(kind) if isinstance(kind, str) else ()
+        for k, v in obj.items():
+            if k in private:
+                _collect(v, {k}, out, True)
+            else:
+                _declared(v, out)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _declared(v, out)
+
+
 def _privacy_section(cfg: Config | dict) -> dict | None:
     section = cfg.get('privacy') if hasattr(cfg, 'get') else None
-    if not section:
+    if section is None:
         return None
     if not isinstance(section, dict):
         raise ConfigError("config: 'privacy' must be a dict, e.g. privacy=dict("
-                         "redact_keys=('data_root',)); set it to None to turn it off")
+                          "redact_keys=('data_root',)), or dict(enabled=False)")
     return section
 
 
@@ -124,13 +164,20 @@ def _collect(obj: Any, keys: set[str], out: list[str], under: bool = False) -> N
 
 
 def redactor_for(cfg: Config | dict) -> Redactor | None:
-    """The :class:`Redactor` a config asks for, or None without ``privacy``."""
+    """The :class:`Redactor` a config needs, or None when nothing in it is
+    private (no ``privacy`` section, no component declaring private args)."""
     section = _privacy_section(cfg)
-    if section is None:
+    if section is not None and not section.get('enabled', True):
         return None
-    keys = set(section.get('redact_keys') or DEFAULT_REDACT_KEYS)
-    values: list[str] = [str(v) for v in section.get('redact_values') or ()]
-    _collect({k: v for k, v in cfg.items() if k != 'privacy'}, keys, values)
+    body = {k: v for k, v in cfg.items() if k != 'privacy'}
+    values: list[str] = []
+    _declared(body, values)
+    if section is None and not values:
+        return None
+    if section is not None:
+        values += [str(v) for v in section.get('redact_values') or ()]
+        keys = set(section.get('redact_keys') or DEFAULT_REDACT_KEYS)
+        _collect(body, keys, values)
     return Redactor(values)
 
 

@@ -23,6 +23,7 @@ from pydicom.errors import InvalidDicomError
 from perception.commands import Command
 from perception.registry import COMMANDS
 
+from . import deid_guard  # noqa: F401  (declares the CT datasets' private args)
 from .deid_dataset import Deidentifier
 from .deid_profile import EDITION, load_profile
 

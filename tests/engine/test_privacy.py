@@ -38,11 +38,23 @@ def test_redactor_for_collects_nested_keys_and_defaults():
     assert shown.model.depth == 2 and shown.filename == cfg.filename
     assert cfg.train_dataloader.dataset.data_root == 'rt/JANE_ROE'  # real one kept
     assert redactor_for(Config(dict(model=dict()))) is None
-    assert redactor_for(Config(dict(privacy=dict(), data_root='abcd'))) is None
-    assert 'abcd' in redactor_for(Config(dict(privacy=dict(redact_values=['zz']),
-                                               data_root='abcd'))).values
+    # an empty section: the default keys (data_root, ann_file, ...)
+    assert 'abcd' in redactor_for(Config(dict(privacy=dict(), data_root='abcd'))).values
+    assert 'abcd' not in redactor_for(Config(dict(
+        privacy=dict(redact_keys=['x']), data_root='abcd'))).values
     with pytest.raises(ValueError, match='privacy'):  # ConfigError
         redactor_for(Config(dict(privacy='yes')))
+
+
+def test_components_declare_private_args(monkeypatch):
+    from perception.engine import privacy
+    cfg = Config(dict(train_dataloader=dict(dataset=dict(
+        type='ImageFolderDataset', data_root='/arch/ROE_JANE', pipeline=[]))))
+    assert redactor_for(cfg) is None
+    monkeypatch.setitem(privacy._PRIVATE_ARGS, 'ImageFolderDataset', ('data_root', ))
+    assert '/arch/ROE_JANE' in redactor_for(cfg).values  # no privacy section needed
+    cfg.privacy = dict(enabled=False)
+    assert redactor_for(cfg) is None
 
 
 def test_log_filter_rewrites_records(tmp_path):
