@@ -12,3 +12,5 @@ from . import bench_dicom, dicom_source  # noqa: E402,F401  (registers `dicom` s
 from .deid import DeidCommand, deidentify  # noqa: E402,F401  (registers `deid`)
 
 from .synth_ct import SynthCtCommand, planted_phi, write_ct_study  # noqa: E402,F401  (registers `synth-ct`)
+from .windows import (ApplyWindows, WINDOW_PRESETS, header_windows,  # noqa: E402,F401
+                      window_preset, window_presets)
