@@ -7,6 +7,7 @@ import argparse
 import sys
 from typing import Sequence
 
+import perception.data.browser  # noqa: F401
 from perception.commands import Command, all_commands
 from perception.registry import COMMANDS
 

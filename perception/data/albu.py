@@ -159,6 +159,9 @@ class Albumentations(BaseTransform):
         out_shape = out['image'].shape[:2]
         matrix = self._homography(out['applied_transforms'], in_shape,
                                   out_shape)
+        flips = sum(name == 'HorizontalFlip'
+                    for name, _ in out['applied_transforms'])
+        results['flip'] = bool(results.get('flip', False)) ^ bool(flips % 2)
         if has_boxes:
             self._update_boxes(results, out, matrix)
         self._update_geometry(results, matrix, out_shape)
