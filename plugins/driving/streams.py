@@ -201,11 +201,13 @@ class StreamSource(FrameSource):
         cls = (http.client.HTTPSConnection if parts.scheme == 'https'
                else http.client.HTTPConnection)
         conn = cls(parts.hostname, parts.port, timeout=self.read_timeout_s)
-        self._closer = conn
         try:
             path = parts.path or '/'
             conn.request('GET', path + (f'?{parts.query}' if parts.query
                                         else ''))
+            # Keep the socket: http.client hands it to the response, and
+            # close() shuts it down to wake a blocked read at once.
+            self._closer = conn.sock
             resp = conn.getresponse()
             if resp.status != 200:
                 raise _Lost(f'HTTP {resp.status} {resp.reason}')
@@ -273,9 +275,9 @@ class StreamSource(FrameSource):
     def _close(self) -> None:
         self._stop.set()
         closer = self._closer
-        if closer is not None and getattr(closer, 'sock', None) is not None:
+        if closer is not None:
             try:  # wake a blocked recv() at once
-                closer.sock.shutdown(socket.SHUT_RDWR)
+                closer.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
         self._worker.join(self.read_timeout_s + 1.0)

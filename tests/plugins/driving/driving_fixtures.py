@@ -164,9 +164,16 @@ class MjpegServer:
 
     def __init__(self, fps: float = 30.0, max_frames: int = 300,
                  max_seconds: float = 20.0, content_length: bool = True,
-                 size: tuple[int, int] = (128, 96)) -> None:
-        self.fps, self.max_frames, self.max_seconds = fps, max_frames, max_seconds
+                 size: tuple[int, int] = (128, 96),
+                 cut_after: int | None = None, garbage_at: int | None = None,
+                 content_type: str | None = None) -> None:
+        self.fps, self.max_frames = fps, max_frames
+        self.max_seconds = max_seconds
         self.content_length, self.size = content_length, size
+        # cut_after: send that many frames, then half a JPEG, then hang up.
+        # garbage_at: the part with that number is not an image.
+        self.cut_after, self.garbage_at = cut_after, garbage_at
+        self.content_type = content_type
         self.port = free_port()
         self.url = f'http://127.0.0.1:{self.port}/stream.mjpg'
         self.next_number = 0
@@ -185,9 +192,13 @@ class MjpegServer:
 
             def do_GET(self):
                 self.send_response(200)
-                self.send_header('Content-Type', 'multipart/x-mixed-replace; '
+                self.send_header('Content-Type', owner.content_type or
+                                 'multipart/x-mixed-replace; '
                                  f'boundary={owner.boundary}')
                 self.end_headers()
+                if owner.content_type:
+                    self.wfile.write(b'<html>not a stream</html>')
+                    return
                 deadline = time.monotonic() + owner.max_seconds
                 sent = 0
                 while (sent < owner.max_frames and time.monotonic() < deadline
@@ -200,14 +211,26 @@ class MjpegServer:
                         owner.next_number += 1
                     data = jpeg_bytes(coded_frame(number, owner.size[1],
                                                   owner.size[0]))
+                    cut = owner.cut_after is not None and sent >= owner.cut_after
+                    if cut:
+                        data = data[:len(data) // 2]
+                    elif number == owner.garbage_at:
+                        data = b'this part is not an image' * 10
                     head = f'--{owner.boundary}\r\nContent-Type: image/jpeg\r\n'
                     if owner.content_length:
                         head += f'Content-Length: {len(data)}\r\n'
+                    if cut:
+                        head = (f'--{owner.boundary}\r\nContent-Type: '
+                                'image/jpeg\r\n')
+                        if owner.content_length:
+                            head += f'Content-Length: {2 * len(data)}\r\n'
                     try:
                         self.wfile.write(head.encode() + b'\r\n' + data +
-                                         b'\r\n')
+                                         (b'' if cut else b'\r\n'))
                         self.wfile.flush()
                     except OSError:
+                        return
+                    if cut:
                         return
                     owner.sent.append(number)
                     sent += 1
