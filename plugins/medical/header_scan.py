@@ -17,6 +17,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ._fast_header import read_fast_header
 from .reading import (NATIVE_SYNTAXES, DicomReadError, captured_warnings,
                       frame_rescales, open_dicom)
 
@@ -149,9 +150,13 @@ def _pixel_element(fp, little: bool, implicit: bool) -> tuple[bool, int | None]:
     return True, struct.unpack(end + 'H', head[6:8])[0]
 
 
-def _scan_one(path: str) -> list[SliceHeader] | Unreadable:
+def _scan_one(path: str, fast: bool = True) -> list[SliceHeader] | Unreadable:
     notes: list[str] = []
     try:
+        quick = read_fast_header(path) if fast else None
+        if quick is not None:
+            values, tsuid, length, offset = quick
+            return _headers(path, values, tsuid, True, length, offset, notes)
         with open(path, 'rb') as fp:
             ds = open_dicom(path, stop_before_pixels=True, notes=notes,
                             fileobj=fp)
@@ -246,7 +251,13 @@ def _headers(path, ds, tsuid, has_pixels, length, offset, notes
 
 
 def _str(value) -> str | None:
-    return None if value in (None, '') else str(value)
+    """Grouping key of an IS value: '04' and 4 are the same number."""
+    if value in (None, ''):
+        return None
+    try:
+        return str(int(float(str(value))))
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def _dose_position(position, orient, offsets, i) -> np.ndarray | None:
