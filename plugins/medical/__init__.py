@@ -14,3 +14,4 @@ from .deid import DeidCommand, deidentify  # noqa: E402,F401  (registers `deid`)
 from .synth_ct import SynthCtCommand, planted_phi, write_ct_study  # noqa: E402,F401  (registers `synth-ct`)
 from .windows import (ApplyWindows, WINDOW_PRESETS, header_windows,  # noqa: E402,F401
                       window_preset, window_presets)
+from .slices import DicomSliceDataset  # noqa: E402,F401  (registers the dataset)

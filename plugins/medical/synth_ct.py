@@ -286,7 +286,7 @@ def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
             folder.mkdir(parents=True, exist_ok=True)
             encoding = _ENCODINGS[(p + s) % len(_ENCODINGS)]
             names = [f'{n:012x}.dcm' for n in
-                     prng.choice(16 ** 10, size=n_slices, replace=False)]
+                     prng.choice(16 ** 12, size=n_slices, replace=False)]
             sop_uids = [generate_uid(entropy_srcs=[series_uid, str(k)])
                         for k in range(n_slices)]
             axes, (dz, dxy, _) = geometry['axes'], geometry['spacing']

@@ -1,0 +1,298 @@
+"""CT slices for masked pretraining: ``DicomSliceDataset`` and the series
+index it shares with :class:`~perception_medical.lesions.LesionDetectionDataset`.
+
+The index is built once per set of folders (headers scanned, every series
+loaded once through :func:`load_series` so its geometry is checked) and
+cached as JSON. It holds no PHI: no names, IDs, dates or institutions;
+patients are opaque keys (``patient-0000``...) numbered in series-UID
+order, SOP instance UIDs are stored as SHA-1 digests. It does hold file
+paths (relative to their root) and series UIDs, which annotations join on:
+keep folder names free of identifiers.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from typing import Sequence
+
+import numpy as np
+
+from perception.data import BadSampleError, BaseTransform, PerceptionDataset
+from perception.registry import DATASETS, TRANSFORMS
+
+INDEX_VERSION = 1
+_FRAME = re.compile(r'^(.*) \[frame (\d+)\]$')
+_TAGS = ['SeriesInstanceUID', 'SOPInstanceUID', 'PatientID', 'Modality',
+         'PhotometricInterpretation', 'WindowCenter', 'WindowWidth']
+
+
+def sop_digest(uid: str) -> str:
+    """The index's key for a SOP instance UID (SHA-1, 16 hex digits)."""
+    return hashlib.sha1(str(uid).strip().encode()).hexdigest()[:16]
+
+
+def _fingerprint(roots: Sequence[str], options: dict) -> tuple[str, int]:
+    digest = hashlib.sha1(json.dumps(options, sort_keys=True).encode())
+    count = 0
+    for root in roots:
+        for folder, dirs, files in os.walk(root):
+            dirs.sort()
+            for name in sorted(files):
+                st = os.stat(os.path.join(folder, name))
+                rel = os.path.relpath(os.path.join(folder, name), root)
+                digest.update(f'{rel}\0{st.st_size}\0{st.st_mtime_ns}\n'
+                              .encode())
+                count += 1
+    return digest.hexdigest(), count
+
+
+def default_index_file(roots: Sequence[str]) -> str:
+    """Where the index of ``roots`` is cached: ``$PERCEPTION_CACHE`` (or
+    ``~/.cache/perception``) ``/dicom_index/<digest of the roots>.json``."""
+    base = os.environ.get('PERCEPTION_CACHE') or os.path.join(
+        os.path.expanduser('~'), '.cache', 'perception')
+    key = hashlib.sha1('\n'.join(os.path.abspath(r) for r in roots)
+                       .encode()).hexdigest()[:20]
+    return os.path.join(base, 'dicom_index', f'{key}.json')
+
+
+def _header_pass(roots: Sequence[str]) -> tuple[dict, list[str]]:
+    """Group files by SeriesInstanceUID (headers only)."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+    from perception_medical.header_scan import list_dicom_files
+    series: dict[str, dict] = {}
+    skipped = []
+    for root in roots:
+        for path in list_dicom_files(root):
+            try:
+                ds = pydicom.dcmread(path, stop_before_pixels=True,
+                                     specific_tags=_TAGS)
+            except (InvalidDicomError, OSError, ValueError) as exc:
+                skipped.append(f'{path}: {type(exc).__name__}')
+                continue
+            uid = str(ds.get('SeriesInstanceUID', '') or '')
+            if not uid:
+                skipped.append(f'{path}: no SeriesInstanceUID')
+                continue
+            entry = series.setdefault(uid, dict(files=[], sops={}, root=root,
+                                                first=ds))
+            entry['files'].append(path)
+            entry['sops'][path] = str(ds.get('SOPInstanceUID', ''))
+    return series, skipped
+
+
+def build_series_index(roots: Sequence[str], on_problem='error',
+                       min_slices: int = 1) -> dict:
+    """Index every series under ``roots`` (see the module docstring)."""
+    from perception_medical.series import SeriesError, load_series
+    from perception_medical.windows import header_windows
+    series, skipped = _header_pass(roots)
+    if not series:
+        raise FileNotFoundError(
+            f"no DICOM series under {', '.join(roots)} ({len(skipped)} "
+            'other files); point data_root at folders of DICOM files '
+            '(`perception synth-ct OUT` writes a study to try)')
+    patients: dict[str, str] = {}
+    entries = []
+    for uid in sorted(series):
+        info = series[uid]
+        try:
+            vol = load_series(info['files'], series_uid=uid,
+                              on_problem=on_problem, min_slices=min_slices)
+        except SeriesError as exc:
+            raise SeriesError(
+                f'series {uid} under {info["root"]}: {exc} (or set the '
+                "dataset's on_problem, e.g. on_problem='keep_largest')",
+                exc.code) from exc
+        if len(vol.files) != vol.array.shape[0]:
+            raise ValueError(
+                f'series {uid}: on_problem resampled it ({vol.array.shape[0]}'
+                f' slices from {len(vol.files)} files); slice datasets read '
+                "slices lazily and need 'error', 'warn' or 'keep_largest'")
+        first = info['first']
+        pid = str(first.get('PatientID', '') or f'unknown:{uid}')
+        key = patients.setdefault(pid, f'patient-{len(patients):04d}')
+        try:
+            windows = [[w.center, w.width]
+                       for w in header_windows(first)
+                       if w.function != 'TABLE']
+        except ValueError:
+            windows = []  # a broken header window is not worth a failure
+        root = info['root']
+        files, sops = [], []
+        for item in vol.files:
+            m = _FRAME.match(item)
+            path, frame = (m.group(1), int(m.group(2)) - 1) if m else \
+                (item, -1)
+            files.append([os.path.relpath(path, root), frame])
+            sops.append(sop_digest(info['sops'].get(path, '')))
+        entries.append(dict(
+            series_uid=uid, patient=key, root=roots.index(root),
+            files=files, sop_digests=sops,
+            shape=list(vol.array.shape[:3]),
+            spacing=[float(v) for v in vol.spacing],
+            affine=np.asarray(vol.affine, float).tolist(),
+            modality=str(first.get('Modality', '')),
+            photometric=str(first.get('PhotometricInterpretation', '')),
+            header_windows=windows, problems=vol.report.codes))
+    return dict(version=INDEX_VERSION, series=entries,
+                skipped_files=len(skipped))
+
+
+def load_series_index(roots: Sequence[str], index_file: str | None = None,
+                      on_problem='error', rebuild: bool = False) -> dict:
+    """The cached index of ``roots``, rebuilt when any file was added,
+    removed or changed (size / mtime), or the options differ."""
+    roots = [os.path.abspath(r) for r in roots]
+    for root in roots:
+        if not os.path.isdir(root):
+            raise FileNotFoundError(
+                f"DICOM folder '{root}' does not exist; set data_root (and "
+                'series_dirs) in the config or with --cfg-options')
+    index_file = index_file or default_index_file(roots)
+    options = dict(on_problem=on_problem, version=INDEX_VERSION)
+    fingerprint, _ = _fingerprint(roots, options)
+    if not rebuild and os.path.isfile(index_file):
+        try:
+            with open(index_file) as f:
+                cached = json.load(f)
+            if cached.get('fingerprint') == fingerprint:
+                return cached
+        except (OSError, ValueError):
+            pass  # unreadable cache: rebuild it
+    index = build_series_index(roots, on_problem)
+    index['fingerprint'] = fingerprint
+    os.makedirs(os.path.dirname(os.path.abspath(index_file)), exist_ok=True)
+    tmp = f'{index_file}.{os.getpid()}.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(index, f)
+    os.replace(tmp, index_file)  # atomic: workers may race on a cold cache
+    return index
+
+
+def read_slices(paths: Sequence[tuple[str, int]]) -> np.ndarray:
+    """(H, W, C) float32 modality values of the given (file, frame) slices
+    (frame -1: single-frame file); errors as :class:`BadSampleError`."""
+    from perception_medical.reading import DicomReadError, read_dicom
+    out = []
+    for path, frame in paths:
+        try:
+            pixels = read_dicom(path, problems=[])
+        except DicomReadError as exc:
+            raise BadSampleError(str(exc)) from exc
+        if frame >= 0:
+            pixels = pixels[frame]
+        if pixels.ndim != 2:
+            raise BadSampleError(f'{path}: pixels have shape {pixels.shape}; '
+                                 'CT slice datasets need grayscale slices')
+        out.append(pixels)
+    shapes = {p.shape for p in out}
+    if len(shapes) > 1:
+        raise BadSampleError(f'{paths[0][0]}: adjacent slices differ in size '
+                             f'{sorted(shapes)}')
+    return np.stack(out, axis=-1).astype(np.float32, copy=False)
+
+
+def neighbours(k: int, n: int, num_slices: int, stride: int) -> list[int]:
+    """Indices of a 2.5D stack centred on slice ``k`` (edges repeated)."""
+    half = num_slices // 2
+    return [min(max(k + stride * j, 0), n - 1) for j in range(-half, half + 1)]
+
+
+@TRANSFORMS.register_module()
+class LoadCTSlices(BaseTransform):
+    """Read ``slice_paths`` into ``img`` (H, W, C) float32 modality values.
+    The CT datasets put it first in their pipeline themselves."""
+
+    def transform(self, results: dict) -> dict:
+        img = read_slices(results['slice_paths'])
+        results['img'] = img
+        results['img_shape'] = results['ori_shape'] = img.shape[:2]
+        return results
+
+
+def _with_loader(pipeline: Sequence) -> list:
+    pipeline = list(pipeline)
+    first = pipeline[0] if pipeline else None
+    if isinstance(first, LoadCTSlices) or (
+            isinstance(first, dict) and first.get('type') == 'LoadCTSlices'):
+        return pipeline
+    return [LoadCTSlices()] + pipeline
+
+
+class _CTSliceBase(PerceptionDataset):
+    """Shared parts: roots, index, slice reading into ``results['img']``."""
+
+    def _setup(self, data_root, series_dirs, num_slices, slice_stride,
+               index_file, on_problem) -> None:
+        if num_slices < 1 or num_slices % 2 == 0:
+            raise ValueError(f'num_slices must be odd (1 for 2D, 3 or 5 for '
+                             f'2.5D stacks), got {num_slices}')
+        dirs = list(series_dirs or [''])
+        self.roots = [d if os.path.isabs(d) else
+                      os.path.join(data_root or '', d) for d in dirs]
+        self.num_slices, self.slice_stride = num_slices, slice_stride
+        self.index_file, self.on_problem = index_file, on_problem
+
+    def _index(self) -> dict:
+        if not hasattr(self, '_index_cache'):
+            self._index_cache = load_series_index(
+                self.roots, self.index_file, self.on_problem)
+        return self._index_cache
+
+    def _slice_info(self, entry: dict, k: int) -> dict:
+        root = os.path.abspath(self.roots[entry['root']])
+        n = entry['shape'][0]
+        stack = neighbours(k, n, self.num_slices, self.slice_stride)
+        paths = [(os.path.join(root, entry['files'][j][0]),
+                  entry['files'][j][1]) for j in stack]
+        return dict(img_path=paths[len(paths) // 2][0], slice_paths=paths,
+                    series_uid=entry['series_uid'], slice_index=k,
+                    affine=np.asarray(entry['affine'], np.float32),
+                    patient=entry['patient'],
+                    header_windows=entry['header_windows'],
+                    photometric=entry['photometric'])
+
+@DATASETS.register_module()
+class DicomSliceDataset(_CTSliceBase):
+    """Unlabeled CT slices (2D) or stacks of adjacent slices (2.5D) from one
+    or more folders of DICOM series, for masked-image pretraining.
+
+    Each sample is ``img`` (H, W, num_slices) float32 in modality units (HU),
+    with ``series_uid``, ``slice_index``, ``affine`` (index -> LPS of the
+    source volume), ``img_path``, ``header_windows`` and ``photometric``.
+    Window in the pipeline (``ApplyWindows``) or in the data preprocessor.
+
+    Args:
+        data_root: folder searched recursively for DICOM series (other
+            files, e.g. CSV/JSON beside them, are skipped).
+        series_dirs: several folders (relative to ``data_root`` or
+            absolute); default: ``data_root`` itself.
+        num_slices: 1 (2D) or an odd stack size (2.5D, slices as channels;
+            the stack repeats the edge slice at the ends of a series).
+        slice_stride: distance in slices between stacked neighbours.
+        index_file: where the series index is cached (default under
+            ``~/.cache/perception/dicom_index``).
+        on_problem: :func:`load_series` policy for broken series.
+        pipeline: transforms after loading.
+    """
+
+    def __init__(self, data_root: str = '', pipeline: Sequence = (),
+                 series_dirs: Sequence[str] | None = None,
+                 num_slices: int = 1, slice_stride: int = 1,
+                 index_file: str | None = None, on_problem='error',
+                 **kwargs) -> None:
+        self._setup(data_root, series_dirs, num_slices, slice_stride,
+                    index_file, on_problem)
+        super().__init__(data_root=data_root,
+                         pipeline=_with_loader(pipeline), **kwargs)
+
+    def load_data_list(self) -> list[dict]:
+        data = []
+        for entry in self._index()['series']:
+            for k in range(entry['shape'][0]):
+                data.append(self._slice_info(entry, k))
+        return data

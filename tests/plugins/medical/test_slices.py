@@ -1,0 +1,140 @@
+"""DicomSliceDataset: 2D / 2.5D slices over several series folders, a cached
+series index without PHI."""
+import json
+import os
+import shutil
+
+import numpy as np
+import pydicom
+import pytest
+
+from perception.registry import DATASETS
+from perception_medical import slices as slices_mod
+from perception_medical.slices import DicomSliceDataset, neighbours
+from perception_medical.synth_ct import planted_phi, write_ct_study
+
+
+@pytest.fixture(scope='module')
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp('ct')
+    write_ct_study(root, n_patients=2, series_per_patient=1, size=32,
+                   n_slices=8, seed=4)
+    return root
+
+
+def _hu_by_position(folder):
+    """HU slices of a series ordered along the normal (reference reader)."""
+    dss = [pydicom.dcmread(p) for p in folder.iterdir()]
+    normal = np.cross(*np.reshape(dss[0].ImageOrientationPatient, (2, 3)))
+    dss.sort(key=lambda d: float(np.dot(d.ImagePositionPatient, normal)))
+    return [d.pixel_array * float(d.RescaleSlope) + float(d.RescaleIntercept)
+            for d in dss], dss
+
+
+def test_2d_slices_in_position_order(study, tmp_path):
+    ds = DATASETS.build(dict(type='DicomSliceDataset', data_root=str(study),
+                             index_file=str(tmp_path / 'idx.json'),
+                             pipeline=[dict(type='PackInputs')]))
+    assert len(ds) == 16  # 2 series x 8 slices; CSV/JSON files skipped
+    manifest = json.loads((study / 'manifest.json').read_text())
+    entry = manifest['series'][0]
+    ref, dss = _hu_by_position(study / entry['folder'])
+    picked = [i for i in range(len(ds))
+              if ds.get_data_info(i)['series_uid'] == entry['series_uid']]
+    for k, i in enumerate(picked):
+        out = ds[i]
+        assert out['inputs'].shape == (1, 32, 32)
+        np.testing.assert_allclose(out['inputs'][0].numpy(), ref[k],
+                                   atol=1e-3)
+        meta = out['data_samples'].metainfo
+        assert meta['slice_index'] == k
+        assert meta['series_uid'] == entry['series_uid']
+        np.testing.assert_allclose(meta['affine'], entry['affine'], atol=1e-3)
+        assert os.path.samefile(meta['img_path'], dss[k].filename)
+
+
+def test_25d_stack_of_neighbours(study, tmp_path):
+    ds = DicomSliceDataset(data_root=str(study), num_slices=3,
+                           index_file=str(tmp_path / 'idx.json'))
+    entry = json.loads((study / 'manifest.json').read_text())['series'][1]
+    ref, _ = _hu_by_position(study / entry['folder'])
+    idx = [i for i in range(len(ds))
+           if ds.get_data_info(i)['series_uid'] == entry['series_uid']]
+    first, middle = ds[idx[0]]['img'], ds[idx[4]]['img']
+    assert middle.shape == (32, 32, 3) and middle.dtype == np.float32
+    for c, k in enumerate((3, 4, 5)):
+        np.testing.assert_allclose(middle[..., c], ref[k], atol=1e-3)
+    # the first slice repeats itself as its missing neighbour
+    np.testing.assert_allclose(first[..., 0], ref[0], atol=1e-3)
+    np.testing.assert_allclose(first[..., 2], ref[1], atol=1e-3)
+    assert neighbours(0, 8, 5, 2) == [0, 0, 0, 2, 4]
+    with pytest.raises(ValueError, match='odd'):
+        DicomSliceDataset(data_root=str(study), num_slices=2)
+
+
+def test_several_series_folders(study, tmp_path):
+    ds = DicomSliceDataset(
+        data_root=str(study / 'dicom'),
+        series_dirs=['patient_00', str(study / 'dicom' / 'patient_01')],
+        index_file=str(tmp_path / 'idx.json'))
+    assert len(ds) == 16
+    assert len({ds.get_data_info(i)['series_uid']
+                for i in range(len(ds))}) == 2
+
+
+def test_index_cached_rebuilt_on_change_and_phi_free(tmp_path, monkeypatch):
+    root = tmp_path / 'study'
+    write_ct_study(root, n_patients=2, size=16, n_slices=4, seed=9)
+    index_file = tmp_path / 'cache' / 'idx.json'
+    DicomSliceDataset(data_root=str(root), index_file=str(index_file))
+    text = index_file.read_text()
+    leaked = [v for v in planted_phi(root)['values'] if v in text]
+    assert leaked == []
+    assert 'patient-0000' in text and 'patient-0001' in text
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError('index rebuilt although nothing changed')
+
+    monkeypatch.setattr(slices_mod, 'build_series_index', no_rebuild)
+    assert len(DicomSliceDataset(data_root=str(root),
+                                 index_file=str(index_file))) == 8
+    monkeypatch.undo()
+    # a third patient appears: the fingerprint changes, the index follows
+    write_ct_study(tmp_path / 'more', n_patients=3, size=16, n_slices=4,
+                   seed=9)
+    shutil.copytree(tmp_path / 'more' / 'dicom' / 'patient_02',
+                    root / 'dicom' / 'patient_02')
+    assert len(DicomSliceDataset(data_root=str(root),
+                                 index_file=str(index_file))) == 12
+
+
+def test_default_index_location(study, tmp_path, monkeypatch):
+    monkeypatch.setenv('PERCEPTION_CACHE', str(tmp_path / 'c'))
+    DicomSliceDataset(data_root=str(study))
+    assert len(list((tmp_path / 'c' / 'dicom_index').glob('*.json'))) == 1
+
+
+def test_errors_name_the_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        DicomSliceDataset(data_root=str(tmp_path / 'nope'))
+    (tmp_path / 'empty').mkdir()
+    (tmp_path / 'empty' / 'notes.txt').write_text('x')
+    with pytest.raises(FileNotFoundError, match='synth-ct'):
+        DicomSliceDataset(data_root=str(tmp_path / 'empty'),
+                          index_file=str(tmp_path / 'i.json'))
+
+
+def test_bad_slice_skipped_or_named(tmp_path):
+    root = tmp_path / 'study'
+    write_ct_study(root, n_patients=1, size=16, n_slices=4, seed=2)
+    ds = DicomSliceDataset(data_root=str(root), index_file=str(
+        tmp_path / 'i.json'), on_bad_sample='skip')
+    broken = ds.get_data_info(1)['img_path']
+    data = open(broken, 'rb').read()
+    open(broken, 'wb').write(data[:len(data) - 200])  # truncated pixels
+    from perception.data import BadSampleError
+    ds.on_bad_sample = 'error'
+    with pytest.raises(BadSampleError, match=os.path.basename(broken)):
+        ds[1]
+    ds.on_bad_sample = 'skip'  # another sample is drawn, the bad one counted
+    assert ds[1] is not None and len(ds.bad_samples) == 1
