@@ -71,9 +71,11 @@ def stripes_are_rgb(image: np.ndarray) -> bool:
 def write_video(path: str | os.PathLike, n: int = 30, fps: int = 10,
                 size: tuple[int, int] = (128, 96), codec: str = 'libx264',
                 times_s: Sequence[float] | None = None,
-                first: int = 0, options: dict | None = None) -> Path:
-    """Write ``n`` coded frames with PyAV. ``times_s`` gives variable frame
-    times (seconds, a millisecond time base); else a constant ``fps``."""
+                first: int = 0, options: dict | None = None,
+                numbers: Sequence[int] | None = None) -> Path:
+    """Write ``n`` coded frames with PyAV (numbered ``first + i``, or
+    ``numbers[i]``). ``times_s`` gives variable frame times (seconds, a
+    millisecond time base); else a constant ``fps``."""
     import av
     path = Path(path)
     width, height = size
@@ -87,7 +89,8 @@ def write_video(path: str | os.PathLike, n: int = 30, fps: int = 10,
             stream.time_base = Fraction(1, 1000)
             stream.codec_context.time_base = Fraction(1, 1000)
         for i in range(n):
-            frame = av_frame(coded_frame(first + i, height, width))
+            number = first + i if numbers is None else numbers[i]
+            frame = av_frame(coded_frame(number, height, width))
             if times_s is not None:
                 frame.pts = int(round(times_s[i] * 1000))
                 frame.time_base = Fraction(1, 1000)
