@@ -72,8 +72,24 @@ def _route(message, category, filename, lineno, file=None, line=None):
     sink = getattr(_capture, 'sink', None)
     if sink is not None:
         sink.append(str(message))
-    elif _saved is not None:
-        _saved[0](message, category, filename, lineno, file, line)
+        return
+    original = _saved[0] if _saved is not None else None
+    if original is None or original is getattr(warnings,
+                                               '_showwarning_orig', None):
+        # not ours: hand it to whatever records warnings now (pytest,
+        # catch_warnings(record=True)) as if the hook were not there
+        warnings._showwarnmsg_impl(warnings.WarningMessage(
+            message, category, filename, lineno, file, line))
+    else:
+        original(message, category, filename, lineno, file, line)
+
+
+def _filters_changed() -> None:
+    # the warnings module caches filter decisions; tell it they changed
+    for name in ('_filters_mutated', '_filters_mutated_lock_held'):
+        if hasattr(warnings, name):
+            getattr(warnings, name)()
+            return
 
 
 @contextmanager
@@ -86,7 +102,7 @@ def captured_warnings(sink: list[str]) -> Iterator[list[str]]:
             warnings.showwarning = _route
             # 'always': the default filter would drop the second file's copy
             warnings.filters.insert(0, ('always', None, Warning, None, 0))
-            warnings._filters_mutated()
+            _filters_changed()
         _hook_users += 1
     previous, _capture.sink = getattr(_capture, 'sink', None), sink
     try:
@@ -98,7 +114,7 @@ def captured_warnings(sink: list[str]) -> Iterator[list[str]]:
             if _hook_users == 0 and _saved is not None:
                 warnings.showwarning = _saved[0]
                 warnings.filters[:] = _saved[1]
-                warnings._filters_mutated()
+                _filters_changed()
                 _saved = None
 
 

@@ -251,3 +251,28 @@ def test_image_without_pixel_data(tmp_path, dicom_factory):
 def test_uid_generation_does_not_touch_the_network():
     # guard for the fixtures: generate_uid is local
     assert generate_uid().startswith('1.2.826.0.1.3680043')
+
+
+def test_warning_capture_is_per_thread():
+    import threading
+    from perception_medical.reading import captured_warnings
+    started, release, sink = threading.Event(), threading.Event(), []
+
+    def hold():
+        with captured_warnings(sink):
+            warnings.warn('inside the reader thread')
+            started.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    started.wait(5)
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter('always')
+            warnings.warn('another thread')
+    finally:
+        release.set()
+        thread.join()
+    assert sink == ['inside the reader thread']
+    assert [str(w.message) for w in seen] == ['another thread']
