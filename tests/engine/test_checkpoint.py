@@ -1,0 +1,156 @@
+"""Safe checkpoint I/O: weights_only loading, refusal naming the globals,
+trust only when asked, runner state stored as tensors and plain
+containers, pretrained_cfg in the meta."""
+from __future__ import annotations
+
+import io
+import json
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import torch
+from mmengine.logging import HistoryBuffer, MessageHub
+from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
+
+from perception.engine import (CheckpointStateHook, PretrainedCfgHook,
+                               UnsafeCheckpointError, load_checkpoint_file,
+                               model_pretrained_cfg, trust_checkpoints)
+from perception.engine.checkpoint import (decode_state, encode_state,
+                                          unsafe_entries)
+
+
+class Evil:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, 'w'))
+
+
+@pytest.fixture
+def evil(tmp_path):
+    marker = tmp_path / 'pwned'
+    path = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {'w': torch.ones(2)}, 'x': Evil(str(marker))},
+               path)
+    return path, marker
+
+
+def test_refuses_and_names_the_globals(evil):
+    path, marker = evil
+    with pytest.raises(UnsafeCheckpointError) as info:
+        load_checkpoint_file(path)
+    message = str(info.value)
+    assert str(path) in message and 'io.open' in message
+    assert '--trust-checkpoint' in message
+    assert not marker.exists()
+
+
+def test_buffers_are_refused_too(evil):
+    path, marker = evil
+    with pytest.raises(UnsafeCheckpointError, match='io.open'):
+        load_checkpoint_file(io.BytesIO(path.read_bytes()))
+    assert not marker.exists()
+
+
+def test_trust_is_scoped_and_explicit(evil):
+    path, marker = evil
+    with trust_checkpoints():
+        assert load_checkpoint_file(path)['state_dict']['w'].sum() == 2
+    assert marker.exists()
+    marker.unlink()
+    with pytest.raises(UnsafeCheckpointError):  # trust ended with the block
+        load_checkpoint_file(path)
+    assert not marker.exists()
+
+
+def test_mmengine_loading_goes_through_the_safe_loader(evil):
+    path, marker = evil
+    assert CheckpointLoader._get_checkpoint_loader(str(path)).__module__ == \
+        'perception.engine.checkpoint'
+    with pytest.raises(UnsafeCheckpointError):
+        _load_checkpoint(str(path))
+    from mmengine.runner import checkpoint as mm_checkpoint
+    with pytest.raises(UnsafeCheckpointError):  # what s3:// / pavi:// do
+        mm_checkpoint.torch.load(io.BytesIO(path.read_bytes()))
+    assert mm_checkpoint.load_url.__module__ == 'perception.engine.checkpoint'
+    assert not marker.exists()
+
+
+def test_missing_file_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        load_checkpoint_file(tmp_path / 'nope.pth')
+
+
+def test_runner_state_round_trips_through_weights_only(tmp_path):
+    hub = MessageHub('engine-test-state')
+    for value in (1.5, 0.5, 0.25):
+        hub.update_scalar('train/loss', value)
+    hub.update_info('palette', np.arange(6, dtype=np.uint8).reshape(2, 3))
+    hub.update_info('count', np.int64(7))
+    hub.update_info('names', frozenset({'a', 'b'}))
+    checkpoint = {
+        'meta': {'seed': np.int64(3), 'lr': np.float64(0.5)},
+        'state_dict': OrderedDict(w=torch.zeros(2)),
+        'message_hub': hub.state_dict(),
+    }
+    CheckpointStateHook().before_save_checkpoint(None, checkpoint)
+    assert unsafe_entries(checkpoint) == []
+    torch.save(checkpoint, tmp_path / 'c.pth')
+    plain = torch.load(tmp_path / 'c.pth', weights_only=True)
+    assert plain['meta'] == {'seed': 3, 'lr': 0.5}
+
+    loaded = load_checkpoint_file(tmp_path / 'c.pth')
+    CheckpointStateHook().after_load_checkpoint(None, loaded)  # idempotent
+    restored = MessageHub('engine-test-restored')
+    restored.load_state_dict(loaded['message_hub'])
+    buffer = restored.get_scalar('train/loss')
+    assert isinstance(buffer, HistoryBuffer)
+    assert buffer.data[0].tolist() == [1.5, 0.5, 0.25]
+    assert buffer.mean() == pytest.approx(0.75)
+    palette = restored.get_info('palette')
+    assert palette.dtype == np.uint8 and palette.tolist() == [[0, 1, 2],
+                                                             [3, 4, 5]]
+    assert restored.get_info('count') == 7
+    assert restored.get_info('names') == frozenset({'a', 'b'})
+
+
+def test_unsafe_entries_names_paths():
+    assert unsafe_entries({'a': [1, {'b': object()}]}) == [
+        "checkpoint['a'][1]['b'] (builtins.object)"]
+    assert decode_state(encode_state({'x': (np.float32(1), )})) == {
+        'x': (1.0, )}
+
+
+class _Preprocessor(torch.nn.Module):
+    def pretrained_cfg(self):
+        return {'mean': [0.5], 'std': [0.25], 'in_chans': 1}
+
+
+class _Model(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.data_preprocessor = _Preprocessor()
+
+    def pretrained_cfg(self):
+        return {'input_size': [1, 224, 224], 'architecture': 'vit_tiny'}
+
+
+def test_pretrained_cfg_lands_in_meta():
+    runner = type('R', (), {'model': _Model()})()
+    checkpoint = {'meta': {'cfg': 'model = dict()'}}
+    PretrainedCfgHook().before_save_checkpoint(runner, checkpoint)
+    assert checkpoint['meta']['pretrained_cfg'] == {
+        'mean': [0.5], 'std': [0.25], 'in_chans': 1,
+        'input_size': [1, 224, 224], 'architecture': 'vit_tiny'}
+    assert checkpoint['meta']['cfg'] == 'model = dict()'
+    json.dumps(checkpoint['meta'])
+    assert model_pretrained_cfg(torch.nn.Linear(1, 1)) is None
+
+    class Bad(_Model):
+        def pretrained_cfg(self):
+            return {'size': object()}
+    with pytest.raises(TypeError, match='JSON'):
+        PretrainedCfgHook().before_save_checkpoint(
+            type('R', (), {'model': Bad()})(), {'meta': {}})

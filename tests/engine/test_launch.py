@@ -1,0 +1,203 @@
+"""perception train / test through the real mmengine Runner: resume gives the
+losses of an uninterrupted run, crafted checkpoints are refused on every load
+path, readable errors for unknown types and unsupported configs."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from perception.commands import all_commands
+from perception.data import write_shape_images
+
+REPO = Path(__file__).resolve().parents[2]
+SMOKE = REPO / 'configs' / 'smoke' / 'tiny_classifier.py'
+
+
+@pytest.fixture(scope='module')
+def shapes(tmp_path_factory) -> str:
+    root = tmp_path_factory.mktemp('shapes')
+    write_shape_images(str(root), n_per_class=4, size=32, seed=0)
+    return str(root)
+
+
+def write_config(folder: Path, name: str, data_root: str, **extra) -> str:
+    """A config inheriting the smoke config: deterministic pipeline (no
+    random flip), every iteration logged unsmoothed, tiny batches."""
+    lines = [
+        f'_base_ = [{str(SMOKE)!r}]',
+        f'data_root = {data_root!r}',
+        "pipeline = [dict(type='LoadImage'), dict(type='PackInputs')]",
+        'train_dataloader = dict(batch_size=4, dataset=dict('
+        'data_root=data_root, pipeline=pipeline))',
+        'val_dataloader = dict(batch_size=12, dataset=dict('
+        'data_root=data_root))',
+        'test_dataloader = val_dataloader',
+        'default_hooks = dict(logger=dict(interval=1))',
+        'log_processor = dict(window_size=1)',
+        # explicit `end`: a run stopped after epoch 1 has the same schedule
+        "param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=True, "
+        'T_max=2, begin=0, end=2, eta_min=1e-5)]',
+        "vis_backends = [dict(type='LocalVisBackend')]",
+        'visualizer = dict(vis_backends=vis_backends)',
+    ]
+    lines += [f'{k} = {v!r}' for k, v in extra.items()]
+    path = folder / f'{name}.py'
+    path.write_text('\n'.join(lines) + '\n')
+    return str(path)
+
+
+def run(command: str, *argv: str) -> int:
+    return all_commands()[command].main([str(a) for a in argv])
+
+
+def train_losses(work_dir: str) -> dict[int, float]:
+    """Loss of every logged training iteration, by global step."""
+    losses = {}
+    for path in glob.glob(os.path.join(work_dir, '*', 'vis_data',
+                                       'scalars.json')):
+        with open(path) as f:
+            for line in f:
+                record = json.loads(line)
+                if 'loss' in record:
+                    losses[record['step']] = record['loss']
+    return losses
+
+
+def test_resume_continues_like_an_uninterrupted_run(tmp_path, shapes):
+    whole = write_config(tmp_path, 'whole', shapes)
+    first = write_config(tmp_path, 'first', shapes)
+    again = write_config(tmp_path, 'again', shapes)
+    two = ['--cfg-options', 'train_cfg.max_epochs=2']
+    assert run('train', whole, '--work-dir', tmp_path / 'a', *two) == 0
+    assert run('train', first, '--work-dir', tmp_path / 'b', '--cfg-options',
+               'train_cfg.max_epochs=1') == 0
+    assert run('train', again, '--work-dir', tmp_path / 'b', '--resume',
+               *two) == 0
+    reference = train_losses(str(tmp_path / 'a'))
+    resumed = train_losses(str(tmp_path / 'b'))
+    assert sorted(reference) == sorted(resumed) == list(range(1, 7))
+    after = [s for s in reference if s > 3]  # epoch 2: after the resume
+    assert [resumed[s] for s in after] == pytest.approx(
+        [reference[s] for s in after], rel=1e-6, abs=1e-7)
+
+    # what perception writes loads with plain weights_only=True
+    ckpt = torch.load(tmp_path / 'b' / 'epoch_2.pth', weights_only=True)
+    assert ckpt['meta']['epoch'] == 2 and 'TimmClassifier' in \
+        ckpt['meta']['cfg']
+    pretrained = ckpt['meta']['pretrained_cfg']
+    assert pretrained['mean'] == pytest.approx([123.675, 116.28, 103.53])
+    hub = ckpt['message_hub']['log_scalars']['train/loss']
+    assert hub['__perception__'] == 'HistoryBuffer'
+
+
+
+class Evil:
+    """Unpickling this creates ``path`` (stands for any code execution)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, 'w'))
+
+
+@pytest.fixture
+def evil_checkpoint(tmp_path):
+    from perception.models import TimmClassifier
+    model = TimmClassifier('resnet10t', num_classes=3)
+    marker = tmp_path / 'pwned.txt'
+    path = tmp_path / 'evil.pth'
+    torch.save({'state_dict': model.state_dict(),
+                'meta': {'epoch': 1, 'iter': 3, 'note': Evil(str(marker))}},
+               path)
+    assert not marker.exists()
+    return path, marker
+
+
+@pytest.mark.parametrize('how', ['resume', 'load_from', 'test', 'init_cfg'])
+def test_crafted_checkpoint_is_refused_on_every_load_path(
+        tmp_path, shapes, evil_checkpoint, capsys, how):
+    path, marker = evil_checkpoint
+    cfg = write_config(tmp_path, 'evil_' + how, shapes)
+    work = ['--work-dir', tmp_path / 'w',
+            '--cfg-options', 'train_cfg.max_epochs=1']
+    if how == 'resume':
+        status = run('train', cfg, '--resume', path, *work)
+    elif how == 'load_from':
+        status = run('train', cfg, *work, f'load_from={path}')
+    elif how == 'test':
+        status = run('test', cfg, path, '--work-dir', tmp_path / 'w')
+    else:
+        status = run('train', cfg, *work, 'model.init_cfg.type=Pretrained',
+                     f'model.init_cfg.checkpoint={path}')
+    err = capsys.readouterr().err
+    assert status == 2
+    assert 'io.open' in err and '--trust-checkpoint' in err
+    assert str(path) in err
+    assert not marker.exists()
+
+
+def test_trusted_checkpoint_loads_when_asked(tmp_path, shapes,
+                                             evil_checkpoint):
+    path, marker = evil_checkpoint
+    cfg = write_config(tmp_path, 'trusted', shapes)
+    out = tmp_path / 'preds.json'
+    assert run('test', cfg, path, '--work-dir', tmp_path / 'w',
+               '--trust-checkpoint', '--out', out,
+               '--show-dir', tmp_path / 'show') == 0
+    assert marker.exists()  # full unpickling ran, as the user asked
+    predictions = json.loads(out.read_text())
+    assert len(predictions) == 12 and len(predictions[0]['pred_score']) == 3
+    assert len(os.listdir(tmp_path / 'show')) == 12
+
+
+def test_test_command_takes_a_work_dir(tmp_path):
+    from perception.engine.launch import resolve_checkpoint
+    ckpt = tmp_path / 'epoch_3.pth'
+    ckpt.write_bytes(b'')
+    (tmp_path / 'last_checkpoint').write_text(str(ckpt))
+    assert resolve_checkpoint(str(tmp_path)) == str(ckpt)
+    assert resolve_checkpoint(str(tmp_path / 'last_checkpoint')) == str(ckpt)
+    with pytest.raises(FileNotFoundError, match='work dir'):
+        resolve_checkpoint(str(tmp_path / 'nothing.pth'))
+
+
+def test_unknown_type_names_registry_and_close_matches(tmp_path, shapes,
+                                                       capsys):
+    cfg = write_config(tmp_path, 'typo', shapes)
+    status = run('train', cfg, '--work-dir', tmp_path / 'w', '--cfg-options',
+                 'model.type=TimmClasifier')
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "'TimmClasifier' is not in the perception::model registry" in err
+    assert 'TimmClassifier' in err.split('Did you mean:')[1]
+    assert 'Plugins loaded' in err
+
+
+def test_unknown_dataset_type_from_inside_training(tmp_path, shapes, capsys):
+    cfg = write_config(tmp_path, 'typo_data', shapes)
+    status = run('train', cfg, '--work-dir', tmp_path / 'w', '--cfg-options',
+                 'train_dataloader.dataset.type=ImageFolderDataset2')
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "'ImageFolderDataset2' is not in the perception::dataset" in err
+    assert 'ImageFolderDataset' in err.split('Did you mean:')[1]
+
+
+@pytest.mark.parametrize('body, expected', [
+    ("from mmengine.config import read_base\nwith read_base():\n"
+     "    from .x import *\n", 'read_base'),
+    ("_base_ = ['mmpretrain::_base_/default_runtime.py']\n", 'pkg_resources'),
+])
+def test_unsupported_config_styles_are_refused(tmp_path, capsys, body,
+                                               expected):
+    cfg = tmp_path / 'odd.py'
+    cfg.write_text(body)
+    assert run('train', cfg, '--work-dir', tmp_path / 'w') == 2
+    err = capsys.readouterr().err
+    assert str(cfg) in err and expected in err and 'line' in err
