@@ -127,7 +127,7 @@ def read_fast_header(path: str):
         while True:
             tag, vr, length, vpos = _element(data, pos, implicit)
             if tag in PIXEL_TAGS:
-                if length == 0xFFFFFFFF:
+                if length == 0xFFFFFFFF or tag != 0x7FE00010:
                     return None
                 return values, tsuid, length, vpos
             if tag in BAIL:

@@ -23,7 +23,9 @@ from .reading import (NATIVE_SYNTAXES, DicomReadError, captured_warnings,
 
 __all__ = ['SliceHeader', 'Unreadable', 'scan_headers', 'list_dicom_files']
 
-PIXEL_TAGS = {(0x7FE0, 0x0010), (0x7FE0, 0x0008), (0x7FE0, 0x0009)}
+PIXEL_KEYWORDS = ((0x0010, 'PixelData'), (0x0008, 'FloatPixelData'),
+                  (0x0009, 'DoubleFloatPixelData'))
+PIXEL_TAGS = {(0x7FE0, e) for e, _ in PIXEL_KEYWORDS}
 
 
 @dataclass
@@ -133,21 +135,22 @@ def _first(item, seq_name: str, attr: str):
     return seq[0].get(attr) if seq else None
 
 
-def _pixel_element(fp, little: bool, implicit: bool) -> tuple[bool, int | None]:
-    """At the file position pydicom stopped: (is pixel data, value length),
-    the offset of the value is fp.tell() afterwards."""
+def _pixel_element(fp, little: bool, implicit: bool
+                   ) -> tuple[tuple | None, int | None]:
+    """At the file position pydicom stopped: (pixel tag or None, value
+    length); the offset of the value is fp.tell() afterwards."""
     head = fp.read(8)
     if len(head) < 8:
-        return False, None
+        return None, None
     end = '<' if little else '>'
-    group, elem = struct.unpack(end + 'HH', head[:4])
-    if (group, elem) not in PIXEL_TAGS:
-        return False, None
+    tag = struct.unpack(end + 'HH', head[:4])
+    if tag not in PIXEL_TAGS:
+        return None, None
     if implicit:
-        return True, struct.unpack(end + 'I', head[4:8])[0]
+        return tag, struct.unpack(end + 'I', head[4:8])[0]
     if head[4:6] in (b'OB', b'OW', b'OF', b'OD', b'OV', b'UN'):
-        return True, struct.unpack(end + 'I', fp.read(4))[0]
-    return True, struct.unpack(end + 'H', head[6:8])[0]
+        return tag, struct.unpack(end + 'I', fp.read(4))[0]
+    return tag, struct.unpack(end + 'H', head[6:8])[0]
 
 
 def _scan_one(path: str, fast: bool = True) -> list[SliceHeader] | Unreadable:
@@ -156,22 +159,24 @@ def _scan_one(path: str, fast: bool = True) -> list[SliceHeader] | Unreadable:
         quick = read_fast_header(path) if fast else None
         if quick is not None:
             values, tsuid, length, offset = quick
-            return _headers(path, values, tsuid, True, length, offset, notes)
+            return _headers(path, values, tsuid, (0x7FE0, 0x0010), length,
+                            offset, notes)
         with open(path, 'rb') as fp:
             ds = open_dicom(path, stop_before_pixels=True, notes=notes,
                             fileobj=fp)
             tsuid = str(ds.file_meta.TransferSyntaxUID)
             with captured_warnings(notes):
                 if tsuid == '1.2.840.10008.1.2.1.99':  # deflated: no offsets
-                    is_pixel = 'PixelData' in open_dicom(path)
+                    full = open_dicom(path)
+                    tag = next(((0x7FE0, e) for e, k in PIXEL_KEYWORDS
+                                if k in full), None)
                     length = None
                 else:
                     implicit, little = ds.original_encoding
-                    is_pixel, length = _pixel_element(
+                    tag, length = _pixel_element(
                         fp, bool(little), bool(implicit))
                 offset = fp.tell()
-                return _headers(path, ds, tsuid, is_pixel, length, offset,
-                                notes)
+                return _headers(path, ds, tsuid, tag, length, offset, notes)
     except DicomReadError as exc:
         return Unreadable(path, str(exc))
     except OSError as exc:
@@ -181,9 +186,10 @@ def _scan_one(path: str, fast: bool = True) -> list[SliceHeader] | Unreadable:
                           f'({type(exc).__name__}: {exc})')
 
 
-def _headers(path, ds, tsuid, has_pixels, length, offset, notes
+def _headers(path, ds, tsuid, pixel_tag, length, offset, notes
              ) -> list[SliceHeader] | Unreadable:
     from pydicom.uid import UID
+    has_pixels = pixel_tag is not None
     sop = str(ds.get('SOPClassUID') or '')
     sop_name = UID(sop).name if sop else ''
     is_image = has_pixels or 'Image' in sop_name or 'Rows' in ds
@@ -198,6 +204,13 @@ def _headers(path, ds, tsuid, has_pixels, length, offset, notes
     pos_top = _floats(ds.get('ImagePositionPatient') or (), 3)
     offsets = ds.get('GridFrameOffsetVector')
     rescales = frame_rescales(ds, n_frames)
+    # what read_dicom needs to decode (PixelRepresentation: integer pixels)
+    pixel_module_gaps = [k for k in ('BitsAllocated', 'SamplesPerPixel',
+                                     'PhotometricInterpretation')
+                         if ds.get(k) in (None, '')]
+    if pixel_tag == (0x7FE0, 0x0010) and \
+            ds.get('PixelRepresentation') is None:
+        pixel_module_gaps.append('PixelRepresentation')
     base = dict(
         path=path, n_frames=n_frames,
         series_uid=str(ds.get('SeriesInstanceUID') or '') or None,
@@ -232,7 +245,7 @@ def _headers(path, ds, tsuid, has_pixels, length, offset, notes
             ('PixelData', has_pixels or None), ('Rows', base['rows']),
             ('Columns', base['cols']), ('ImageOrientationPatient', orient),
             ('ImagePositionPatient', position), ('PixelSpacing', spacing))
-            if v is None]
+            if v is None] + pixel_module_gaps
         echo = _first(item, 'MREchoSequence', 'EffectiveEchoTime')
         temporal = _first(item, 'FrameContentSequence',
                           'TemporalPositionIndex')
@@ -282,10 +295,13 @@ def _plan_raw_read(header: SliceHeader, ds, tsuid: str, length: int,
         return
     if ds.get('ModalityLUTSequence') or 'DoseGridScaling' in ds:
         return
+    if header.missing or ds.get('BitsStored') is None:
+        return
     bits = int(ds.get('BitsAllocated') or 0)
-    stored = int(ds.get('BitsStored') or bits)
+    stored = int(ds.get('BitsStored'))
     signed = int(ds.get('PixelRepresentation') or 0) == 1
-    if bits not in (8, 16, 32) or not header.rows or not header.cols:
+    if bits not in (8, 16, 32) or not 0 < stored <= bits or \
+            not header.rows or not header.cols:
         return
     expected = header.rows * header.cols * bits // 8
     if length not in (expected, expected + 1):  # else let pydicom explain
