@@ -15,3 +15,4 @@ from .synth_ct import SynthCtCommand, planted_phi, write_ct_study  # noqa: E402,
 from .windows import (ApplyWindows, WINDOW_PRESETS, header_windows,  # noqa: E402,F401
                       window_preset, window_presets)
 from .slices import DicomSliceDataset  # noqa: E402,F401  (registers the dataset)
+from .lesions import LesionDetectionDataset  # noqa: E402,F401  (registers the dataset)
