@@ -16,3 +16,4 @@ from .windows import (ApplyWindows, WINDOW_PRESETS, header_windows,  # noqa: E40
                       window_preset, window_presets)
 from .slices import DicomSliceDataset  # noqa: E402,F401  (registers the dataset)
 from .lesions import LesionDetectionDataset  # noqa: E402,F401  (registers the dataset)
+from .froc import FROCMetric, froc  # noqa: E402,F401  (registers the metric)

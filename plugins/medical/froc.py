@@ -1,0 +1,270 @@
+"""FROC and CPM following the LUNA16 evaluation rules.
+
+Setio et al., "Validation, comparison, and combination of algorithms for
+automatic detection of pulmonary nodules in computed tomography images: the
+LUNA16 challenge", Medical Image Analysis 2017.
+
+* Candidates are ``(seriesuid, x, y, z, probability)`` in LPS mm.
+* A candidate hits a lesion when its centre lies within the lesion's
+  radius (``diameter_mm / 2``) of the lesion centre.
+* Several hits on one lesion count once (with the highest probability) and
+  are not false positives; a candidate hitting two lesions counts for both.
+* Candidates hitting an excluded finding (LUNA16's irrelevant findings) are
+  neither true nor false positives.
+* Sensitivity is read off the FROC curve (one point per distinct
+  probability threshold, straight lines between them, as LUNA16's script
+  does with ``np.interp``) at 1/8, 1/4, 1/2, 1, 2, 4, 8 false positives per
+  scan; CPM is their mean.
+
+Detectors working on slices give boxes; :func:`merge_slice_detections`
+turns them into 3D candidates first.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+from mmengine.evaluator import BaseMetric
+
+from perception.registry import METRICS
+from perception_medical.lesions import _number, _read_csv, read_annotations
+
+FP_RATES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+Candidate = tuple  # (seriesuid, x, y, z, probability)
+
+
+@dataclass
+class FrocResult:
+    """Sensitivities at ``fp_rates``, CPM and the curve they come from."""
+
+    fp_rates: tuple
+    sensitivities: np.ndarray
+    cpm: float
+    curve_fps: np.ndarray = field(repr=False)
+    curve_sens: np.ndarray = field(repr=False)
+    n_scans: int = 0
+    n_lesions: int = 0
+    n_detected: int = 0
+    n_false_positives: int = 0
+
+
+def read_candidates(path: str) -> list[Candidate]:
+    """LUNA16 candidates CSV (``seriesuid,coordX,coordY,coordZ,probability``)."""
+    rows = _read_csv(path, ('seriesuid', 'coordX', 'coordY', 'coordZ',
+                            'probability'))
+    return [(row['seriesuid'].strip(),
+             *[_number(path, line, row, k) for k in ('coordX', 'coordY',
+                                                     'coordZ',
+                                                     'probability')])
+            for line, row in rows]
+
+
+def froc(candidates: Iterable[Candidate],
+         lesions: dict[str, list[tuple]], scan_uids: Iterable[str],
+         excluded: dict[str, list[tuple]] | None = None,
+         fp_rates: Sequence[float] = FP_RATES) -> FrocResult:
+    """FROC of ``candidates`` against ``lesions`` over ``scan_uids``.
+
+    Args:
+        candidates: ``(seriesuid, x, y, z, probability)``, LPS mm.
+        lesions: ``{seriesuid: [(xyz, diameter_mm), ...]}`` (as
+            :func:`~perception_medical.lesions.read_annotations` returns).
+        scan_uids: every scan evaluated, with or without lesions or
+            candidates (false positives are counted per scan).
+        excluded: findings that neither reward nor penalise, same form.
+        fp_rates: false positives per scan to read sensitivity at.
+
+    Returns:
+        :class:`FrocResult`. With no lesions the sensitivities and CPM are
+        NaN (undefined), never a silent 0 or 1.
+    """
+    scans = sorted(set(scan_uids))
+    if not scans:
+        raise ValueError('froc: no scans to evaluate')
+    scan_set = set(scans)
+    best: dict[tuple[str, int], float] = {}  # lesion -> best probability
+    false_pos: list[float] = []
+    for uid, x, y, z, prob in candidates:
+        if uid not in scan_set:
+            raise ValueError(f'froc: candidate for series {uid}, which is '
+                             'not among the evaluated scans; add it to '
+                             'scan_uids or drop the candidate')
+        point = np.array([x, y, z], float)
+        hit = False
+        for i, (centre, diameter) in enumerate(lesions.get(uid, [])):
+            if np.linalg.norm(point - centre) < diameter / 2.0:
+                hit = True
+                best[(uid, i)] = max(best.get((uid, i), -np.inf), prob)
+        if not hit and not any(
+                np.linalg.norm(point - c) < d / 2.0
+                for c, d in (excluded or {}).get(uid, [])):
+            false_pos.append(float(prob))
+    n_lesions = sum(len(lesions.get(uid, [])) for uid in scans)
+    probs = np.array(list(best.values()) + false_pos, float)
+    is_tp = np.r_[np.ones(len(best)), np.zeros(len(false_pos))]
+    order = np.argsort(-probs, kind='stable')
+    probs, is_tp = probs[order], is_tp[order]
+    # one curve point per distinct threshold (the last of each tie group)
+    last = np.r_[np.flatnonzero(np.diff(probs) != 0), len(probs) - 1] \
+        if len(probs) else np.zeros(0, int)
+    tps, fps = np.cumsum(is_tp)[last], np.cumsum(1 - is_tp)[last]
+    curve_fps = np.r_[0.0, fps / len(scans)]
+    with np.errstate(invalid='ignore', divide='ignore'):
+        curve_sens = np.r_[0.0, tps] / n_lesions if n_lesions else \
+            np.full(len(curve_fps), np.nan)
+    sens = np.interp(np.asarray(fp_rates, float), curve_fps, curve_sens)
+    return FrocResult(tuple(fp_rates), sens, float(np.mean(sens)),
+                      curve_fps, curve_sens, len(scans), n_lesions,
+                      len(best), len(false_pos))
+
+
+def merge_slice_detections(detections: Iterable[tuple],
+                           merge_mm: float = 5.0) -> list[Candidate]:
+    """Merge per-slice detections into 3D candidates.
+
+    Args:
+        detections: ``(seriesuid, centre_lps (3,), probability, radius_mm)``
+            per slice box (see :func:`slice_boxes_to_detections`).
+        merge_mm: detections closer than ``max(merge_mm, radius of the
+            strongest)`` to the strongest remaining one join its candidate.
+
+    Returns:
+        ``(seriesuid, x, y, z, probability)``: greedy from the highest
+        probability; the candidate is the probability-weighted mean centre
+        and the highest probability of its members.
+    """
+    by_series: dict[str, list] = {}
+    for uid, centre, prob, radius in detections:
+        by_series.setdefault(uid, []).append(
+            (np.asarray(centre, float), float(prob), float(radius)))
+    out = []
+    for uid, dets in sorted(by_series.items()):
+        dets.sort(key=lambda d: -d[1])
+        centres = np.array([d[0] for d in dets])
+        free = np.ones(len(dets), bool)
+        for i, (centre, prob, radius) in enumerate(dets):
+            if not free[i]:
+                continue
+            dist = np.linalg.norm(centres - centre, axis=1)
+            members = free & (dist <= max(merge_mm, radius))
+            free &= ~members
+            weights = np.array([dets[j][1] for j in np.flatnonzero(members)])
+            mean = (centres[members] * np.maximum(weights, 1e-12)[:, None]
+                    ).sum(0) / np.maximum(weights, 1e-12).sum()
+            out.append((uid, *mean.tolist(), prob))
+    return out
+
+
+def slice_boxes_to_detections(series_uid: str, slice_index: int,
+                              affine: np.ndarray, bboxes: np.ndarray,
+                              scores: np.ndarray) -> list[tuple]:
+    """Per-slice xyxy pixel-edge boxes -> ``(seriesuid, centre LPS,
+    probability, radius mm)`` through the slice's volume affine."""
+    affine = np.asarray(affine, float)
+    bboxes = np.asarray(bboxes, float).reshape(-1, 4)
+    _, sy, sx = np.linalg.norm(affine[:3, :3], axis=0)
+    out = []
+    for box, score in zip(bboxes, np.asarray(scores, float).reshape(-1)):
+        cx, cy = (box[0] + box[2]) / 2 - 0.5, (box[1] + box[3]) / 2 - 0.5
+        lps = affine[:3, :3] @ np.array([slice_index, cy, cx]) + affine[:3, 3]
+        radius = max((box[2] - box[0]) * sx, (box[3] - box[1]) * sy) / 2
+        out.append((series_uid, lps, float(score), float(radius)))
+    return out
+
+
+def _field(sample, key):
+    if isinstance(sample, dict):
+        if key in sample:
+            return sample[key]
+        return sample.get('metainfo', {}).get(key)
+    return getattr(sample, key, None) if hasattr(sample, key) else \
+        sample.metainfo.get(key)
+
+
+def _numpy(value) -> np.ndarray:
+    if hasattr(value, 'detach'):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+@METRICS.register_module()
+class FROCMetric(BaseMetric):
+    """LUNA16 FROC / CPM of lesion detections as an mmengine metric.
+
+    Each data sample is one slice with ``series_uid``, ``slice_index`` and
+    ``affine`` in its meta and ``pred_instances`` (``bboxes``, ``scores``);
+    slice boxes are merged into 3D candidates. A sample may instead carry
+    ``pred_candidates`` = dict(points=(N, 3) LPS mm, scores=(N,)) from a 3D
+    detector. Every series seen is a scan, with or without lesions.
+
+    Args:
+        ann_file: LUNA16 ``annotations.csv`` (world mm, LPS).
+        exclude_file: optional irrelevant findings, same columns.
+        fp_rates: false positives per scan for the sensitivities.
+        merge_mm: merging distance of slice detections (see
+            :func:`merge_slice_detections`).
+        score_thr: drop slice boxes below this score first.
+    """
+
+    default_prefix = 'froc'
+
+    def __init__(self, ann_file: str, exclude_file: str | None = None,
+                 fp_rates: Sequence[float] = FP_RATES, merge_mm: float = 5.0,
+                 score_thr: float = 0.0, collect_device: str = 'cpu',
+                 prefix: str | None = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.lesions = read_annotations(ann_file)
+        self.excluded = read_annotations(exclude_file) if exclude_file \
+            else None
+        self.fp_rates, self.merge_mm = tuple(fp_rates), merge_mm
+        self.score_thr = score_thr
+
+    def process(self, data_batch, data_samples: Sequence) -> None:
+        for sample in data_samples:
+            uid = str(_field(sample, 'series_uid'))
+            cands = _field(sample, 'pred_candidates')
+            if cands is not None:
+                pts = _numpy(cands['points']).reshape(-1, 3)
+                scores = _numpy(cands['scores']).reshape(-1)
+                self.results.append(dict(uid=uid, candidates=[
+                    (uid, *p.tolist(), float(s)) for p, s in zip(pts, scores)]
+                    , detections=[]))
+                continue
+            pred = _field(sample, 'pred_instances')
+            dets = []
+            if pred is not None:
+                get = pred.get if isinstance(pred, dict) else \
+                    (lambda k: getattr(pred, k))
+                scores = _numpy(get('scores')).reshape(-1)
+                keep = scores >= self.score_thr
+                dets = slice_boxes_to_detections(
+                    uid, int(_field(sample, 'slice_index')),
+                    _numpy(_field(sample, 'affine')),
+                    _numpy(get('bboxes')).reshape(-1, 4)[keep], scores[keep])
+            self.results.append(dict(uid=uid, candidates=[],
+                                     detections=dets))
+
+    def compute_metrics(self, results: list) -> dict:
+        scans = {r['uid'] for r in results}
+        candidates = [c for r in results for c in r['candidates']]
+        candidates += merge_slice_detections(
+            [d for r in results for d in r['detections']], self.merge_mm)
+        res = froc(candidates, self.lesions, scans, self.excluded,
+                   self.fp_rates)
+        metrics = {f'sens@{f:g}': float(s)
+                   for f, s in zip(res.fp_rates, res.sensitivities)}
+        metrics.update(cpm=res.cpm, lesions=res.n_lesions,
+                       detected=res.n_detected, scans=res.n_scans,
+                       false_positives=res.n_false_positives)
+        return metrics
+
+
+def write_candidates(path: str, candidates: Iterable[Candidate]) -> None:
+    """Write candidates as LUNA16's CSV (for its official script too)."""
+    with open(path, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['seriesuid', 'coordX', 'coordY', 'coordZ',
+                         'probability'])
+        writer.writerows(candidates)
