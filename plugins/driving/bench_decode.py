@@ -89,7 +89,8 @@ class DecodeBenchmark(Benchmark):
                 'cv2.VideoCapture + cvtColor': lambda: decode_opencv(path)},
                 repeats=args.repeats, warmup=1)
         ours, base = timings.values()
-        rows = [[t.name, n, n / t.median, n / t.best] for t in timings.values()]
+        rows = [[t.name, n, n / t.median, n / t.best]
+                for t in timings.values()]
         print(format_table(['decoder', 'frames', 'median frames/s',
                             'best frames/s'], rows))
         print(f'\nratio open_source / OpenCV (median): '

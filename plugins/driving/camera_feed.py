@@ -160,7 +160,8 @@ class CameraFeedDataset(PerceptionDataset):
                         thumb = _thumbnail(frame.image)
                         previous = last.get(frame.camera)
                         if previous is not None and float(np.abs(
-                                thumb - previous).mean()) < self.dedup_threshold:
+                                thumb - previous).mean()
+                        ) < self.dedup_threshold:
                             skipped += 1
                             continue
                         last[frame.camera] = thumb

@@ -157,7 +157,8 @@ class ImageFolderSource(FrameSource):
             previous = (t_ns, line)
             times.append(t_ns)
         listed = set(map(os.path.normpath, self.paths))
-        missing = [k for k in rows if k not in listed and not os.path.exists(k)]
+        missing = [k for k in rows
+                   if k not in listed and not os.path.exists(k)]
         if missing:
             self.stats['missing'] = len(missing)
             self.emit('dropped', f'{self.sidecar}: {len(missing)} listed '

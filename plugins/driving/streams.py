@@ -149,7 +149,8 @@ class StreamSource(FrameSource):
     def _run(self) -> None:
         failures, lost_at, last_frame_t = 0, None, None
         while not self._stop.is_set():
-            reader = self._read_rtsp if self.scheme == 'rtsp' else self._read_http
+            reader = (self._read_rtsp if self.scheme == 'rtsp'
+                      else self._read_http)
             state = {'frames': 0}
 
             def on_frame(image: np.ndarray, meta: dict) -> None:
@@ -187,7 +188,8 @@ class StreamSource(FrameSource):
                 failures += 1
             if not self.reconnect:
                 break
-            if self.max_reconnects is not None and failures >= self.max_reconnects:
+            if (self.max_reconnects is not None
+                    and failures >= self.max_reconnects):
                 self._end(f'{self.uri}: gave up after {failures} reconnect '
                           f'attempts (last problem: {problem})')
                 return
@@ -290,7 +292,7 @@ def _boundary(content_type: str) -> bytes:
         key, _, value = param.strip().partition('=')
         if key.lower() == 'boundary':
             value = value.strip().strip('"')
-            return value[2:].encode() if value.startswith('--') else value.encode()
+            return (value[2:] if value.startswith('--') else value).encode()
     return b''
 
 

@@ -1,7 +1,8 @@
 """Writers and fixtures shared by the driving-plugin tests (import them with
 ``from driving_fixtures import ...``; conftest.py puts this folder on the
-path and exposes the fixtures): coded test frames, a PyAV video writer, image folders with sidecar
-CSVs, an MJPEG HTTP server on 127.0.0.1 and an RTSP server subprocess.
+path and exposes the fixtures): coded test frames, a PyAV video writer,
+image folders with sidecar CSVs, ROS bags, rig YAMLs, an MJPEG HTTP
+server on 127.0.0.1 and an RTSP server subprocess.
 
 Every test frame carries its number: the top half holds red, green and blue
 stripes (checks channel order), the bottom half ``CODE_BITS`` black/white
@@ -214,12 +215,14 @@ class MjpegServer:
                         owner.next_number += 1
                     data = jpeg_bytes(coded_frame(number, owner.size[1],
                                                   owner.size[0]))
-                    cut = owner.cut_after is not None and sent >= owner.cut_after
+                    cut = (owner.cut_after is not None
+                           and sent >= owner.cut_after)
                     if cut:
                         data = data[:len(data) // 2]
                     elif number == owner.garbage_at:
                         data = b'this part is not an image' * 10
-                    head = f'--{owner.boundary}\r\nContent-Type: image/jpeg\r\n'
+                    head = (f'--{owner.boundary}\r\n'
+                            'Content-Type: image/jpeg\r\n')
                     if owner.content_length:
                         head += f'Content-Length: {len(data)}\r\n'
                     if cut:
@@ -296,7 +299,8 @@ def rtsp_unavailable_reason() -> str | None:
     if probe.returncode != 0:
         return ('gst-rtsp-server is not usable from /usr/bin/python3 (run '
                 '`make test-deps` as root: python3-gi gir1.2-gst-rtsp-server-'
-                f'1.0 gstreamer1.0-plugins-ugly): {probe.stderr.strip()[-300:]}')
+                f'1.0 gstreamer1.0-plugins-ugly): '
+                f'{probe.stderr.strip()[-300:]}')
     return None
 
 
@@ -315,7 +319,8 @@ def rtsp_server():
         line = proc.stdout.readline()
         if 'ready' not in line:
             proc.kill()
-            pytest.skip(f'RTSP server did not start: {proc.stderr.read()[-300:]}')
+            pytest.skip('RTSP server did not start: '
+                        f'{proc.stderr.read()[-300:]}')
         yield f'rtsp://127.0.0.1:{port}/test'
     finally:
         proc.terminate()
