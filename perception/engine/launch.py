@@ -71,6 +71,10 @@ def build_config(args: argparse.Namespace, mode: str) -> Config:
         resume = getattr(args, 'resume', None)
         if resume == 'auto':
             cfg.resume, cfg.load_from = True, None
+            if not osp.isfile(osp.join(cfg.work_dir, 'last_checkpoint')):
+                print(f'perception train: no checkpoint in {cfg.work_dir} '
+                      'to resume from; training from the start',
+                      file=sys.stderr)
         elif resume is not None:
             cfg.resume, cfg.load_from = True, resume
         _set_amp(cfg, bool(getattr(args, 'amp', False)))
