@@ -214,7 +214,8 @@ def _headers(path, ds, tsuid, pixel_tag, length, offset, notes
     base = dict(
         path=path, n_frames=n_frames,
         series_uid=str(ds.get('SeriesInstanceUID') or '') or None,
-        frame_of_reference_uid=str(ds.get('FrameOfReferenceUID') or '') or None,
+        frame_of_reference_uid=(str(ds.get('FrameOfReferenceUID') or '')
+                                or None),
         sop_class_uid=sop or None, modality=str(ds.get('Modality') or ''),
         rows=ds.get('Rows'), cols=ds.get('Columns'),
         samples_per_pixel=int(ds.get('SamplesPerPixel') or 1),

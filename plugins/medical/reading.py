@@ -146,7 +146,8 @@ def open_dicom(path: str | os.PathLike, stop_before_pixels: bool = False,
     with captured_warnings(notes):
         try:
             try:
-                ds = pydicom.dcmread(source, stop_before_pixels=stop_before_pixels)
+                ds = pydicom.dcmread(source,
+                                     stop_before_pixels=stop_before_pixels)
                 preamble = True
             except InvalidDicomError:
                 if fileobj is not None:
@@ -157,8 +158,8 @@ def open_dicom(path: str | os.PathLike, stop_before_pixels: bool = False,
         except DicomReadError:
             raise
         except Exception as exc:  # pydicom raises many types for bad bytes
-            raise _fail(path, f'not a readable DICOM file ({type(exc).__name__}'
-                        f': {exc})', notes) from exc
+            raise _fail(path, 'not a readable DICOM file '
+                        f'({type(exc).__name__}: {exc})', notes) from exc
     if not preamble:
         first = next(iter(ds.keys()), None)
         known = first is not None and (first in datadict.DicomDictionary

@@ -11,9 +11,7 @@ numpy; everything else goes through :func:`perception_medical.read_dicom`.
 from __future__ import annotations
 
 import os
-import threading
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Sequence, Union
 
@@ -21,7 +19,7 @@ import numpy as np
 
 from . import series_geometry as geo
 from .header_scan import SliceHeader, list_dicom_files, scan_headers
-from .reading import DicomReadError, read_dicom
+from .reading import DicomReadError
 
 __all__ = ['load_series', 'Volume', 'SeriesError', 'SeriesReport',
            'CODES', 'POLICIES']
@@ -110,7 +108,8 @@ class Volume:
     def lps_to_index(self, xyz) -> np.ndarray:
         """(..., 3) LPS mm -> (..., 3) fractional voxel indices (z, y, x)."""
         xyz = np.asarray(xyz, np.float64)
-        return (xyz - self.affine[:3, 3]) @ np.linalg.inv(self.affine[:3, :3]).T
+        inverse = np.linalg.inv(self.affine[:3, :3])
+        return (xyz - self.affine[:3, 3]) @ inverse.T
 
 
 def _policies(on_problem: OnProblem) -> dict[str, str]:
@@ -173,6 +172,8 @@ def load_series(path: Union[str, os.PathLike, Sequence[str]],
             without ``series_uid`` (``several_series``, listing them), or
             nothing left to load.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        path = [os.fspath(p) for p in path]
     where = (os.fspath(path) if isinstance(path, (str, os.PathLike))
              else f'{len(path)} files')
     run = _Run(where, _policies(on_problem))

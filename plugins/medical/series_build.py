@@ -148,8 +148,9 @@ def build_volume(run, slices: list[SliceHeader], workers: int | None):
     tilt = geo.tilt_angle(positions, normal)
     resampled = False
     if tilt > geo.TILT_TOL:
-        tilt_policy = run.problem('gantry_tilt', f'slices step {np.degrees(tilt):.2f}'
-                             ' degrees off the slice normal (gantry tilt)')
+        tilt_policy = run.problem(
+            'gantry_tilt', f'slices step {np.degrees(tilt):.2f} degrees off '
+            'the slice normal (gantry tilt)')
         if tilt_policy == 'resample':
             array = geo.untilt(array, positions, row_dir, col_dir, spacing_rc)
             resampled = True
@@ -164,7 +165,8 @@ def build_volume(run, slices: list[SliceHeader], workers: int | None):
             step = (positions[-1] - positions[0]) / (n - 1)
     else:
         step = normal   # one slice: no spacing; 1 mm keeps the affine valid
-        run.report.notes.append('single slice: z spacing undefined (1 mm used)')
+        run.report.notes.append('single slice: z spacing undefined '
+                                '(1 mm used)')
     affine = geo.make_affine(positions[0], step, row_dir, col_dir, spacing_rc)
     spacing = (float(np.linalg.norm(step)) if n > 1 else 1.0,
                float(spacing_rc[0]), float(spacing_rc[1]))

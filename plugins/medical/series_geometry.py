@@ -23,13 +23,23 @@ def same_orientation(a: np.ndarray, b: np.ndarray, tol: float = 1e-4) -> bool:
     return bool(np.max(np.abs(a - b)) <= tol)
 
 
+def typical_step(diffs: np.ndarray) -> float:
+    """The most common slice-to-slice distance (to 0.01 mm; ties go to the
+    smaller), so a few long gaps cannot pull the reference spacing the way
+    a median of few slices would."""
+    rounded = np.round(diffs, 2)
+    values, counts = np.unique(rounded, return_counts=True)
+    best = values[counts == counts.max()].min()
+    return float(np.median(diffs[rounded == best]))
+
+
 def spacing_gaps(proj: np.ndarray) -> tuple[float, list[tuple[int, str]]]:
-    """Median spacing and the gaps (index k of the gap between slice k and
+    """Typical spacing and the gaps (index k of the gap between slice k and
     k+1, 'missing_slices' or 'uneven_spacing') that break it."""
     diffs = np.diff(proj)
     if not len(diffs):
         return 0.0, []
-    step = float(np.median(diffs))
+    step = typical_step(diffs)
     tol = max(SPACING_ATOL, SPACING_RTOL * step)
     bad = []
     for k, d in enumerate(diffs):
@@ -41,7 +51,7 @@ def spacing_gaps(proj: np.ndarray) -> tuple[float, list[tuple[int, str]]]:
 
 
 def largest_even_run(proj: np.ndarray) -> slice:
-    """The longest run of consecutive slices spaced by the median step."""
+    """The longest run of consecutive slices spaced by the typical step."""
     step, bad = spacing_gaps(proj)
     cuts = [-1] + [k for k, _ in bad] + [len(proj) - 1]
     best = max(zip(cuts[:-1], cuts[1:]), key=lambda c: c[1] - c[0])

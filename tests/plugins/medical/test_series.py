@@ -330,3 +330,12 @@ def test_bad_policy_is_a_value_error(write_series):
 
 def test_volume_type(write_series):
     assert isinstance(load_series(write_series(n=2)['folder']), Volume)
+
+
+def test_few_slices_with_a_long_gap_are_missing_slices(write_series):
+    s = write_series(positions=[(0, 0, 0), (0, 0, 2), (0, 0, 10)])
+    with pytest.raises(SeriesError) as info:
+        load_series(s['folder'])
+    assert info.value.code == 'missing_slices'
+    vol = load_series(iter(s['paths']), on_problem='keep_largest')
+    assert vol.array.shape[0] == 2 and vol.spacing[0] == pytest.approx(2.0)
