@@ -116,10 +116,28 @@ def _dicomdir_files(path: str) -> list[str]:
         if not ref:
             continue
         parts = [ref] if isinstance(ref, str) else list(ref)
-        out.append(os.path.join(root, *parts))
+        out.append(_resolve(root, parts))
     if not out:
         raise DicomReadError(f'{path}: the DICOMDIR references no files')
     return out
+
+
+def _resolve(root: str, parts: list[str]) -> str:
+    """A DICOMDIR file ID on disk; media written on one system and mounted
+    on another often change the case of names."""
+    path = os.path.join(root, *parts)
+    if os.path.exists(path):
+        return path
+    current = root
+    for part in parts:
+        try:
+            names = {n.upper(): n for n in os.listdir(current)}
+        except OSError:
+            return path
+        if part.upper() not in names:
+            return path
+        current = os.path.join(current, names[part.upper()])
+    return current
 
 
 def _floats(value, n: int) -> np.ndarray | None:

@@ -339,3 +339,20 @@ def test_few_slices_with_a_long_gap_are_missing_slices(write_series):
     assert info.value.code == 'missing_slices'
     vol = load_series(iter(s['paths']), on_problem='keep_largest')
     assert vol.array.shape[0] == 2 and vol.spacing[0] == pytest.approx(2.0)
+
+
+def test_dicomdir_file_ids_match_case_insensitively(write_series, tmp_path):
+    import os
+    from pydicom.fileset import FileSet
+    s = write_series(n=3)
+    fs = FileSet()
+    for p in s['paths']:
+        fs.add(p)
+    fs.write(tmp_path / 'cd')
+    for root, dirs, files in os.walk(tmp_path / 'cd', topdown=False):
+        for name in files + dirs:
+            if name != 'DICOMDIR':
+                os.rename(os.path.join(root, name),
+                          os.path.join(root, name.lower()))
+    vol = load_series(tmp_path / 'cd' / 'DICOMDIR')
+    np.testing.assert_array_equal(vol.array, s['hu'])
