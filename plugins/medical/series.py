@@ -163,7 +163,18 @@ def load_series(path: Union[str, os.PathLike, Sequence[str]],
             volume of a series holding several at the same positions.
         on_problem: one policy for every reason code, or a dict code ->
             policy; codes missing from the dict keep their defaults
-            (``error``; ``unreadable``: ``warn``).
+            (``error``; ``unreadable``: ``warn``). What the other policies
+            do, per code: ``uneven_spacing``/``missing_slices``: ``warn``
+            keeps every slice (``Volume.positions`` has the true positions,
+            the affine the typical step), ``keep_largest`` keeps the longest
+            evenly spaced run, ``resample`` interpolates linearly onto the
+            typical step; ``gantry_tilt``: ``warn``/``keep_largest`` keep
+            the slices with a sheared affine (exact DICOM geometry),
+            ``resample`` shifts each slice in-plane onto an orthogonal grid;
+            ``mixed_orientation``: any of them keeps the largest group on
+            one grid; ``duplicate_position``: keeps the first file (by name)
+            per position; ``missing_attribute``/``unreadable``: drops those
+            files. Every drop is listed in ``Volume.report``.
         min_slices: fewer slices than this is ``too_few_slices``.
         workers: threads for the header scan and pixel reads.
 
