@@ -84,8 +84,14 @@ class FCMAE(MaskedImageModel):
         return self._mask_nchw(module, args)
 
     def encode(self, images: torch.Tensor,
-               generators: list[torch.Generator] | None = None):
+               generators: list[torch.Generator] | None = None,
+               mask: torch.Tensor | None = None):
         """Encoder with hidden patches zeroed at every stage.
+
+        Args:
+            images (Tensor): (B, C, H, W), H and W multiples of 32.
+            generators: per-sample mask generators (fixed masks).
+            mask (Tensor): (B, N) given mask, 1 = hidden (else random).
 
         Returns:
             features (B, C, H/32, W/32) (zero at hidden positions) and the
@@ -93,8 +99,9 @@ class FCMAE(MaskedImageModel):
         """
         B, _, H, W = images.shape
         rows, cols = H // self.patch_size, W // self.patch_size
-        _, mask, _ = random_masking(B, rows * cols, self.mask_ratio,
-                                    images.device, generators)
+        if mask is None:
+            _, mask, _ = random_masking(B, rows * cols, self.mask_ratio,
+                                        images.device, generators)
         visible = (1 - mask).reshape(B, 1, rows, cols)
         self._visible = {(rows, cols): visible}
         bb = self.backbone

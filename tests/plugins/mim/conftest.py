@@ -1,0 +1,35 @@
+"""Tiny masked-image models shared by the mim tests."""
+from __future__ import annotations
+
+import pytest
+
+from perception.registry import MODELS
+
+TINY_VIT = dict(embed_dim=32, depth=2, num_heads=2)
+
+
+def tiny_mae(in_chans: int = 3, img_size=32, **kwargs):
+    """An MAE small enough for CPU tests (patch 8, dim 32)."""
+    cfg = dict(type='MAE',
+               backbone=dict(type='VisionTransformer', arch=TINY_VIT,
+                             img_size=img_size, patch_size=8,
+                             in_chans=in_chans),
+               decoder=dict(embed_dim=32, depth=1, num_heads=2))
+    cfg.update(kwargs)
+    return MODELS.build(cfg)
+
+
+@pytest.fixture
+def make_mae():
+    return tiny_mae
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread; with 2 threads on a busy
+    2-core machine each step waits for the other thread."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
