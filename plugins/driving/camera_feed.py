@@ -71,7 +71,8 @@ class CameraFeedDataset(PerceptionDataset):
 
     Args:
         source: one URI or a list of URIs for ``open_source``; relative
-            paths are relative to ``data_root`` when given.
+            paths are relative to ``data_root`` when given. ``sources`` is
+            accepted as another name for it.
         cache_dir: where decoded frames are kept (default
             :func:`default_cache_dir`).
         source_options: keyword options for ``open_source``.
@@ -85,13 +86,19 @@ class CameraFeedDataset(PerceptionDataset):
         pipeline: transforms (configs or callables).
     """
 
-    def __init__(self, source: str | Sequence[str],
+    def __init__(self, source: str | Sequence[str] | None = None,
                  cache_dir: str | None = None,
                  source_options: dict | None = None, stride: int = 1,
                  dedup_threshold: float = 0.0, max_frames: int | None = None,
                  image_format: str = 'png', pipeline: Sequence = (),
+                 sources: str | Sequence[str] | None = None,
                  **kwargs) -> None:
-        self.sources = [source] if isinstance(source, str) else list(source)
+        if source is not None and sources is not None:
+            raise ValueError('CameraFeedDataset: give source or sources, '
+                             'not both')
+        source = source if source is not None else sources
+        self.sources = ([source] if isinstance(source, str)
+                        else list(source or []))
         if not self.sources:
             raise ValueError('CameraFeedDataset: source is empty; give a '
                              'video, image folder, bag, rig or stream URI')

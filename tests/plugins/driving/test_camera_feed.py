@@ -86,7 +86,7 @@ def test_rig_and_image_folder_sources(tmp_path):
     rig = write_rig(tmp_path / 'car.rig.yaml', {
         'front': camera_yaml('front.mp4', 128, 96),
         'left': camera_yaml('left', 64, 48)})
-    dataset = CameraFeedDataset(['car.rig.yaml', 'left'],
+    dataset = CameraFeedDataset(sources=['car.rig.yaml', 'left'],
                                 data_root=str(tmp_path),
                                 cache_dir=str(tmp_path / 'cache'),
                                 image_format='jpg')
@@ -122,3 +122,20 @@ def test_damaged_cache_file_is_a_bad_sample(repeating_video, tmp_path):
                                  pipeline=[dict(type='PackInputs')])
     assert skipping[1]['inputs'].shape[0] == 3  # another sample instead
     assert len(skipping.bad_samples) >= 1
+
+
+def test_driving_pretraining_config_builds_on_a_video(repeating_video,
+                                                      tmp_path):
+    from mmengine.config import Config
+    root = os.path.dirname(os.path.abspath(__file__))
+    config = os.path.join(root, '..', '..', '..', 'configs', 'pretrain',
+                          'mae_vit-tiny-p16_1xb32-400e_driving-256x512.py')
+    if not os.path.isfile(config):
+        pytest.skip(f'{config} is not in this checkout')
+    cfg = Config.fromfile(config).train_dataloader.dataset
+    cfg.update(sources=[str(repeating_video)], cache_dir=str(tmp_path))
+    dataset = DATASETS.build(cfg)
+    assert len(dataset) == 3  # 12 frames, the config's stride of 5
+    item = dataset[0]
+    assert tuple(item['inputs'].shape) == (3, 256, 512)
+    assert item['data_samples'].metainfo['camera'] == 'cam0'
