@@ -14,6 +14,10 @@ import os
 import torch
 import torch.distributed as torch_dist
 
+class LauncherError(RuntimeError):
+    """``--launcher pytorch`` outside torchrun."""
+
+
 _TORCHRUN_VARS = ('RANK', 'LOCAL_RANK', 'WORLD_SIZE', 'MASTER_ADDR',
                   'MASTER_PORT')
 
@@ -26,13 +30,13 @@ def init_cpu_process_group(timeout_s: float | None = None) -> bool:
         True when this call started the group (the caller destroys it).
 
     Raises:
-        RuntimeError: not started by torchrun (its variables are missing).
+        LauncherError: not started by torchrun (its variables are missing).
     """
     if torch.cuda.is_available() or torch_dist.is_initialized():
         return False
     missing = [v for v in _TORCHRUN_VARS if v not in os.environ]
     if missing:
-        raise RuntimeError(
+        raise LauncherError(
             f"--launcher pytorch needs torchrun's environment "
             f"({', '.join(missing)} not set). Start with "
             '`torchrun --nproc-per-node N $(which perception) train CONFIG '

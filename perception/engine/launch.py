@@ -21,7 +21,8 @@ from perception._registry import UnknownTypeError, translate_unknown_type
 from perception.engine.checkpoint import (UnsafeCheckpointError,
                                           trust_checkpoints)
 from perception.engine.config import ConfigError, load_config
-from perception.engine.dist import (cpu_ddp_wrapper_cfg, destroy_process_group,
+from perception.engine.dist import (LauncherError, cpu_ddp_wrapper_cfg,
+                                    destroy_process_group,
                                     init_cpu_process_group)
 from perception.engine.optim import cpu_amp_optim_wrapper
 from perception.engine.privacy import private_runner_class, redactor_for
@@ -31,7 +32,7 @@ RUN_HOOKS = ('CheckpointStateHook', 'PretrainedCfgHook')
 
 #: errors caused by the user's input: printed as one message, exit 2.
 USER_ERRORS = (UnsafeCheckpointError, UnknownTypeError, ConfigError,
-               FileNotFoundError)
+               LauncherError, FileNotFoundError)
 
 
 def _add_run_hooks(cfg: Config) -> None:

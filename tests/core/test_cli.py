@@ -38,3 +38,17 @@ def test_train_and_test_document_the_public_options(capsys):
         out = capsys.readouterr().out
         for option in options:
             assert option in out, (name, option)
+
+
+@pytest.mark.parametrize('tool, name', [('train.py', 'train'),
+                                        ('test.py', 'test'),
+                                        ('benchmark.py', 'benchmark')])
+def test_tools_scripts_are_the_cli(tool, name, monkeypatch, capsys):
+    import runpy
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[2] / 'tools' / tool
+    monkeypatch.setattr('sys.argv', [str(script), '--help'])
+    with pytest.raises(SystemExit) as info:
+        runpy.run_path(str(script), run_name='__main__')
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith('usage: perception ' + name)

@@ -80,3 +80,29 @@ def test_train_amp_flag_selects_cpu_amp():
     assert cfg.work_dir == 'work_dirs/tiny_classifier'
     assert [h['type'] for h in cfg.custom_hooks] == [
         'CheckpointStateHook', 'PretrainedCfgHook']
+
+
+@pytest.mark.skipif(torch.cuda.is_available(),
+                    reason='checks the CPU path; a GPU run uses '
+                    'AmpOptimWrapper')
+def test_perception_train_amp_runs_on_cpu(tmp_path):
+    from perception.commands import all_commands
+    from perception.data import write_shape_images
+    write_shape_images(str(tmp_path / 'data'), n_per_class=2, size=32)
+    root = str(tmp_path / 'data')
+    status = all_commands()['train'].main([
+        str(REPO / 'configs/smoke/tiny_classifier.py'), '--amp',
+        '--work-dir', str(tmp_path / 'w'), '--cfg-options',
+        'train_cfg.max_epochs=1', 'train_dataloader.batch_size=3',
+        f'train_dataloader.dataset.data_root={root}',
+        f'val_dataloader.dataset.data_root={root}',
+        f'test_dataloader.dataset.data_root={root}'])
+    assert status == 0
+    dumped = (tmp_path / 'w' / 'tiny_classifier.py').read_text()
+    assert "type='CPUAmpOptimWrapper'" in dumped
+    ckpt = torch.load(tmp_path / 'w' / 'epoch_1.pth', weights_only=True)
+    assert 'loss_scaler' not in ckpt['optimizer']
+    # the smoke config's TensorBoard backend wrote event files
+    assert list((tmp_path / 'w').glob('*/vis_data/events.out.tfevents*'))
+    assert all(v.dtype == torch.float32 for v in ckpt['state_dict'].values()
+               if v.is_floating_point())
