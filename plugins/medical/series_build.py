@@ -163,6 +163,10 @@ def build_volume(run, slices: list[SliceHeader], workers: int | None):
             step = normal * float((proj[-1] - proj[0]) / (n - 1))
         else:
             step = (positions[-1] - positions[0]) / (n - 1)
+            if gap_policy == 'warn':
+                # slices kept across gaps: the affine uses the typical step
+                # (positions holds the truth), along the slices' direction
+                step = step * (step_len / float(step @ normal))
     else:
         step = normal   # one slice: no spacing; 1 mm keeps the affine valid
         run.report.notes.append('single slice: z spacing undefined '

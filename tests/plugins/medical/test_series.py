@@ -176,6 +176,7 @@ def test_missing_slice_policies(write_series):
     assert warned.array.shape[0] == 6 and 'missing_slices' in \
         warned.report.codes
     np.testing.assert_allclose(warned.positions[:, 2], z)
+    assert warned.spacing[0] == pytest.approx(2.0)   # typical, not average
     grid = load_series(s['folder'], on_problem={'missing_slices': 'resample'})
     assert grid.array.shape[0] == 7 and grid.meta['resampled']
     np.testing.assert_allclose(grid.array[4], (s['hu'][3] + s['hu'][4]) / 2,
