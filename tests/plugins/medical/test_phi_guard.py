@@ -1,0 +1,165 @@
+"""End to end: no planted patient value reaches anything the project writes.
+
+Synthetic CT studies carry unique identifying values in their headers
+(``write_ct_study``) and, here, in their folder names too, the way hospital
+exports are often laid out. They go through indexing (DicomSliceDataset),
+two training iterations of the MAE CT config through ``perception train``
+(the real mmengine Runner), a checkpoint and the reconstruction pictures;
+then every file written is scanned, names and contents (checkpoint zip
+members decompressed), for every planted value: zero occurrences.
+Export (``perception export``) does not exist yet, so it is not part of the
+chain; add it here when it lands. The series index cache of
+DicomSliceDataset still holds relative file paths (folder names): that part
+is reported as an expected failure, naming the files, until slices.py
+stores paths by digest.
+"""
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from perception.cli import main as perception_main
+from perception_medical.deid import deidentify
+
+synth_ct = pytest.importorskip('perception_medical.synth_ct',
+                               reason='synthetic CT studies (issue 5) not installed')
+REPO = Path(__file__).resolve().parents[3]
+CT_CONFIG = REPO / 'configs' / 'pretrain' / 'mae_vit-tiny-p16_1xb32-400e_ct-1ch.py'
+
+
+def _study_with_phi_folders(root: Path) -> tuple[Path, list[str]]:
+    """A 2-patient study whose patient and series folders are named after
+    the patients; returns the DICOM root and every planted value."""
+    study = synth_ct.write_ct_study(root / 'export', n_patients=2, size=48, n_slices=6,
+                                    lesions_per_patient=1, seed=7)
+    phi = synth_ct.planted_phi(root / 'export')
+    needles = set(phi['values'])
+    dicom = root / 'archive' / 'PHI_ARCHIVE_ST_MARY_2024'
+    dicom.parent.mkdir(parents=True)
+    os.rename(study.dicom_dir, dicom)
+    for record in phi['patients']:
+        values = record['values']
+        family = values['PatientName'].split('^')[0]
+        named = f"{family}_{values['PatientID']}_{values['PatientBirthDate']}"
+        os.rename(dicom / record['patient_folder'], dicom / named)
+        for series in (dicom / named).iterdir():
+            os.rename(series, series.with_name(f"{values['AccessionNumber']}_{series.name}"))
+        needles |= {named, family, values['AccessionNumber']}
+        needles |= set(values['PatientName'].split('^')) - {'REFERRING'}
+        needles |= set(values['ReferringPhysicianName'].split('^')) - {'REFERRING'}
+    needles.add('PHI_ARCHIVE_ST_MARY_2024')
+    return dicom, sorted(needles)
+
+
+def _snapshot(root: Path) -> dict[Path, tuple[int, int]]:
+    return {p: (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in root.rglob('*') if p.is_file()}
+
+
+def _contents(path: Path) -> list[bytes]:
+    data = path.read_bytes()
+    out = [data]
+    if zipfile.is_zipfile(path):  # torch checkpoints: scan every member
+        with zipfile.ZipFile(path) as z:
+            out += [z.read(name) for name in z.namelist()]
+    return out
+
+
+def _leaks(paths: list[tuple[Path, str]], needles: list[str]) -> list[str]:
+    """Planted values in the given (file, name to judge) pairs."""
+    found = []
+    forms = [(n, {n.encode(), n.lower().encode(), n.upper().encode()}) for n in needles]
+    for path, name in paths:
+        found += [f'name {name!r} holds {n!r}' for n, _ in forms
+                  if n.lower() in name.lower()]
+        for blob in _contents(path):
+            found += [f'{name} holds {n!r}' for n, f in forms if any(x in blob for x in f)]
+    return found
+
+
+def _written_since(root: Path, before: dict, inputs: Path) -> list[tuple[Path, str]]:
+    """Files new or changed since ``before``, with the name to judge: the
+    path below ``root``, or only the file name for files inside ``inputs``
+    (their folders are the patient's own)."""
+    out = []
+    for path, stamp in _snapshot(root).items():
+        if before.get(path) == stamp:
+            continue
+        inside = inputs in path.parents
+        out.append((path, path.name if inside else str(path.relative_to(root))))
+    return out
+
+
+def test_training_run_writes_no_planted_phi(tmp_path, monkeypatch):
+    dicom, needles = _study_with_phi_folders(tmp_path)
+    # caches that follow the user's home land where the scan sees them
+    home = tmp_path / 'home'
+    home.mkdir()
+    for var in ('HOME', 'XDG_CACHE_HOME', 'TORCH_HOME', 'MPLCONFIGDIR'):
+        monkeypatch.setenv(var, str(home))
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / 'ct_two_iters.py'
+    config.write_text(f"""
+_base_ = [{str(CT_CONFIG)!r}]
+# 64x64 crops instead of 224: the same model and path, cheap on a shared CPU
+model = dict(backbone=dict(img_size=64))
+train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
+                        dataset=dict(data_root={str(dicom)!r}, pipeline=[
+                            dict(type='RandomResizedCrop', size=64, crop_scale=(0.4, 1.0)),
+                            dict(type='PackInputs')]))
+log_processor = dict(by_epoch=False)
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=2)
+param_scheduler = None
+default_hooks = dict(logger=dict(interval=1),
+                     checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False,
+                                     save_last=True, max_keep_ckpts=1))
+custom_hooks = [dict(type='ReconstructionHook', interval=1, num_images=2)]
+""")
+    before = _snapshot(tmp_path)
+    rc = perception_main(['train', str(config), '--work-dir', str(tmp_path / 'work')])
+    assert rc == 0
+    written = _written_since(tmp_path, before, dicom)
+    names = [name for _, name in written]
+    assert any(n.endswith('.pth') for n in names), names
+    assert any('events.out.tfevents' in n for n in names), names
+    assert any(n.endswith('.log') for n in names), names
+    assert any(n.endswith('.png') for n in names), names  # reconstruction pictures
+    # the guard, not luck: the planted values are in the input
+    assert any(_leaks([(p, p.name)], needles) for p in dicom.rglob('*.dcm'))
+    # the checkpoint still tells what was trained: its config, redacted
+    import torch
+    ckpt = next(p for p, n in written if n.endswith('.pth') and 'iter_2' in n)
+    meta = torch.load(ckpt, map_location='cpu', weights_only=False)['meta']
+    assert 'DicomSliceDataset' in meta['cfg'] and '<redacted:' in meta['cfg']
+    leaks = _leaks(written, needles)
+    index = [leak for leak in leaks if f'{os.sep}dicom_index{os.sep}' in leak]
+    assert not set(leaks) - set(index), '\n'.join(leaks)
+    if index:
+        # Known gap, not this guard's: DicomSliceDataset's series index cache
+        # (perception_medical/slices.py) stores file paths relative to the
+        # data root, i.e. the patients' folder names.
+        pytest.xfail('series index cache holds folder names:\n' + '\n'.join(index))
+
+
+def test_deid_of_synthetic_study_removes_every_planted_value(tmp_path):
+    dicom, needles = _study_with_phi_folders(tmp_path)
+    before = _snapshot(dicom)
+    assert _leaks([(p, p.name) for p in dicom.rglob('*.dcm')], needles)  # planted
+    report = deidentify(dicom, tmp_path / 'clean', key=b'0123456789abcdef',
+                        report=tmp_path / 'report.json', hash_names=True)
+    assert _snapshot(dicom) == before
+    written = [(p, str(p.relative_to(tmp_path))) for p in (tmp_path / 'clean').rglob('*')
+               if p.is_file()] + [(tmp_path / 'report.json', 'report.json')]
+    leaks = _leaks(written, needles)
+    assert not leaks, '\n'.join(leaks)
+    assert report['summary']['written'] == len(list(dicom.rglob('*.dcm')))
+    # still a CT series per folder, geometry intact
+    out = [pydicom.dcmread(p) for p, _ in written if p.suffix == '.dcm']
+    assert len({ds.SeriesInstanceUID for ds in out}) == 2
+    assert {ds.PatientIdentityRemoved for ds in out} == {'YES'}
+    assert json.loads((tmp_path / 'report.json').read_text())['summary'] == report['summary']
