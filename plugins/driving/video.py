@@ -33,6 +33,8 @@ class VideoSource(FrameSource):
         stride: yield every ``stride``-th frame of the range (indices stay
             those of the file).
         start_s: first presentation time to yield, seconds (inclusive).
+            Frames before it are decoded but not converted, so indices
+            stay exact (no keyframe seek).
         end_s: presentation time to stop at, seconds (exclusive).
         backend: 'pyav', 'opencv' or 'auto' (PyAV, OpenCV if PyAV is not
             installed or cannot open the file).
@@ -251,7 +253,7 @@ class VideoSource(FrameSource):
                 return int(stream.frames)
             duration = self._container.duration  # microseconds
             fps = self.stats.get('fps')
-            if duration and fps and self.stride == 1:
+            if duration and fps:
                 return int(round(duration / 1e6 * fps))
             return 0
         import cv2

@@ -100,6 +100,28 @@ def test_fifo_bounded_queue_drops_newest(mjpeg_server):
     assert source.stats['dropped'] > 0
 
 
+def test_stuck_decoder_cannot_hang_the_caller(mjpeg_server, monkeypatch):
+    import threading
+
+    import cv2
+    release = threading.Event()
+    real_imdecode = cv2.imdecode
+
+    def stuck(*args, **kwargs):
+        release.wait(30)  # a decoder that never returns (until teardown)
+        return real_imdecode(*args, **kwargs)
+
+    server = mjpeg_server(fps=40)
+    monkeypatch.setattr(cv2, 'imdecode', stuck)
+    source = open_source(server.url, timeout_s=0.5, **FAST)
+    try:
+        with pytest.raises(SourceTimeout, match='no frame within 0.5 s'):
+            take(source, 1)
+    finally:
+        release.set()
+        source.close()
+
+
 def test_parts_without_content_length(mjpeg_server):
     server = mjpeg_server(fps=40, content_length=False)
     with open_source(server.url, buffering='fifo', **FAST) as source:
