@@ -80,7 +80,7 @@ class ChestPhantom:
         self.lungs = [((-68.0 * s, 8.0, 25.0), (54.0 * s, 68.0 * s, 92.0)),
                       ((70.0 * s, 8.0, 30.0), (50.0 * s, 66.0 * s, 88.0))]
         self.heart = ((22.0 * s, -30.0 * s, -15.0), (52.0 * s, 44.0 * s, 48.0))
-        self.liver = ((-45.0 * s, -5.0, -105.0), (105.0 * s, 85.0 * s, 75.0))
+        self.liver = ((-58.0 * s, -5.0, -105.0), (92.0 * s, 82.0 * s, 75.0))
         self.spine_y = self.b - 62.0 * s
         self.rib_phase = rng.uniform(0.0, 28.0)
         self.vessels = self._vessel_tree(rng)
@@ -128,7 +128,7 @@ class ChestPhantom:
         for _ in range(500):  # one low-contrast liver lesion if visible
             diameter = float(rng.uniform(10.0, 28.0))
             lc, lr = self.liver
-            c = np.asarray(lc) + rng.uniform(-0.6, 0.6, 3) * np.asarray(lr)
+            c = np.asarray(lc) + rng.uniform(-0.55, 0.55, 3) * np.asarray(lr)
             if self._fits(c, diameter / 2, z_lo, z_hi, 'liver'):
                 contrast = float(rng.uniform(50.0, 100.0)
                                  * rng.choice([-1.0, 1.0]))

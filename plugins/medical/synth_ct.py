@@ -30,6 +30,7 @@ import shutil
 import string
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -346,6 +347,40 @@ def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
     return study
 
 
+def save_study_picture(study: SynthStudy, path: str,
+                       windows: Sequence = ('lung', 'mediastinum', 'liver',
+                                            'bone')) -> str:
+    """Picture of the first series: the central slice of up to three of its
+    lesions (largest lung nodule, liver lesion, smallest nodule), each row
+    through ``windows``, lesion boxes outlined."""
+    from perception_medical.lesions import lesion_sections
+    from perception_medical.series import load_series
+    from perception_medical.windows import save_window_montage
+    entry = study.series[0]
+    volume = load_series(study.root / entry['folder'])
+    lesions = sorted(entry['lesions'], key=lambda les: -les['diameter_mm'])
+    lung = [les for les in lesions if les['organ'] == 'lung']
+    liver = [les for les in lesions if les['organ'] == 'liver']
+    chosen = (lung[:1] + liver[:1] + lung[-1:])[:3]
+    rows, titles, boxes = [], [], []
+    for les in chosen:
+        sections = lesion_sections(volume.affine, volume.array.shape,
+                                   np.array(les['center_lps']),
+                                   les['diameter_mm'])
+        k = max(sections, key=lambda sec: sec[2])[0]
+        rows.append(volume.array[k])
+        titles.append(f"slice {k}: {les['organ']} lesion "
+                      f"{les['diameter_mm']:.0f} mm, "
+                      f"{les['contrast_hu']:+.0f} HU")
+        boxes.append([box for entry_les in entry['lesions']
+                      for kk, box, _ in lesion_sections(
+                          volume.affine, volume.array.shape,
+                          np.array(entry_les['center_lps']),
+                          entry_les['diameter_mm']) if kk == k])
+    return save_window_montage(rows, list(windows), path, titles=titles,
+                               boxes=boxes)
+
+
 @COMMANDS.register_module(name='synth-ct')
 class SynthCtCommand(Command):
     name = 'synth-ct'
@@ -366,6 +401,9 @@ class SynthCtCommand(Command):
         parser.add_argument('--seed', type=int, default=0)
         parser.add_argument('--overwrite', action='store_true',
                             help='replace an existing OUT/dicom')
+        parser.add_argument('--picture', metavar='PNG',
+                            help='also save windowed slices of the first '
+                            'series with its lesions boxed')
 
     def run(self, args):
         study = write_ct_study(
@@ -380,4 +418,6 @@ class SynthCtCommand(Command):
               f'slice boxes: {study.slice_boxes_csv}\n'
               f'planted PHI (for de-identification checks): '
               f'{study.root / PHI_FILE}')
+        if args.picture:
+            print(f'picture: {save_study_picture(study, args.picture)}')
         return 0
