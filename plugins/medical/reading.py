@@ -124,6 +124,25 @@ def _fail(path: str, reason: str, notes: Sequence[str] = ()) -> DicomReadError:
     return DicomReadError(f'{path}: {reason}{extra}')
 
 
+def _check_bare_dataset(path: str, fileobj, notes: list[str]) -> None:
+    """A file without preamble must start like a dataset (group 0002 or
+    0008, either byte order) before pydicom is forced through it: forcing
+    a large unrelated file only produces junk, slowly."""
+    if fileobj is not None:
+        fileobj.seek(0)
+        head = fileobj.read(4)
+        fileobj.seek(0)
+    else:
+        with open(path, 'rb') as f:
+            head = f.read(4)
+    groups = (int.from_bytes(head[:2], 'little'),
+              int.from_bytes(head[:2], 'big'))
+    if len(head) < 4 or not {0x0002, 0x0008} & set(groups):
+        raise _fail(path, "not a DICOM file: no 'DICM' preamble and it does "
+                    f'not start with a DICOM element (first bytes '
+                    f'{head.hex() or "none"})', notes)
+
+
 def open_dicom(path: str | os.PathLike, stop_before_pixels: bool = False,
                notes: list[str] | None = None, fileobj=None):
     """Parse a DICOM file (with or without file meta) into a pydicom Dataset.
@@ -150,8 +169,7 @@ def open_dicom(path: str | os.PathLike, stop_before_pixels: bool = False,
                                      stop_before_pixels=stop_before_pixels)
                 preamble = True
             except InvalidDicomError:
-                if fileobj is not None:
-                    fileobj.seek(0)
+                _check_bare_dataset(path, fileobj, notes)
                 ds = pydicom.dcmread(source, force=True,
                                      stop_before_pixels=stop_before_pixels)
                 preamble = False
