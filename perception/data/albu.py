@@ -31,6 +31,7 @@ predictions could not be mapped back.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -140,11 +141,14 @@ class Albumentations(BaseTransform):
         self.small_boxes = small_boxes
         # albumentations only clips; visibility/size rules are ours, so that
         # boxes below them can become ignore regions instead of vanishing
-        self._compose = A.Compose(
-            [build_albu(t) for t in self.transforms], p=p,
-            bbox_params=A.BboxParams(format='pascal_voc', clip=True,
-                                     label_fields=['box_index']),
-            save_applied_params=True)
+        with warnings.catch_warnings():
+            # a pixel-only pipeline still gets boxes: nothing to warn about
+            warnings.filterwarnings('ignore', 'Got processor for bboxes')
+            self._compose = A.Compose(
+                [build_albu(t) for t in self.transforms], p=p,
+                bbox_params=A.BboxParams(format='pascal_voc', clip=True,
+                                         label_fields=['box_index']),
+                save_applied_params=True)
 
     def transform(self, results: dict) -> dict:
         img = results['img']

@@ -105,8 +105,10 @@ class CocoMetric(BaseMetric):
 
     Args:
         ann_file: COCO JSON ground truth; default: the samples'
-            ``gt_instances``. With a file, samples need ``img_id`` meta and
-            class names must match the file's category names.
+            ``gt_instances``. With a file, samples need the file's image
+            id as ``img_id`` meta (add ``'img_id'`` to ``PackInputs``'
+            ``meta_keys``; CocoDetDataset sets it) and class names must
+            match the file's category names.
         classes: class names (label = index); default the dataset's
             ``classes`` metainfo.
         classwise: add ``AP_<class>`` entries.
