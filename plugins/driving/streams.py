@@ -55,6 +55,8 @@ class StreamSource(FrameSource):
         read_timeout_s: no bytes for this long counts as a lost connection.
         camera: ``Frame.camera``.
         rtsp_transport: 'tcp' or 'udp'.
+        max_events: the newest events kept in ``events`` (``stats`` counts
+            them all).
     """
 
     def __init__(self, uri: str, buffering: str = 'latest',
@@ -62,7 +64,8 @@ class StreamSource(FrameSource):
                  timeout_s: float | None = 10.0, reconnect: bool = True,
                  max_reconnects: int | None = None, backoff_s: float = 0.1,
                  backoff_max_s: float = 5.0, read_timeout_s: float = 2.0,
-                 camera: str = 'cam0', rtsp_transport: str = 'tcp') -> None:
+                 camera: str = 'cam0', rtsp_transport: str = 'tcp',
+                 max_events: int = 10_000) -> None:
         super().__init__(uri, timeout_s)
         if buffering not in BUFFERING:
             raise ValueError(f"{uri}: buffering must be 'latest' or 'fifo', "
@@ -75,6 +78,9 @@ class StreamSource(FrameSource):
         self.read_timeout_s, self.camera = read_timeout_s, camera
         self.rtsp_transport = rtsp_transport
         self.scheme = urllib.parse.urlsplit(uri).scheme.lower()
+        # A live source runs for hours: keep the latest events only;
+        # ``stats`` keeps the full counts.
+        self.events = collections.deque(maxlen=max_events)
         self._queue: collections.deque = collections.deque()
         self._cond = threading.Condition()
         self._stop = threading.Event()

@@ -147,3 +147,15 @@ def test_decode_benchmark_runs(small_video, capsys):
         ['--video', str(small_video), '--repeats', '1'])) == 0
     out = capsys.readouterr().out
     assert 'ratio open_source / OpenCV' in out and '| 30 |' in out
+
+
+@pytest.mark.parametrize('backend', ['pyav', 'opencv'])
+def test_b_frames_come_out_in_presentation_order(tmp_path, backend):
+    path = write_video(tmp_path / 'bframes.mp4', n=20, fps=25,
+                       options={'preset': 'medium', 'bf': '3'})
+    with open_source(path, backend=backend) as source:
+        frames = list(source)
+    assert codes(frames) == list(range(20))
+    assert [f.timestamp_ns for f in frames] == [i * 40_000_000
+                                                for i in range(20)]
+    assert [e.kind for e in source.events] == ['eos']
