@@ -10,7 +10,8 @@ such files): ``name``, ``attributes`` (weather, scene, timeofday),
 pixel-edge by adding 1 to x2/y2).
 
 Supported: box2d labels, frame attributes kept as meta (``weather``,
-``scene``, ``timeofday``), per-box attributes in ``instance_attributes``,
+``scene``, ``timeofday``), per-label attributes in ``instance_attributes``
+(one entry per box2d label in file order, before class mapping),
 occluded/truncated as filter attributes. Left out: labels without
 ``box2d`` (drivable area, lanes: poly2d; counted and reported at load),
 box3d, the video tracking (box_track_20) frame grouping.

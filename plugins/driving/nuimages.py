@@ -13,7 +13,8 @@
   ``min_visibility`` filter.
 
 Supported: camera channel selection, intrinsics, timestamps (µs -> ns),
-visibility, attributes. Left out: instance masks and surface annotations
+visibility, attribute names (``instance_attributes``: one list per box
+seen by the camera, before class mapping). Left out: instance masks and surface annotations
 (nuImages), lidar/radar, non-key-frame sweeps, lens distortion (nuScenes
 images are undistorted; CAM_BACK fish-eye parameters of nuImages are
 ignored), the nuScenes lidarseg/panoptic files.
