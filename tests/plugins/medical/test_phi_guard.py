@@ -4,7 +4,8 @@ Synthetic CT studies carry unique identifying values in their headers
 (``write_ct_study``) and, here, in their folder names too, the way hospital
 exports are often laid out. They go through indexing (DicomSliceDataset),
 two training iterations of the MAE CT config through ``perception train``
-(the real mmengine Runner), a checkpoint and the reconstruction pictures;
+(the real mmengine Runner), a checkpoint, the reconstruction pictures and
+``perception browse`` pictures;
 then every file written is scanned, names and contents (checkpoint zip
 members decompressed), for every planted value: zero occurrences.
 Export (``perception export``) does not exist yet, so it is not part of the
@@ -123,12 +124,16 @@ custom_hooks = [dict(type='ReconstructionHook', interval=1, num_images=2)]
     before = _snapshot(tmp_path)
     rc = perception_main(['train', str(config), '--work-dir', str(tmp_path / 'work')])
     assert rc == 0
+    # pictures of samples, as a user checks data before training
+    assert perception_main(['browse', str(config), '--n', '2',
+                            '--out', str(tmp_path / 'browse')]) == 0
     written = _written_since(tmp_path, before, dicom)
     names = [name for _, name in written]
     assert any(n.endswith('.pth') for n in names), names
     assert any('events.out.tfevents' in n for n in names), names
     assert any(n.endswith('.log') for n in names), names
-    assert any(n.endswith('.png') for n in names), names  # reconstruction pictures
+    assert any(n.endswith('.png') and n.startswith('work') for n in names), names
+    assert sum(n.startswith('browse') for n in names) == 2, names
     # the guard, not luck: the planted values are in the input
     assert any(_leaks([(p, p.name)], needles) for p in dicom.rglob('*.dcm'))
     # the checkpoint still tells what was trained: its config, redacted
