@@ -21,8 +21,9 @@ EXPOSURE_S = {'day': 0.008, 'dusk': 0.016, 'night': 0.025}
 
 
 def _surface_points(view: View, rays: np.ndarray) -> np.ndarray:
-    depth = np.where(np.isfinite(view.depth), view.depth, 0.0)
-    return view.C + depth[..., None] * (rays @ view.R_wc.T)
+    depth = np.where(np.isfinite(view.depth), view.depth, np.float32(0))
+    return (view.C.astype(np.float32)
+            + depth[..., None] * (rays @ view.R_wc.T.astype(np.float32)))
 
 
 def apply_lighting(scene: Scene, cam: CameraModel, view: View, tex,
@@ -36,24 +37,31 @@ def apply_lighting(scene: Scene, cam: CameraModel, view: View, tex,
     if scene.lighting != 'day':
         P = _surface_points(view, rays)
         R_wv, p = scene.ego_pose(scene.time(frame))
-        rel = P - p
-        fwd = rel @ R_wv[:, 0] - 2.0
-        lat = rel @ R_wv[:, 1]
+        rel = P - p.astype(np.float32)
+        fwd = rel @ R_wv[:, 0].astype(np.float32) - 2.0
+        lat = rel @ R_wv[:, 1].astype(np.float32)
         cone = np.exp(-(lat / (0.3 * np.maximum(fwd, 0) + 0.8)) ** 2)
         beam = cone / (1.0 + (fwd / 22.0) ** 2) * (fwd > 0) * (P[..., 1]
                                                               < 2.2)
         irr += 1.3 * beam[..., None] * np.array([1.0, 0.95, 0.85],
                                                 np.float32)
-        lamp_rgb = np.array([1.0, 0.78, 0.45], np.float32)
+        lamps = []
         for a in scene.actors:
-            if a.kind != 'lamp':
-                continue
-            _, q = scene.actor_pose(a, 0.0)
-            q = q + [-1.6 * a.params['side'], a.dims[1] - 0.2, 0.0]
-            if abs(q[2] - view.C[2]) > 90:
-                continue
-            d2 = ((P - q) ** 2).sum(-1)
-            irr += (0.9 * 30.0 / (30.0 + d2))[..., None] * lamp_rgb
+            if a.kind == 'lamp':
+                _, q = scene.actor_pose(a, 0.0)
+                q = q + [-1.6 * a.params['side'], a.dims[1] - 0.2, 0.0]
+                if abs(q[2] - view.C[2]) < 90:
+                    lamps.append(q)
+        if lamps:
+            # Inverse-square-like falloff from every lamp at once:
+            # |P - q|^2 = |P|^2 - 2 P.q + |q|^2 as one matrix product.
+            Q = (np.array(lamps) - view.C).astype(np.float32)
+            Pc = (P - view.C.astype(np.float32)).reshape(-1, 3)
+            d2 = ((Pc ** 2).sum(1)[:, None] - 2 * Pc @ Q.T
+                  + (Q ** 2).sum(1)[None])
+            pool = (27.0 / (30.0 + np.maximum(d2, 0))).sum(1)
+            irr += pool.reshape(H, W, 1) * np.array([1.0, 0.78, 0.45],
+                                                    np.float32)
     rgb = view.albedo * irr + view.emit
     return rgb.astype(np.float32)
 

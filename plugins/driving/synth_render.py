@@ -79,7 +79,7 @@ def pixel_rays(K_key: tuple, width: int, height: int) -> np.ndarray:
     u, v = np.meshgrid(np.arange(width, dtype=np.float64),
                        np.arange(height, dtype=np.float64))
     return np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1],
-                     np.ones_like(u)], axis=-1)
+                     np.ones_like(u)], axis=-1).astype(np.float32)
 
 
 def scene_polys(scene: Scene, t: float, C: np.ndarray, fwd: np.ndarray
