@@ -210,6 +210,22 @@ def install_log_filter(logger: logging.Logger, redactor: Redactor) -> None:
             target.addFilter(RedactingFilter(redactor))
 
 
+_CURRENT: list[Redactor] = []
+
+
+def current_redactor() -> Redactor | None:
+    """The redactor of the latest guarded run in this process, if any: for
+    code that writes outside the runner's logger (prediction dumps,
+    pictures named after samples)."""
+    return _CURRENT[-1] if _CURRENT else None
+
+
+def redact_text(text: str) -> str:
+    """``text`` through :func:`current_redactor` (unchanged without one)."""
+    redactor = current_redactor()
+    return redactor.text(text) if redactor is not None else text
+
+
 def private_runner_class(runner_cls: type, cfg: Config | dict) -> type:
     """``runner_cls``, or a subclass that shows only a redacted config.
 
@@ -226,6 +242,7 @@ def private_runner_class(runner_cls: type, cfg: Config | dict) -> type:
     def __init__(self, *args, **kwargs):
         kwargs['cfg'] = shown
         self.redactor = redactor
+        _CURRENT[:] = [redactor]
         runner_cls.__init__(self, *args, **kwargs)
 
     def build_logger(self, *args, **kwargs):

@@ -110,3 +110,6 @@ def test_runner_outputs_hold_no_redacted_value(tmp_path):
     import torch
     ckpt = torch.load(next(p for p in written if p.suffix == '.pth'), weights_only=False)
     assert '<redacted:' in ckpt['meta']['cfg']
+    from perception.engine.privacy import current_redactor, redact_text
+    assert current_redactor() is runner.redactor
+    assert 'DOE_JOHN' not in redact_text(f'{data_root}/x.png')
