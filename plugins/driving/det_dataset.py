@@ -85,7 +85,7 @@ class DrivingDetDataset(PerceptionDataset):
     # -- shared -------------------------------------------------------------
     def path(self, name: str) -> str:
         """``name`` under ``data_root`` unless absolute."""
-        if not name or os.path.isabs(name) or not self.data_root:
+        if os.path.isabs(name) or not self.data_root:
             return name
         return os.path.join(self.data_root, name)
 

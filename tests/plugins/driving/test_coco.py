@@ -93,3 +93,36 @@ def test_bad_annotations_are_named(coco_copy):
     _edit(coco_copy, lambda d: d.pop('categories'))
     with pytest.raises(ValueError, match="table 'categories' is missing"):
         _build(coco_copy)
+
+
+def test_metric_on_its_own_ann_file_gives_perfect_score(tmp_path):
+    """CocoDetDataset -> pipeline -> CocoMetric(ann_file=...) with the
+    ground truth as predictions: AP 1 (crowd box ignored, no 'info' key)."""
+    from PIL import Image
+
+    from perception.data.transforms import DEFAULT_META_KEYS
+    from perception.evaluation import CocoMetric
+    root = tmp_path / 'coco'
+    shutil.copytree(FIXTURE, root)
+    coco = json.loads((root / 'instances_mini.json').read_text())
+    for img in coco['images']:
+        Image.new('RGB', (img['width'], img['height'])).save(
+            root / img['file_name'])
+    ds = _build(root, class_map=None, pipeline=[
+        dict(type='LoadImage'),
+        dict(type='PackInputs', meta_keys=DEFAULT_META_KEYS + ('img_id', ))])
+    metric = CocoMetric(ann_file=str(root / 'instances_mini.json'))
+    metric.dataset_meta = ds.metainfo
+    samples = []
+    for i in range(len(ds)):
+        sample = ds[i]['data_samples']
+        gt = sample.gt_instances
+        keep = ~gt.ignore_flags
+        pred = gt[keep].clone()
+        pred.scores = pred.bboxes.new_ones(len(pred))
+        sample.pred_instances = pred
+        samples.append(sample)
+    metric.process({}, samples)
+    result = metric.evaluate(len(samples))
+    assert result['coco/AP'] == pytest.approx(1.0)
+    assert result['coco/AP_dog'] == pytest.approx(1.0)
