@@ -21,6 +21,7 @@ import os
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
 
@@ -167,4 +168,14 @@ def test_deid_of_synthetic_study_removes_every_planted_value(tmp_path):
     out = [pydicom.dcmread(p) for p, _ in written if p.suffix == '.dcm']
     assert len({ds.SeriesInstanceUID for ds in out}) == 2
     assert {ds.PatientIdentityRemoved for ds in out} == {'YES'}
+    # the same volumes, voxel for voxel, at the same place (real reader)
+    from perception_medical import load_series
+    originals = sorted((load_series(d) for d in dicom.glob('*/*')),
+                       key=lambda v: v.array.sum())
+    cleaned = sorted((load_series(d) for d in (tmp_path / 'clean').glob('*/*')),
+                     key=lambda v: v.array.sum())
+    assert len(originals) == len(cleaned) == 2
+    for a, b in zip(originals, cleaned):
+        assert np.array_equal(a.array, b.array)
+        assert np.array_equal(a.affine, b.affine) and np.array_equal(a.spacing, b.spacing)
     assert json.loads((tmp_path / 'report.json').read_text())['summary'] == report['summary']
