@@ -7,4 +7,4 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from driving_fixtures import (mjpeg_server, rtsp_server,  # noqa: E402,F401
-                              small_video)
+                              rtsp_server_process, small_video)

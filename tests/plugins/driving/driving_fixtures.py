@@ -304,30 +304,59 @@ def rtsp_unavailable_reason() -> str | None:
     return None
 
 
+class RtspServer:
+    """The loopback RTSP server subprocess (SMPTE bars, H.264, 320x240 at
+    15 fps); ``stop()`` and ``start()`` again on the same port. Each run
+    exits by itself after ``seconds``."""
+
+    def __init__(self, seconds: float = 30.0) -> None:
+        self.port, self.seconds = free_port(), seconds
+        self.url = f'rtsp://127.0.0.1:{self.port}/test'
+        self.proc = None
+
+    def start(self) -> 'RtspServer':
+        import select
+        self.proc = subprocess.Popen(
+            [SYSTEM_PYTHON, str(RTSP_SCRIPT), '--port', str(self.port),
+             '--seconds', str(self.seconds)], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        ready, _, _ = select.select([self.proc.stdout], [], [], 20)
+        line = self.proc.stdout.readline() if ready else ''
+        if 'ready' not in line:
+            self.stop()
+            pytest.skip('RTSP server did not start within 20 s: '
+                        f'{self.proc.stderr.read()[-300:]}')
+        return self
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
 @pytest.fixture
-def rtsp_server():
-    """Start the loopback RTSP server subprocess (coded frames, H.264);
-    yields its URL. Skips with the reason when gst-rtsp-server is missing."""
+def rtsp_server_process():
+    """A started :class:`RtspServer`; skips with the reason when
+    gst-rtsp-server cannot run here."""
     reason = rtsp_unavailable_reason()
     if reason:
         pytest.skip(reason)
-    port = free_port()
-    proc = subprocess.Popen(
-        [SYSTEM_PYTHON, str(RTSP_SCRIPT), '--port', str(port), '--seconds',
-         '30'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = RtspServer().start()
     try:
-        line = proc.stdout.readline()
-        if 'ready' not in line:
-            proc.kill()
-            pytest.skip('RTSP server did not start: '
-                        f'{proc.stderr.read()[-300:]}')
-        yield f'rtsp://127.0.0.1:{port}/test'
+        yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server.stop()
+
+
+@pytest.fixture
+def rtsp_server(rtsp_server_process):
+    """The URL of a loopback RTSP server (see :class:`RtspServer`)."""
+    return rtsp_server_process.url
 
 
 def have_ffmpeg() -> bool:

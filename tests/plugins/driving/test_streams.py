@@ -182,3 +182,26 @@ def test_rtsp_stream_from_gst_rtsp_server(rtsp_server):
     pts = [f.meta['pts_ns'] for f in frames if 'pts_ns' in f.meta]
     assert len(pts) >= 4
     assert all(b > a for a, b in zip(pts, pts[1:]))
+
+
+@pytest.mark.slow
+def test_rtsp_server_restart_reconnects(rtsp_server_process):
+    server = rtsp_server_process
+    with open_source(server.url, buffering='fifo', timeout_s=30,
+                     backoff_s=0.2, backoff_max_s=1.0,
+                     read_timeout_s=1.0) as source:
+        frames = take(source, 5)
+        server.stop()
+        server.start()
+        # Frames queued before the stop come first, then the new session.
+        for frame in source:
+            frames.append(frame)
+            if frame.meta.get('after_reconnect') or len(frames) > 300:
+                break
+        frames += take(source, 3)
+    times = [f.timestamp_ns for f in frames]
+    assert all(b > a for a, b in zip(times, times[1:]))
+    assert all(f.image.mean() > 30 for f in frames)  # bars, never black
+    assert source.stats['stall'] >= 1 and source.stats['reconnect'] == 1
+    first_new = next(f for f in frames if f.meta.get('after_reconnect'))
+    assert first_new.meta['gap_s'] > 0
