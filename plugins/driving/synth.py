@@ -41,7 +41,7 @@ from .synth_labels import FrameLabels, compute_labels
 from .synth_render import render_view
 from .synth_scene import (LIGHTINGS, WEATHERS, CameraModel, Scene,
                           build_scene, make_rig)
-from .synth_writers import (rotation_to_quaternion, write_bag,
+from .synth_writers import (place_file, rotation_to_quaternion, write_bag,
                             write_bdd100k, write_coco, write_image_folder,
                             write_kitti, write_nuimages, write_rig,
                             write_video)
@@ -89,6 +89,8 @@ def render_drive(seed: int = 0, frames: int = 20,
     """
     if frames < 1:
         raise ValueError(f'frames={frames}: need at least 1 frame')
+    if not fps > 0:
+        raise ValueError(f'fps={fps}: must be positive')
     width, height = (int(v) for v in size)
     if width < 32 or height < 32:
         raise ValueError(f'size={tuple(size)}: width and height must be at '
@@ -159,7 +161,6 @@ def write_drive(drive: Drive, out: str,
             (n[:-4], p, fl) for n, p, fl in zip(
                 names, image_paths[front], drive.labels[front])])
         paths['kitti'] = 'kitti/training'
-    from .synth_writers import place_file
     if 'bdd100k' in formats:
         for n, p in zip(names, image_paths[front]):
             place_file(p, os.path.join(out, 'bdd100k', 'images', '100k',

@@ -12,7 +12,6 @@ same fixed-point polygons and the id buffer, so they match the pixels.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
