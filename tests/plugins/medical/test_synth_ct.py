@@ -179,3 +179,24 @@ def test_synth_ct_command(tmp_path, capsys):
     assert len(manifest['series']) == 2
     assert all(s['oblique'] for s in manifest['series'])
     assert len(list((tmp_path / 'out' / 'dicom').rglob('*.dcm'))) == 10
+
+
+@pytest.mark.slow
+def test_mae_ct_config_trains_on_a_synthetic_study(tmp_path):
+    """The done-when of the issue: `perception synth-ct OUT`, then a few
+    iterations of the MAE CT config through `perception train`."""
+    import os
+    from perception.commands import all_commands
+    out = tmp_path / 'ct'
+    assert SynthCtCommand().main([str(out), '--patients', '2', '--size', '64',
+                                  '--slices', '6']) == 0
+    config = os.path.join(os.path.dirname(__file__), '..', '..', '..',
+                          'configs', 'pretrain',
+                          'mae_vit-tiny-p16_1xb32-400e_ct-1ch.py')
+    rc = all_commands()['train'].main([
+        config, '--work-dir', str(tmp_path / 'work'), '--cfg-options',
+        f'train_dataloader.dataset.data_root={out}',
+        'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False', 'train_cfg.max_epochs=1'])
+    assert rc == 0
+    assert (tmp_path / 'work' / 'epoch_1.pth').is_file()
