@@ -221,19 +221,27 @@ class SynthDriveCommand(Command):
     help = 'write a synthetic drive in every supported format'
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument('out', help='output folder')
-        parser.add_argument('--seed', type=int, default=0)
-        parser.add_argument('--frames', type=int, default=20)
+        parser.add_argument('out', help='output folder (created)')
+        parser.add_argument('--seed', type=int, default=0,
+                            help='the same seed gives the same drive')
+        parser.add_argument('--frames', type=int, default=20,
+                            help='frames per camera (default 20)')
         parser.add_argument('--size', type=int, nargs=2, default=(640, 360),
-                            metavar=('WIDTH', 'HEIGHT'))
+                            metavar=('WIDTH', 'HEIGHT'),
+                            help='image size (default 640 360)')
         parser.add_argument('--cameras', type=int, default=3,
-                            choices=(1, 2, 3))
+                            choices=(1, 2, 3),
+                            help='front, + front_left, + front_right '
+                                 '(default 3; a rig needs 2 or 3)')
         parser.add_argument('--lighting', default='day', choices=LIGHTINGS)
         parser.add_argument('--weather', default='clear', choices=WEATHERS)
-        parser.add_argument('--fps', type=float, default=10.0)
+        parser.add_argument('--fps', type=float, default=10.0,
+                            help='frame rate (default 10)')
         parser.add_argument('--formats', nargs='+', default=list(FORMATS),
                             choices=FORMATS, metavar='FORMAT',
-                            help=f"subset of {', '.join(FORMATS)}")
+                            help=f"subset of {', '.join(FORMATS)} "
+                                 '(default all; image folders are always '
+                                 'written)')
 
     def run(self, args: argparse.Namespace) -> int:
         start = time.perf_counter()

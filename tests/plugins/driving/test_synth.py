@@ -128,6 +128,8 @@ def test_nuimages_read_back(drive_dir):
             ['synthetic.ignore' in a for a in info['instance_attributes']],
             ignore)
         assert info['timestamp_ns'] == fl['timestamp_ns'] // 1000 * 1000
+        np.testing.assert_allclose(info['intrinsics'], fl['intrinsics'],
+                                   rtol=1e-6)
 
 
 def _png(drive_dir, camera, i):
@@ -279,3 +281,34 @@ def test_bad_arguments_are_named():
         render_drive(0, 1, (64, 64), 4)
     with pytest.raises(ValueError, match='unknown format'):
         write_drive(render_drive(0, 1, (64, 64)), '/tmp/unused', ['png'])
+
+
+def test_kitti_3d_box_projects_onto_the_2d_box():
+    car = _car(1, 14, 3.0)
+    car.heading = 0.4          # parked at an angle: yaw matters
+    scene = _staged([car])
+    scene.ego_x_rel = 5.25
+    labels, view, _ = _labels(scene)
+    label = labels[car.object_ids()[0]]
+    h, w, length = label.dims
+    ry = label.rotation_y
+    # KITTI devkit corners: x along the length, y up from the bottom centre.
+    x = length / 2 * np.array([1, 1, -1, -1, 1, 1, -1, -1])
+    y = -h * np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    z = w / 2 * np.array([1, -1, -1, 1, 1, -1, -1, 1])
+    R = np.array([[math.cos(ry), 0, math.sin(ry)], [0, 1, 0],
+                  [-math.sin(ry), 0, math.cos(ry)]])
+    corners = R @ np.stack([x, y, z]) + np.reshape(label.location, (3, 1))
+    K = np.array(make_rig(1, 640, 360)[0].K)
+    uv = K @ corners
+    uv = uv[:2] / uv[2]
+    box3 = [uv[0].min() + 0.5, uv[1].min() + 0.5, uv[0].max() + 0.5,
+            uv[1].max() + 0.5]     # pixel centres -> pixel edges
+    x1, y1, x2, y2 = label.bbox
+    assert box3[0] - 2 <= x1 and box3[1] - 2 <= y1
+    assert x2 <= box3[2] + 2 and y2 <= box3[3] + 2
+    inter = (min(x2, box3[2]) - max(x1, box3[0])) * (
+        min(y2, box3[3]) - max(y1, box3[1]))
+    union = (x2 - x1) * (y2 - y1) + (box3[2] - box3[0]) * (
+        box3[3] - box3[1]) - inter
+    assert inter / union > 0.8
