@@ -37,14 +37,12 @@ from typing import Sequence
 import numpy as np
 
 from perception.data.boxes import box_areas, clip_boxes, transform_boxes
+from perception.data.geometry import record_geometry
 from perception.data.transforms import BaseTransform
 from perception.registry import TRANSFORMS
 
 _RESIZES = ('Resize', 'LongestMaxSize', 'SmallestMaxSize', 'RandomScale')
 #: Pixel-centre -> pixel-edge coordinates (camera matrices use centres).
-_CENTRE_TO_EDGE = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
-
-
 def _albumentations():
     import albumentations
     major_minor = tuple(int(v) for v in albumentations.__version__.split(
@@ -168,7 +166,7 @@ class Albumentations(BaseTransform):
         results['flip'] = bool(results.get('flip', False)) ^ bool(flips % 2)
         if has_boxes:
             self._update_boxes(results, out, matrix)
-        self._update_geometry(results, matrix, out_shape)
+        record_geometry(results, matrix, out_shape)
         return results
 
     @staticmethod
@@ -207,23 +205,6 @@ class Albumentations(BaseTransform):
         results['gt_labels'] = labels
         results['gt_ignore_flags'] = flags
 
-    @staticmethod
-    def _update_geometry(results: dict, matrix: np.ndarray,
-                         out_shape) -> None:
-        previous = np.asarray(results.get('homography_matrix', np.eye(3)),
-                              np.float64)
-        results['homography_matrix'] = (matrix @ previous).astype(np.float32)
-        sx = float(np.hypot(matrix[0, 0], matrix[1, 0]))
-        sy = float(np.hypot(matrix[0, 1], matrix[1, 1]))
-        prev = results.get('scale_factor', (1.0, 1.0))
-        results['scale_factor'] = (prev[0] * sx, prev[1] * sy)
-        if results.get('intrinsics') is not None:
-            # camera matrices use pixel-centre coordinates
-            step = (np.linalg.inv(_CENTRE_TO_EDGE) @ matrix
-                    @ _CENTRE_TO_EDGE)
-            results['intrinsics'] = (step @ np.asarray(
-                results['intrinsics'], np.float64)).astype(np.float32)
-        results['img_shape'] = tuple(out_shape)
 
     def __repr__(self) -> str:
         return (f'Albumentations(transforms={self.transforms}, '

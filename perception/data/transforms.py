@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from perception.data.base_dataset import BadSampleError
+from perception.data.geometry import record_geometry
 from perception.registry import TRANSFORMS
 from perception.structures import DataSample, make_instances
 
@@ -28,11 +29,6 @@ class BaseTransform:
         args = ', '.join(f'{k}={v!r}' for k, v in vars(self).items()
                          if not k.startswith('_'))
         return f'{type(self).__name__}({args})'
-
-
-def _compose_homography(results: dict, matrix: np.ndarray) -> None:
-    previous = results.get('homography_matrix', np.eye(3, dtype=np.float32))
-    results['homography_matrix'] = (matrix @ previous).astype(np.float32)
 
 
 @TRANSFORMS.register_module()
@@ -64,7 +60,7 @@ class LoadImage(BaseTransform):
             raise BadSampleError(f'{path}: cannot read image ({exc})') from exc
         if array.ndim == 2:
             array = array[..., None]
-        results['img'] = array
+        results['img'] = np.array(array)  # PIL's buffer is read-only
         results['img_shape'] = array.shape[:2]
         results['ori_shape'] = array.shape[:2]
         return results
@@ -89,10 +85,7 @@ class Resize(BaseTransform):
             results['gt_bboxes'] = (np.asarray(results['gt_bboxes'],
                                                np.float32)
                                     * np.array([sx, sy, sx, sy], np.float32))
-        prev = results.get('scale_factor', (1.0, 1.0))
-        results['scale_factor'] = (prev[0] * sx, prev[1] * sy)
-        _compose_homography(results, np.diag([sx, sy, 1.0]))
-        results['img_shape'] = (new_h, new_w)
+        record_geometry(results, np.diag([sx, sy, 1.0]), (new_h, new_w))
         return results
 
 
@@ -145,9 +138,9 @@ class RandomResizedCrop(BaseTransform):
         results['img'] = resize_image(crop, out_w, out_h,
                                       self.interpolation)
         sx, sy = out_w / cw, out_h / ch
-        _compose_homography(results, np.array(
-            [[sx, 0, -left * sx], [0, sy, -top * sy], [0, 0, 1]]))
-        results['img_shape'] = (out_h, out_w)
+        record_geometry(results, np.array(
+            [[sx, 0, -left * sx], [0, sy, -top * sy], [0, 0, 1]]),
+            (out_h, out_w))
         return results
 
 
@@ -169,13 +162,13 @@ class RandomFlip(BaseTransform):
             boxes = np.asarray(results['gt_bboxes'], np.float32).copy()
             boxes[:, [0, 2]] = w - boxes[:, [2, 0]]
             results['gt_bboxes'] = boxes
-        _compose_homography(results, np.array([[-1, 0, w], [0, 1, 0],
-                                               [0, 0, 1]], np.float32))
+        record_geometry(results, np.array([[-1, 0, w], [0, 1, 0], [0, 0, 1]]),
+                        img.shape[:2])
         results['flip'] = True
         return results
 
 
-DEFAULT_META_KEYS = ('img_path', 'img_shape', 'ori_shape', 'scale_factor',
+DEFAULT_META_KEYS = ('img_path', 'img_id', 'img_shape', 'ori_shape', 'scale_factor',
                      'homography_matrix', 'flip', 'camera', 'timestamp_ns',
                      'intrinsics', 'series_uid', 'slice_index', 'affine',
                      'sample_idx')

@@ -37,9 +37,10 @@ def apply_window(values: Array, center: float, width: float) -> Array:
     offset = 0.5 - (center - 0.5) * scale
     if isinstance(values, torch.Tensor):
         return (values.float() * scale + offset).clamp_(0.0, 1.0)
-    out = np.asarray(values, dtype=np.float32) * np.float32(scale)
+    out = np.array(values, dtype=np.float32, ndmin=1) * np.float32(scale)
     out += np.float32(offset)
-    return np.clip(out, 0.0, 1.0, out=out)
+    np.clip(out, 0.0, 1.0, out=out)
+    return out.reshape(np.shape(values))
 
 
 def apply_windows(values: Array, windows: Sequence[Window],

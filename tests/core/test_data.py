@@ -96,3 +96,18 @@ def test_preprocessor_windows_then_normalizes():
     assert cfg['channel_meaning'] == ['soft', 'lung']
     with pytest.raises(ValueError, match='single-channel'):
         pre(dict(inputs=torch.zeros(1, 3, 2, 2)))
+
+
+def test_core_geometric_transforms_update_intrinsics():
+    """A 3D point projects onto the same transformed pixel either way."""
+    K = np.array([[100.0, 0, 9.5], [0, 100.0, 4.5], [0, 0, 1]], np.float32)
+    point = np.array([0.3, -0.2, 2.0])
+    results = dict(img=np.zeros((10, 20, 3), np.uint8), intrinsics=K)
+    results = TRANSFORMS.build(dict(type='Resize', scale=(40, 30)))(results)
+    results = TRANSFORMS.build(dict(type='RandomFlip', prob=1.0))(results)
+    projected = results['intrinsics'] @ point
+    pixel_centre = projected[:2] / projected[2]
+    original = K @ point
+    edge = np.append(original[:2] / original[2] + 0.5, 1.0)
+    expected = (results['homography_matrix'] @ edge)[:2] - 0.5
+    np.testing.assert_allclose(pixel_centre, expected, atol=1e-4)

@@ -40,3 +40,9 @@ def test_several_windows_become_channels():
 def test_bad_width_is_refused_with_the_values():
     with pytest.raises(ValueError, match='width must be > 1, got 0'):
         apply_window(np.zeros(3), 40, 0)
+
+
+def test_scalar_input_gives_scalar_output():
+    out = apply_window(np.float32(40.0), 40, 400)
+    assert np.shape(out) == ()
+    assert float(out) == pytest.approx((40 - 39.5) / 399 + 0.5)
