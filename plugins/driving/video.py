@@ -40,12 +40,15 @@ class VideoSource(FrameSource):
             installed or cannot open the file).
         camera: ``Frame.camera``.
         threads: decoder threads (0: the decoder's choice).
+        fps: frame rate for files without timestamps (raw ``.h264``
+            streams); default: the rate coded in the bitstream.
         timeout_s: accepted for API symmetry; files never wait.
     """
 
     def __init__(self, uri: str, stride: int = 1, start_s: float | None = None,
                  end_s: float | None = None, backend: str = 'auto',
                  camera: str = 'cam0', threads: int = 0,
+                 fps: float | None = None,
                  timeout_s: float | None = None) -> None:
         super().__init__(uri, timeout_s)
         if int(stride) < 1:
@@ -61,6 +64,9 @@ class VideoSource(FrameSource):
                               'path (relative paths are relative to the '
                               f'working directory {os.getcwd()})')
         self.stride, self.camera, self.threads = int(stride), camera, threads
+        if fps is not None and fps <= 0:
+            raise ValueError(f'{uri}: fps must be > 0, got {fps}')
+        self.fps = fps
         self.start_ns = None if start_s is None else int(round(start_s * 1e9))
         self.end_ns = None if end_s is None else int(round(end_s * 1e9))
         self._container = None
@@ -133,7 +139,7 @@ class VideoSource(FrameSource):
         if self.threads:
             stream.thread_count = self.threads
         base = stream.time_base or Fraction(1, 1)
-        fallback_rate = float(stream.average_rate or stream.guessed_rate or 0)
+        fallback_rate = self._index_rate(stream)
         index, in_range, last_ns = -1, 0, None
         packets = container.demux(stream)
         while True:
@@ -199,6 +205,18 @@ class VideoSource(FrameSource):
                     last_ns = t_ns
                 in_range += 1
         self._finish(index + 1, ended_early=False)
+
+    def _index_rate(self, stream) -> float:
+        """Frames/s for streams without timestamps: the ``fps`` option,
+        else the rate coded in the bitstream (H.264 VUI timing), else
+        FFmpeg's guess; ``stats['index_fps_from']`` says which."""
+        for origin, rate in (('option', self.fps),
+                             ('bitstream', stream.codec_context.framerate),
+                             ('guess', stream.guessed_rate)):
+            if rate:
+                self.stats['index_fps_from'] = origin
+                return float(rate)
+        return 0.0
 
     def _iter_opencv(self) -> Iterator[Frame]:
         import cv2

@@ -61,6 +61,9 @@ def test_raw_rgb_with_header_stamps(bag):
     assert frames[0].meta['log_time_ns'] == T0 + 1_000_000
     assert frames[0].camera == '/cam/rgb'
     assert source.events[-1].kind == 'eos'
+    strided, _ = read(bag, '/cam/rgb', stride=2)
+    assert [(f.index, frame_code(f.image)) for f in strided] == [(0, 0),
+                                                                 (2, 2)]
 
 
 def test_bgr_with_padded_rows(bag):

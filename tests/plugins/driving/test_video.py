@@ -159,3 +159,18 @@ def test_b_frames_come_out_in_presentation_order(tmp_path, backend):
     assert [f.timestamp_ns for f in frames] == [i * 40_000_000
                                                 for i in range(20)]
     assert [e.kind for e in source.events] == ['eos']
+
+
+def test_raw_stream_without_timestamps_uses_index_clock(tmp_path):
+    path = write_video(tmp_path / 'raw.h264', n=6, fps=10)
+    with open_source(path) as source:
+        frames = list(source)
+    assert codes(frames) == list(range(6))
+    # The bitstream's own rate (10), not FFmpeg's raw-demuxer default (25).
+    assert [f.timestamp_ns for f in frames] == [i * 100_000_000
+                                                for i in range(6)]
+    assert all(f.meta['clock'] == 'index' for f in frames)
+    assert source.stats['index_fps_from'] == 'bitstream'
+    with open_source(path, fps=5.0) as source:
+        frames = list(source)
+    assert frames[1].timestamp_ns == 200_000_000
