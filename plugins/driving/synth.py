@@ -147,10 +147,14 @@ def write_drive(drive: Drive, out: str,
             write_video(os.path.join(out, 'video', f'{cam.name}.mp4'),
                         drive.images[cam.name], scene.fps)
         paths['video'] = {c.name: f'video/{c.name}.mp4' for c in rig}
+    notes = []
     if 'rig' in formats and len(rig) > 1:
         write_rig(os.path.join(out, 'rig.rig.yaml'), rig,
                   {c.name: f'video/{c.name}.mp4' for c in rig})
         paths['rig'] = 'rig.rig.yaml'
+    elif 'rig' in formats:
+        notes.append('rig: not written, a rig needs 2 or 3 cameras '
+                     '(--cameras 2 or 3)')
     if 'bag' in formats:
         write_bag(os.path.join(out, 'bag'), rig, drive.images, stamps)
         paths['bag'] = 'bag'
@@ -198,7 +202,7 @@ def write_drive(drive: Drive, out: str,
                'start_time_ns': scene.start_time_ns,
                'video_time_zero_ns': scene.start_time_ns,
                'boxes_per_class': dict(sorted(counts.items())),
-               'ignore_regions': ignored, 'paths': paths}
+               'ignore_regions': ignored, 'paths': paths, 'notes': notes}
     with open(os.path.join(out, 'drive.json'), 'w', encoding='utf-8') as f:
         json.dump(summary, f, indent=1)
     return summary
@@ -258,6 +262,8 @@ class SynthDriveCommand(Command):
         print(f"  ignore regions {summary['ignore_regions']:5d}")
         for fmt, path in summary['paths'].items():
             print(f'  {fmt:9s} {path}')
+        for note in summary['notes']:
+            print(f'  note: {note}')
         return 0
 
 
