@@ -53,15 +53,16 @@ def read_frame_image(path: str, raw: bool = False) -> np.ndarray | None:
     return image
 
 
-def find_sidecar(uri: str) -> str | None:
-    """``timestamps.csv`` in the folder (or the glob's folder), if any."""
-    if any(ch in uri for ch in '*?['):
-        folder = os.path.dirname(uri.split('*')[0].split('?')[0]
-                                 .split('[')[0]) or '.'
-    elif os.path.isdir(uri):
+def find_sidecar(uri: str, paths: list[str]) -> str | None:
+    """``timestamps.csv`` in the folder of the images, if any (none when a
+    glob spans several folders: pass ``sidecar=`` then)."""
+    if os.path.isdir(uri):
         folder = uri
     else:
-        folder = os.path.dirname(uri) or '.'
+        folders = {os.path.dirname(p) for p in paths}
+        if len(folders) != 1:
+            return None
+        folder = folders.pop() or '.'
     candidate = os.path.join(folder, SIDECAR_NAME)
     return candidate if os.path.isfile(candidate) else None
 
@@ -129,7 +130,7 @@ class ImageFolderSource(FrameSource):
         self.fps, self.raw, self.camera = fps, raw, camera
         self.stride = int(stride)
         if sidecar is None:
-            sidecar = find_sidecar(uri)
+            sidecar = find_sidecar(uri, self.paths)
         self.sidecar = sidecar or None
         self.times = self._sidecar_times() if self.sidecar else None
 
