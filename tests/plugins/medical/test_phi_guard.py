@@ -4,12 +4,13 @@ Synthetic CT studies carry unique identifying values in their headers
 (``write_ct_study``) and, here, in their folder names too, the way hospital
 exports are often laid out. They go through indexing (DicomSliceDataset),
 two training iterations of the MAE CT config through ``perception train``
-(the real mmengine Runner), a checkpoint, the reconstruction pictures and
-``perception browse`` pictures;
+(the real mmengine Runner), a checkpoint, the reconstruction pictures,
+``perception browse`` pictures and the exported backbone;
 then every file written is scanned, names and contents (checkpoint zip
 members decompressed), for every planted value: zero occurrences.
-Export (``perception export``) does not exist yet, so it is not part of the
-chain; add it here when it lands. The series index cache of
+``perception export-backbone`` (timm safetensors + config.json) is part of
+it; ``perception export`` (ONNX/TensorRT) does not exist yet, so it is not:
+add it here when it lands. The series index cache of
 DicomSliceDataset still holds relative file paths (folder names): that part
 is reported as an expected failure, naming the files, until slices.py
 stores paths by digest.
@@ -125,6 +126,9 @@ custom_hooks = [dict(type='ReconstructionHook', interval=1, num_images=2)]
     before = _snapshot(tmp_path)
     rc = perception_main(['train', str(config), '--work-dir', str(tmp_path / 'work')])
     assert rc == 0
+    # the encoder as timm weights + pretrained_cfg (the mim plugin's export)
+    ckpt = tmp_path / 'work' / 'iter_2.pth'
+    assert perception_main(['export-backbone', str(ckpt), str(tmp_path / 'exported')]) == 0
     # pictures of samples, as a user checks data before training
     assert perception_main(['browse', str(config), '--n', '2',
                             '--out', str(tmp_path / 'browse')]) == 0
@@ -135,11 +139,11 @@ custom_hooks = [dict(type='ReconstructionHook', interval=1, num_images=2)]
     assert any(n.endswith('.log') for n in names), names
     assert any(n.endswith('.png') and n.startswith('work') for n in names), names
     assert sum(n.startswith('browse') for n in names) == 2, names
+    assert {'exported/model.safetensors', 'exported/config.json'} <= set(names), names
     # the guard, not luck: the planted values are in the input
     assert any(_leaks([(p, p.name)], needles) for p in dicom.rglob('*.dcm'))
     # the checkpoint still tells what was trained: its config, redacted
     import torch
-    ckpt = next(p for p, n in written if n.endswith('.pth') and 'iter_2' in n)
     meta = torch.load(ckpt, map_location='cpu', weights_only=False)['meta']
     assert 'DicomSliceDataset' in meta['cfg'] and '<redacted:' in meta['cfg']
     leaks = _leaks(written, needles)
