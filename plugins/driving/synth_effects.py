@@ -32,10 +32,15 @@ def apply_lighting(scene: Scene, cam: CameraModel, view: View, tex,
     light = tex.light
     H, W = view.depth.shape
     rays = pixel_rays(tuple(cam.K.ravel()), W, H)
-    irr = (np.array(light['ambient'], np.float32)
+    P = _surface_points(view, rays)
+    # Sky light reaches less of a surface close to the ground (a cheap
+    # ambient occlusion: dark wheel arches, bumpers, building bases).
+    height = P[..., 1]
+    ao = np.where(height > 0.02, 0.6 + 0.4 * np.clip(height / 1.2, 0, 1),
+                  1.0).astype(np.float32)
+    irr = (np.array(light['ambient'], np.float32) * ao[..., None]
            + np.array(light['sun_rgb'], np.float32) * view.shade[..., None])
     if scene.lighting != 'day':
-        P = _surface_points(view, rays)
         R_wv, p = scene.ego_pose(scene.time(frame))
         rel = P - p.astype(np.float32)
         fwd = rel @ R_wv[:, 0].astype(np.float32) - 2.0
