@@ -120,7 +120,7 @@ def deidentify(src: str | os.PathLike, dst: str | os.PathLike, key: bytes | None
     else:
         files, root = sorted(p for p in src.rglob('*') if p.is_file()), src
     dst.mkdir(parents=True, exist_ok=True)
-    entries, written, flagged = [], 0, 0
+    entries, written, flagged, failed = [], 0, 0, 0
     for path in files:
         rel = path.relative_to(root)
         out_rel = Path(*(deid.hash_name(p) for p in rel.parts)) if hash_names else rel
@@ -137,10 +137,20 @@ def deidentify(src: str | os.PathLike, dst: str | os.PathLike, key: bytes | None
             entry.pop('output')
             entries.append(entry)
             continue
-        changes = deid.apply(ds)
         target = dst / out_rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        ds.save_as(target, enforce_file_format=False)
+        try:
+            changes = deid.apply(ds)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            ds.save_as(target, enforce_file_format=False)
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the rest
+            # never leave a half de-identified file behind
+            target.unlink(missing_ok=True)
+            entry.pop('output')
+            entry.update(status='failed', reason=f'{type(exc).__name__} while de-identifying '
+                         '(not written; check the file with pydicom)')
+            entries.append(entry)
+            failed += 1
+            continue
         written += 1
         flagged += changes.burned_in_annotation
         entry.update(status='written', **changes.as_dict())
@@ -155,8 +165,11 @@ def deidentify(src: str | os.PathLike, dst: str | os.PathLike, key: bytes | None
                'random for this run (not stored): UIDs differ from any other run',
         'dates': 'shifted by a whole number of days per patient; times of day kept',
         'private_attributes': 'removed',
-        'summary': {'files': len(files), 'written': written,
-                    'skipped': len(files) - written, 'burned_in_annotation': flagged},
+        'patient_id': 'replaced by a keyed pseudonym (ANON-...): the same key keeps '
+                      "a patient's files linked across runs",
+        'summary': {'files': len(files), 'written': written, 'failed': failed,
+                    'skipped': len(files) - written - failed,
+                    'burned_in_annotation': flagged},
         'files': entries,
     }
     report_path.parent.mkdir(parents=True, exist_ok=True)
@@ -202,6 +215,10 @@ class DeidCommand(Command):
                   'BurnedInAnnotation=YES: text in the pixels is NOT removed; see '
                   '"burned_in_annotation" in the report')
         print(f"report: {args.report or Path(args.output) / 'deid_report.json'}")
+        if summary['failed']:
+            print(f"perception deid: error: {summary['failed']} file(s) could not be "
+                  'de-identified and were not written (status "failed" in the report)')
+            return 1
         if summary['written'] == 0:
             print(f'perception deid: error: no DICOM file found in {args.input}')
             return 1

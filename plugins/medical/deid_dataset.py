@@ -162,6 +162,9 @@ class _Walk:
                 del ds[tag]
                 self.changes.private_removed += 1
                 continue
+            if tag & 0xFFFF == 0:  # group lengths (retired) go stale on any change
+                del ds[tag]
+                continue
             row = self.owner.profile.row_for(tag)
             vr = elem.VR
             if row is None:

@@ -301,9 +301,36 @@ def test_structure_kept_non_dicom_skipped_burned_in_flagged(tmp_path):
     assert by_input['notes.txt']['status'] == 'skipped'
     assert 'DICOMDIR' in by_input['DICOMDIR']['reason']
     assert by_input['burned.dcm']['burned_in_annotation'] is True
-    assert report['summary'] == {'files': 4, 'written': 2, 'skipped': 2,
+    assert report['summary'] == {'files': 4, 'written': 2, 'skipped': 2, 'failed': 0,
                                  'burned_in_annotation': 1}
     assert json.loads((tmp_path / 'r.json').read_text()) == report
+
+
+def test_a_failing_file_is_reported_not_written(tmp_path, monkeypatch, capsys):
+    from perception_medical import deid_dataset
+    _series(tmp_path / 'in', 'P1', n=2)
+    apply = deid_dataset.Deidentifier.apply
+
+    def flaky(self, ds):
+        if ds.ImagePositionPatient[2] > 0:
+            raise ValueError('boom')
+        return apply(self, ds)
+    monkeypatch.setattr(deid_dataset.Deidentifier, 'apply', flaky)
+    assert DeidCommand().main([str(tmp_path / 'in'), str(tmp_path / 'out')]) == 1
+    assert 'could not be de-identified' in capsys.readouterr().out
+    report = json.loads((tmp_path / 'out' / 'deid_report.json').read_text())
+    status = {e['input']: e['status'] for e in report['files']}
+    assert status == {'P1_0.dcm': 'written', 'P1_1.dcm': 'failed'}
+    assert not (tmp_path / 'out' / 'P1_1.dcm').exists()
+
+
+def test_dataset_level_api_drops_group_lengths():
+    from perception_medical.deid_dataset import Deidentifier
+    ds = _base('1.2.3', '1.2.3.4', '1.2.3.4.5', 'P9', 0.0)
+    ds.add_new(0x00080000, 'UL', 1234)  # stale after any change
+    changes = Deidentifier(KEY).apply(ds)
+    assert (0x0008, 0x0000) not in ds and 'PatientName' in changes.emptied
+    assert 'Deidentifier(profile=PS3.15 2024b)' == repr(Deidentifier(KEY))
 
 
 def test_report_and_output_hold_no_original_value_nor_key(tmp_path):
