@@ -20,5 +20,5 @@ model = dict(
     model_name='resnet10t',
     num_classes=3,
     in_chans=3,
-    data_preprocessor={{_base_.data_preprocessor}},
+    # data_preprocessor: the dataset base's (the Runner hands it over)
 )

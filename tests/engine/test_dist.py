@@ -32,7 +32,8 @@ def test_two_process_gloo_training_under_torchrun(tmp_path):
         'train_cfg = dict(max_epochs=1)\n'
         "visualizer = dict(vis_backends=[dict(type='LocalVisBackend')])\n")
     script = Path(sys.executable).with_name('perception')
-    program = [str(script)] if script.exists() else ['-m', 'perception.cli']
+    program = [str(script) if script.exists() else
+               str(REPO / 'tools' / 'train.py')]
     env = dict(os.environ, CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='1')
     result = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--standalone',

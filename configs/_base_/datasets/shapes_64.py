@@ -5,6 +5,7 @@
 dataset_type = 'ImageFolderDataset'
 data_root = 'data/smoke'
 
+# mmengine's Runner gives this to the model unless the model sets its own.
 data_preprocessor = dict(
     type='PerceptionDataPreprocessor',
     mean=[123.675, 116.28, 103.53],
