@@ -201,7 +201,8 @@ class FROCMetric(BaseMetric):
 
     Args:
         ann_file: LUNA16 ``annotations.csv`` (world mm, LPS).
-        exclude_file: optional irrelevant findings, same columns.
+        exclude_file: optional irrelevant findings, same columns
+            (diameter -1: 10 mm, as LUNA16's script).
         fp_rates: false positives per scan for the sensitivities.
         merge_mm: merging distance of slice detections (see
             :func:`merge_slice_detections`).
@@ -216,8 +217,10 @@ class FROCMetric(BaseMetric):
                  prefix: str | None = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.lesions = read_annotations(ann_file)
-        self.excluded = read_annotations(exclude_file) if exclude_file \
-            else None
+        # LUNA16's excluded findings may have diameter -1: its script
+        # then uses 10 mm
+        self.excluded = read_annotations(exclude_file, 10.0) \
+            if exclude_file else None
         self.fp_rates, self.merge_mm = tuple(fp_rates), merge_mm
         self.score_thr = score_thr
 

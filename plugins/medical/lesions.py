@@ -44,14 +44,19 @@ def _number(path: str, line: int, row: dict, key: str) -> float:
     return value
 
 
-def read_annotations(path: str) -> dict[str, list[tuple[np.ndarray, float]]]:
+def read_annotations(path: str, unknown_diameter: float | None = None
+                     ) -> dict[str, list[tuple[np.ndarray, float]]]:
     """LUNA16 ``annotations.csv`` -> {seriesuid: [(LPS centre mm, diameter
-    mm), ...]}."""
+    mm), ...]}. ``unknown_diameter``: used for rows with diameter <= 0
+    (LUNA16's excluded findings say -1 and its script takes 10 mm);
+    without it such rows are an error."""
     out: dict[str, list] = {}
     for line, row in _read_csv(path, ANN_COLUMNS):
         xyz = np.array([_number(path, line, row, k)
                         for k in ('coordX', 'coordY', 'coordZ')])
         diameter = _number(path, line, row, 'diameter_mm')
+        if diameter <= 0 and unknown_diameter is not None:
+            diameter = float(unknown_diameter)
         if diameter <= 0:
             raise ValueError(f'{path}: line {line}: diameter_mm must be > 0, '
                              f'got {diameter}')

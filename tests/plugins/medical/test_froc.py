@@ -138,3 +138,19 @@ def test_metric_from_3d_candidates(tmp_path):
     out = metric.evaluate(1)
     np.testing.assert_allclose([out[f'froc/sens@{f:g}'] for f in FP_RATES],
                                [0, 0, 0, 1, 1, 1, 1])
+
+
+def test_metric_excluded_file_with_unknown_diameter(tmp_path):
+    ann, exc = tmp_path / 'a.csv', tmp_path / 'x.csv'
+    header = 'seriesuid,coordX,coordY,coordZ,diameter_mm\n'
+    ann.write_text(header + 's1,0,0,0,10\n')
+    exc.write_text(header + 's1,40,0,0,-1\n')  # LUNA16: -1 means 10 mm
+    metric = FROCMetric(ann_file=str(ann), exclude_file=str(exc))
+    metric.process({}, [dict(series_uid='s1', pred_candidates=dict(
+        points=np.array([[1.0, 0, 0], [44, 0, 0], [46, 0, 0]]),
+        scores=np.array([0.8, 0.9, 0.7])))])
+    out = metric.evaluate(1)
+    # 4 mm from the excluded finding: ignored; 6 mm: a false positive
+    assert out['froc/false_positives'] == 1
+    with pytest.raises(ValueError, match='diameter_mm must be > 0'):
+        FROCMetric(ann_file=str(exc))
