@@ -93,7 +93,10 @@ def build_config(args: argparse.Namespace, mode: str) -> Config:
 
 def resolve_checkpoint(path: str) -> str:
     """A checkpoint file, or a work dir / ``last_checkpoint`` file naming
-    one (what mmengine's CheckpointHook writes)."""
+    one (what mmengine's CheckpointHook writes). URIs (``https://``,
+    ``s3://``...) pass through to mmengine's loaders."""
+    if '://' in path:
+        return path
     if osp.isdir(path):
         path = osp.join(path, 'last_checkpoint')
     if osp.basename(path) == 'last_checkpoint' and osp.isfile(path):

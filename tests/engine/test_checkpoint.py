@@ -154,3 +154,27 @@ def test_pretrained_cfg_lands_in_meta():
     with pytest.raises(TypeError, match='JSON'):
         PretrainedCfgHook().before_save_checkpoint(
             type('R', (), {'model': Bad()})(), {'meta': {}})
+
+
+def test_urls_are_downloaded_then_loaded_safely(tmp_path, evil, monkeypatch):
+    import functools
+    import http.server
+    import threading
+    path, marker = evil
+    torch.save({'state_dict': {'w': torch.ones(3)}}, tmp_path / 'good.pth')
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(torch.hub, '_hub_dir', str(tmp_path / 'hub'))
+    base = f'http://127.0.0.1:{server.server_address[1]}'
+    try:
+        good = _load_checkpoint(f'{base}/good.pth')
+        assert good['state_dict']['w'].sum() == 3
+        with pytest.raises(UnsafeCheckpointError, match='io.open'):
+            _load_checkpoint(f'{base}/evil.pth')
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not marker.exists()
