@@ -51,6 +51,15 @@ _SALT = os.urandom(16)
 _PATH_TAIL = r"[^\s'\"<>()\[\]{},;:]*"
 
 
+def _piece(value: str) -> str:
+    """A regex for ``value`` as a whole word or path, with its path tail:
+    ``data`` matches ``data/ct/1.dcm`` and ``data``, not ``data_time``."""
+    head = r'(?<!\w)' if re.match(r'\w', value) else ''
+    if value[-1] in '/\\':
+        return head + re.escape(value) + _PATH_TAIL
+    return head + re.escape(value) + r'(?:[/\\]' + _PATH_TAIL + r'|(?!\w))'
+
+
 class Redactor:
     """Replace sensitive strings (and paths below them) with tokens.
 
@@ -85,8 +94,7 @@ class Redactor:
             searchable = sorted((v for v in self.values if len(v) >= _MIN_TEXT_LEN),
                                 key=len, reverse=True)  # longest first
             if searchable:
-                self._pattern = re.compile(
-                    '|'.join(re.escape(v) + _PATH_TAIL for v in searchable))
+                self._pattern = re.compile('|'.join(_piece(v) for v in searchable))
         return self._pattern
 
     def text(self, text: str) -> str:

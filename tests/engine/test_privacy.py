@@ -21,6 +21,12 @@ def test_redactor_replaces_values_and_path_tails():
     assert 'DOE_JOHN' not in text and 'ACME' not in text and 'sub/x.dcm' not in text
     assert text.startswith("read '<redacted:") and text.endswith(', ok')
     assert r.token('a') == r.token('a') != r.token('b')
+    # whole words and paths only: a short root does not eat other words
+    short = Redactor(['data'])
+    assert short.text('data_time: 1 metadata') == 'data_time: 1 metadata'
+    assert 'data' not in short.text('read data/ct/1.dcm and data.').replace('.', '')
+    assert Redactor(['/x/PHI_DIR/']).text('/x/PHI_DIR/a.png ok').endswith(' ok')
+    assert 'PHI' not in Redactor(['/x/PHI_DIR/']).text('/x/PHI_DIR/a.png ok')
     assert r.value({'a': ['/data/DOE_JOHN/1', 3], 'b': ('ACME-HOSP', )}) == {
         'a': [r.token('/data/DOE_JOHN/1'), 3], 'b': (r.token('ACME-HOSP'), )}
 
