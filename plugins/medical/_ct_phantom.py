@@ -212,6 +212,9 @@ class ChestPhantom:
                 f = f * weight
             hu[:] = hu * (1 - f) + np.asarray(value, np.float32) * f
 
+        table_y = 5.0 + self.b + 22.0  # the scanner table under the back
+        paint(np.maximum(np.abs(p[:, 1] - table_y) - 4.0,
+                         np.abs(p[:, 0]) - 175.0), 120.0)
         paint(_ellipse_xy(p, 0, 5, self.a, self.b), -100.0)  # fat
         paint(_ellipse_xy(p, 0, 5, self.a - 14, self.b - 12), 40.0)  # muscle
         paint(_ellipsoid(p, *self.liver), LIVER_HU)
