@@ -136,3 +136,20 @@ def test_montage_writes_png(tmp_path):
                                str(tmp_path / 'm.png'), titles=['a', 'b'],
                                boxes=[[(0, 0, 1, 1)], []])
     assert Image.open(path).size == (4, 16 + 4)
+
+
+def test_three_presets_as_rgb_channels_in_pretrained_cfg():
+    """lung / mediastinum / bone as the 3 channels of an RGB backbone: the
+    windows travel with the weights through the preprocessor's cfg."""
+    windows = window_presets('lung', 'mediastinum', 'bone')
+    pre = PerceptionDataPreprocessor(
+        windows=windows, channel_meaning=['lung', 'mediastinum', 'bone'],
+        mean=[0.5] * 3, std=[0.25] * 3)
+    cfg = pre.pretrained_cfg()
+    assert cfg['windows'] == [[-600.0, 1500.0], [50.0, 350.0],
+                              [400.0, 1800.0]]
+    batch = pre({'inputs': [torch.from_numpy(HU)[None]]})['inputs']
+    assert batch.shape == (1, 3, 2, 2)
+    # mediastinum channel at 0 HU, normalized: ((-49.5/349 + .5) - .5) / .25
+    assert float(batch[0, 1, 1, 0]) == pytest.approx(-49.5 / 349 / 0.25,
+                                                     abs=1e-5)
