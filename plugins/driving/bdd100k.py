@@ -12,7 +12,8 @@ pixel-edge by adding 1 to x2/y2).
 Supported: box2d labels, frame attributes kept as meta (``weather``,
 ``scene``, ``timeofday``), per-label attributes in ``instance_attributes``
 (one entry per box2d label in file order, before class mapping),
-occluded/truncated as filter attributes. Left out: labels without
+occluded/truncated as filter attributes, ``crowd: true`` as an ignore
+region. Left out: labels without
 ``box2d`` (drivable area, lanes: poly2d; counted and reported at load),
 box3d, the video tracking (box_track_20) frame grouping.
 """
@@ -159,5 +160,8 @@ class Bdd100kDataset(DrivingDetDataset):
             truncated=float(bool(attrs['truncated']))
             if 'truncated' in attrs else float('nan'),
             occluded=float(bool(attrs['occluded']))
-            if 'occluded' in attrs else float('nan')))
+            if 'occluded' in attrs else float('nan'),
+            # Scalabel's crowd attribute: a group box, neither positive
+            # nor negative (like COCO iscrowd)
+            ignore=bool(attrs.get('crowd', False))))
         info['instance_attributes'].append(dict(attrs, id=label.get('id')))

@@ -100,6 +100,17 @@ def _write(root, frames):
     (root / 'labels' / 'bad.json').write_text(json.dumps(frames))
 
 
+def test_crowd_attribute_is_an_ignore_region(bdd_root):
+    crowd = dict(id='1', category='pedestrian', attributes=dict(crowd=True),
+                 box2d=dict(x1=10, y1=10, x2=99, y2=199))
+    single = dict(id='2', category='pedestrian', attributes=dict(crowd=False),
+                  box2d=dict(x1=300, y1=10, x2=339, y2=109))
+    _write(bdd_root, [dict(name=NAMES[0], labels=[crowd, single])])
+    info = _build(bdd_root, ann='labels/bad.json').get_data_info(0)
+    assert info['gt_ignore_flags'].tolist() == [True, False]
+    assert info['gt_bboxes'][0].tolist() == [10, 10, 100, 200]
+
+
 def test_bad_input_names_file_frame_and_label(bdd_root):
     frame = dict(name=NAMES[0], labels=[dict(id='7', category='car',
                                              box2d=dict(x1=5, y1=5, x2=2,
