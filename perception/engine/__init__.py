@@ -4,6 +4,7 @@ runner building behind ``perception train`` / ``perception test``.
 Importing it registers the hooks and optimizer wrappers and routes
 mmengine's checkpoint loading through :func:`load_checkpoint_file`.
 """
+from perception.engine import _compat  # noqa: F401  (mmengine fixes)
 from perception.engine.checkpoint import (UnsafeCheckpointError,
                                           load_checkpoint_file,
                                           trust_checkpoints)
