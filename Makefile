@@ -21,7 +21,7 @@ $(STAMP): setup.cfg setup.py pyproject.toml
 demo: install
 	$(BIN)/perception synth-images data/smoke --n-per-class 32
 	$(BIN)/perception train configs/smoke/tiny_classifier.py --work-dir work_dirs/smoke
-	$(BIN)/perception test configs/smoke/tiny_classifier.py work_dirs/smoke/latest.pth --work-dir work_dirs/smoke
+	$(BIN)/perception test configs/smoke/tiny_classifier.py work_dirs/smoke --work-dir work_dirs/smoke
 
 test: install
 	$(BIN)/python -m pytest -q

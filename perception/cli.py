@@ -149,6 +149,3 @@ def main(argv: Sequence[str] | None = None) -> int:
                      f"{', '.join(commands)}")
     return commands[name].main(rest)
 
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -34,9 +34,16 @@ class TimmClassifier(BaseModel):
             data_preprocessor=build_data_preprocessor(data_preprocessor),
                          init_cfg=init_cfg)
         self.model_name = model_name
+        self.in_chans = in_chans
         self.net = timm.create_model(model_name, pretrained=False,
                                      num_classes=num_classes,
                                      in_chans=in_chans, **timm_kwargs)
+
+    def pretrained_cfg(self) -> dict:
+        """What fine-tuning, export and inference need to know."""
+        return dict(architecture=self.model_name, in_chans=self.in_chans,
+                    num_classes=self.net.num_classes,
+                    **self.data_preprocessor.pretrained_cfg())
 
     def forward(self, inputs: torch.Tensor, data_samples=None,
                 mode: str = 'tensor'):

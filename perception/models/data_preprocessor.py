@@ -39,6 +39,8 @@ class PerceptionDataPreprocessor(BaseDataPreprocessor):
             if std is None or len(std) != len(mean):
                 raise ValueError('data_preprocessor: mean and std must have '
                                  f'the same length, got {mean} and {std}')
+            self._mean_std = ([float(v) for v in mean],
+                              [float(v) for v in std])
             self.register_buffer('mean', torch.tensor(mean).view(-1, 1, 1),
                                  False)
             self.register_buffer('std', torch.tensor(std).view(-1, 1, 1),
@@ -74,8 +76,7 @@ class PerceptionDataPreprocessor(BaseDataPreprocessor):
         """Preprocessing to store with the weights (timm's pretrained_cfg)."""
         cfg: dict = {}
         if self._normalize:
-            cfg['mean'] = [float(v) for v in self.mean.flatten()]
-            cfg['std'] = [float(v) for v in self.std.flatten()]
+            cfg['mean'], cfg['std'] = (list(v) for v in self._mean_std)
         if self.windows:
             cfg['windows'] = [list(w) for w in self.windows]
         if self.channel_meaning:
