@@ -1,19 +1,27 @@
 """perception_medical: DICOM reading, series geometry, CT datasets, FROC,
-windowing presets and de-identification."""
-from perception.commands import NotAvailableCommand
-from perception.registry import COMMANDS
+windowing presets and de-identification.
+
+Importing the package registers its source (``dicom``), datasets, metric,
+subcommands (``deid``, ``synth-ct``) and benchmark (``dicom``).
+"""
+from perception_medical import bench_dicom, dicom_source  # noqa: F401
+from perception_medical.deid import DeidCommand, deidentify
+from perception_medical.froc import FROCMetric, froc
+from perception_medical.lesions import LesionDetectionDataset
+from perception_medical.reading import DicomReadError, read_dicom
+from perception_medical.series import SeriesError, Volume, load_series
+from perception_medical.slices import DicomSliceDataset
+from perception_medical.synth_ct import (SynthCtCommand, planted_phi,
+                                         write_ct_study)
+from perception_medical.windows import (WINDOW_PRESETS, ApplyWindows,
+                                        header_windows, window_preset,
+                                        window_presets)
 
 __version__ = '0.1.0'
-
-from .reading import DicomReadError, read_dicom  # noqa: E402,F401
-from .series import SeriesError, Volume, load_series  # noqa: E402,F401
-from . import bench_dicom, dicom_source  # noqa: E402,F401  (registers `dicom` source + benchmark)
-
-from .deid import DeidCommand, deidentify  # noqa: E402,F401  (registers `deid`)
-
-from .synth_ct import SynthCtCommand, planted_phi, write_ct_study  # noqa: E402,F401  (registers `synth-ct`)
-from .windows import (ApplyWindows, WINDOW_PRESETS, header_windows,  # noqa: E402,F401
-                      window_preset, window_presets)
-from .slices import DicomSliceDataset  # noqa: E402,F401  (registers the dataset)
-from .lesions import LesionDetectionDataset  # noqa: E402,F401  (registers the dataset)
-from .froc import FROCMetric, froc  # noqa: E402,F401  (registers the metric)
+__all__ = [
+    'read_dicom', 'DicomReadError', 'load_series', 'Volume', 'SeriesError',
+    'deidentify', 'DeidCommand', 'FROCMetric', 'froc',
+    'LesionDetectionDataset', 'DicomSliceDataset', 'write_ct_study',
+    'planted_phi', 'SynthCtCommand', 'WINDOW_PRESETS', 'ApplyWindows',
+    'header_windows', 'window_preset', 'window_presets'
+]
