@@ -3,15 +3,21 @@ index it shares with :class:`~perception_medical.lesions.LesionDetectionDataset`
 
 The index is built once per set of folders (headers scanned, every series
 loaded once through :func:`load_series` so its geometry is checked) and
-cached as JSON. It holds no PHI: no names, IDs, dates or institutions;
-patients are opaque keys (``patient-0000``...) numbered in series-UID
-order, SOP instance UIDs are stored as SHA-1 digests. It does hold file
-paths (relative to their root) and series UIDs, which annotations join on:
-keep folder names free of identifiers.
+cached as JSON, rebuilt when a file is added, removed or changed. It holds no
+PHI, even when folders are named after patients (``DOE_JOHN_19610101/``):
+no names, IDs, dates, institutions or paths. Patients are opaque keys
+(``patient-0000``...) numbered in series-UID order, series are referred to by
+their UID (annotations join on it), SOP instance UIDs by SHA-1 digests, and
+files by a keyed digest of their path below the root; the files are found
+again by walking the roots, which the cache check does anyway. The key
+(``index.key``, random, owner-only) lives beside the index, so that a copied
+index alone cannot confirm a guessed name; the cache file's own name is a
+keyed digest of the roots.
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -22,7 +28,8 @@ import numpy as np
 from perception.data import BadSampleError, BaseTransform, PerceptionDataset
 from perception.registry import DATASETS, TRANSFORMS
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 1 stored relative paths (folder names): rebuilt
+KEY_FILE = 'index.key'
 _FRAME = re.compile(r'^(.*) \[frame (\d+)\]$')
 _TAGS = ['SeriesInstanceUID', 'SOPInstanceUID', 'PatientID', 'Modality',
          'PhotometricInterpretation', 'WindowCenter', 'WindowWidth']
@@ -33,29 +40,120 @@ def sop_digest(uid: str) -> str:
     return hashlib.sha1(str(uid).strip().encode()).hexdigest()[:16]
 
 
-def _fingerprint(roots: Sequence[str], options: dict) -> tuple[str, int]:
-    digest = hashlib.sha1(json.dumps(options, sort_keys=True).encode())
-    count = 0
+def index_key(folder: str) -> bytes:
+    """The secret of the digests in the indexes cached in ``folder``:
+    ``folder/index.key``, 32 random bytes made on first use (owner-only).
+    Losing it only costs a rebuild."""
+    path = os.path.join(folder, KEY_FILE)
+    try:
+        with open(path, 'rb') as f:
+            key = f.read()
+        if len(key) >= 16:
+            return key
+    except FileNotFoundError:
+        key = b''
+    os.makedirs(folder, exist_ok=True)
+    tmp = f'{path}.{os.getpid()}.tmp'
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'wb') as f:
+        f.write(os.urandom(32))
+    try:
+        if key:  # too short to be ours: replace it
+            os.replace(tmp, path)
+        else:  # atomic and never overwrites: a concurrent worker may win
+            os.link(tmp, path)
+    except FileExistsError:
+        pass
+    except OSError:  # file systems without hard links
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+def path_digest(key: bytes, relpath: str) -> str:
+    """The index's name for a file: keyed digest of its path below its root
+    (``/`` separators, so an index is the same on every OS)."""
+    rel = relpath.replace(os.sep, '/')
+    return hmac.new(key, rel.encode('utf-8', 'surrogateescape'),
+                    'sha256').hexdigest()[:24]
+
+
+def _walk(roots: Sequence[str], options: dict,
+          key: bytes) -> tuple[str, list[dict[str, str]]]:
+    """The fingerprint of every file under ``roots`` (path, size, mtime;
+    keyed) and, per root, path digest -> absolute path."""
+    digest = hmac.new(key, json.dumps(options, sort_keys=True).encode(),
+                      'sha256')
+    paths: list[dict[str, str]] = []
     for root in roots:
+        found = {}
         for folder, dirs, files in os.walk(root):
             dirs.sort()
             for name in sorted(files):
-                st = os.stat(os.path.join(folder, name))
-                rel = os.path.relpath(os.path.join(folder, name), root)
+                path = os.path.join(folder, name)
+                st = os.stat(path)
+                rel = os.path.relpath(path, root)
                 digest.update(f'{rel}\0{st.st_size}\0{st.st_mtime_ns}\n'
-                              .encode())
-                count += 1
-    return digest.hexdigest(), count
+                              .encode('utf-8', 'surrogateescape'))
+                found[path_digest(key, rel)] = path
+        paths.append(found)
+    return digest.hexdigest(), paths
 
 
-def default_index_file(roots: Sequence[str]) -> str:
-    """Where the index of ``roots`` is cached: ``$PERCEPTION_CACHE`` (or
-    ``~/.cache/perception``) ``/dicom_index/<digest of the roots>.json``."""
-    base = os.environ.get('PERCEPTION_CACHE') or os.path.join(
+def _cache_base() -> str:
+    return os.environ.get('PERCEPTION_CACHE') or os.path.join(
         os.path.expanduser('~'), '.cache', 'perception')
-    key = hashlib.sha1('\n'.join(os.path.abspath(r) for r in roots)
-                       .encode()).hexdigest()[:20]
-    return os.path.join(base, 'dicom_index', f'{key}.json')
+
+
+def default_index_file(roots: Sequence[str], key: bytes | None = None) -> str:
+    """Where the index of ``roots`` is cached: ``$PERCEPTION_CACHE`` (or
+    ``~/.cache/perception``) ``/dicom_index/<keyed digest of the roots>.json``
+    (the key: that folder's :func:`index_key`)."""
+    folder = os.path.join(_cache_base(), 'dicom_index')
+    key = index_key(folder) if key is None else key
+    name = hmac.new(key, '\n'.join(os.path.abspath(r) for r in roots)
+                    .encode('utf-8', 'surrogateescape'), 'sha256')
+    return os.path.join(folder, f'{name.hexdigest()[:20]}.json')
+
+
+def _drop_legacy_index(roots: Sequence[str]) -> None:
+    """Remove the version-1 cache of ``roots`` (named by an unkeyed digest,
+    holding relative paths): it may hold patients' folder names."""
+    old = hashlib.sha1('\n'.join(roots).encode()).hexdigest()[:20]
+    path = os.path.join(_cache_base(), 'dicom_index', f'{old}.json')
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+class SeriesIndex(dict):
+    """The index as cached (a dict), plus :attr:`paths`, per root the path
+    digest -> absolute path found by walking the roots: kept in memory only
+    (``json.dump`` of the index writes the dict items, not this)."""
+
+    def __init__(self, data: dict, paths: list[dict[str, str]]):
+        super().__init__(data)
+        used = [set() for _ in paths]  # keep only the indexed files
+        for entry in data.get('series', ()):
+            if entry['root'] < len(used):
+                used[entry['root']].update(d for d, _ in entry['files'])
+        self.paths = [{d: p for d, p in found.items() if d in keep}
+                      for found, keep in zip(paths, used)]
+
+    def file(self, entry: dict, j: int) -> tuple[str, int]:
+        """(absolute path, frame) of slice ``j`` of series ``entry``."""
+        digest, frame = entry['files'][j]
+        try:
+            return self.paths[entry['root']][digest], frame
+        except (KeyError, IndexError):
+            raise FileNotFoundError(
+                f"series {entry['series_uid']}: the file of slice {j} is no "
+                'longer under its folder; the index is rebuilt on the next '
+                'run (or delete the index file)') from None
 
 
 def _header_pass(roots: Sequence[str]) -> tuple[dict, list[str]]:
@@ -85,10 +183,14 @@ def _header_pass(roots: Sequence[str]) -> tuple[dict, list[str]]:
 
 
 def build_series_index(roots: Sequence[str], on_problem='error',
-                       min_slices: int = 1) -> dict:
-    """Index every series under ``roots`` (see the module docstring)."""
+                       min_slices: int = 1, key: bytes | None = None) -> dict:
+    """Index every series under ``roots`` (see the module docstring); files
+    are named by :func:`path_digest` with ``key`` (default: the key of the
+    default cache folder)."""
     from perception_medical.series import SeriesError, load_series
     from perception_medical.windows import header_windows
+    name_key = key if key is not None else index_key(
+        os.path.join(_cache_base(), 'dicom_index'))
     series, skipped = _header_pass(roots)
     if not series:
         raise FileNotFoundError(
@@ -127,7 +229,8 @@ def build_series_index(roots: Sequence[str], on_problem='error',
             m = _FRAME.match(item)
             path, frame = (m.group(1), int(m.group(2)) - 1) if m else \
                 (item, -1)
-            files.append([os.path.relpath(path, root), frame])
+            files.append([path_digest(name_key, os.path.relpath(path, root)),
+                          frame])
             sops.append(sop_digest(info['sops'].get(path, '')))
         entries.append(dict(
             series_uid=uid, patient=key, root=roots.index(root),
@@ -143,7 +246,8 @@ def build_series_index(roots: Sequence[str], on_problem='error',
 
 
 def load_series_index(roots: Sequence[str], index_file: str | None = None,
-                      on_problem='error', rebuild: bool = False) -> dict:
+                      on_problem='error',
+                      rebuild: bool = False) -> SeriesIndex:
     """The cached index of ``roots``, rebuilt when any file was added,
     removed or changed (size / mtime), or the options differ."""
     roots = [os.path.abspath(r) for r in roots]
@@ -152,25 +256,30 @@ def load_series_index(roots: Sequence[str], index_file: str | None = None,
             raise FileNotFoundError(
                 f"DICOM folder '{root}' does not exist; set data_root (and "
                 'series_dirs) in the config or with --cfg-options')
-    index_file = index_file or default_index_file(roots)
+    if index_file:
+        key = index_key(os.path.dirname(os.path.abspath(index_file)))
+    else:
+        key = index_key(os.path.join(_cache_base(), 'dicom_index'))
+        index_file = default_index_file(roots, key)
+        _drop_legacy_index(roots)
     options = dict(on_problem=on_problem, version=INDEX_VERSION)
-    fingerprint, _ = _fingerprint(roots, options)
+    fingerprint, paths = _walk(roots, options, key)
     if not rebuild and os.path.isfile(index_file):
         try:
             with open(index_file) as f:
                 cached = json.load(f)
             if cached.get('fingerprint') == fingerprint:
-                return cached
+                return SeriesIndex(cached, paths)
         except (OSError, ValueError):
             pass  # unreadable cache: rebuild it
-    index = build_series_index(roots, on_problem)
+    index = build_series_index(roots, on_problem, key=key)
     index['fingerprint'] = fingerprint
     os.makedirs(os.path.dirname(os.path.abspath(index_file)), exist_ok=True)
     tmp = f'{index_file}.{os.getpid()}.tmp'
     with open(tmp, 'w') as f:
         json.dump(index, f)
     os.replace(tmp, index_file)  # atomic: workers may race on a cold cache
-    return index
+    return SeriesIndex(index, paths)
 
 
 def read_slices(paths: Sequence[tuple[str, int]]) -> np.ndarray:
@@ -237,18 +346,16 @@ class _CTSliceBase(PerceptionDataset):
         self.num_slices, self.slice_stride = num_slices, slice_stride
         self.index_file, self.on_problem = index_file, on_problem
 
-    def _index(self) -> dict:
+    def _index(self) -> SeriesIndex:
         if not hasattr(self, '_index_cache'):
             self._index_cache = load_series_index(
                 self.roots, self.index_file, self.on_problem)
         return self._index_cache
 
     def _slice_info(self, entry: dict, k: int) -> dict:
-        root = os.path.abspath(self.roots[entry['root']])
         n = entry['shape'][0]
         stack = neighbours(k, n, self.num_slices, self.slice_stride)
-        paths = [(os.path.join(root, entry['files'][j][0]),
-                  entry['files'][j][1]) for j in stack]
+        paths = [self._index().file(entry, j) for j in stack]
         return dict(img_path=paths[len(paths) // 2][0], slice_paths=paths,
                     series_uid=entry['series_uid'], slice_index=k,
                     affine=np.asarray(entry['affine'], np.float32),

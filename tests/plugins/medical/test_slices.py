@@ -1,8 +1,10 @@
 """DicomSliceDataset: 2D / 2.5D slices over several series folders, a cached
 series index without PHI."""
+import hashlib
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -112,6 +114,92 @@ def test_default_index_location(study, tmp_path, monkeypatch):
     monkeypatch.setenv('PERCEPTION_CACHE', str(tmp_path / 'c'))
     DicomSliceDataset(data_root=str(study))
     assert len(list((tmp_path / 'c' / 'dicom_index').glob('*.json'))) == 1
+
+
+def _name_folders_after_patients(root):
+    """Rename patient and series folders the way hospital exports do
+    (``FAMILY_ID_BIRTHDATE/ACCESSION_series_0``); returns every planted
+    value, folder names included."""
+    phi = planted_phi(root)
+    needles = set(phi['values'])
+    for record in phi['patients']:
+        values = record['values']
+        family = values['PatientName'].split('^')[0]
+        named = f"{family}_{values['PatientID']}_{values['PatientBirthDate']}"
+        folder = root / 'dicom' / named
+        os.rename(root / 'dicom' / record['patient_folder'], folder)
+        for series in folder.iterdir():
+            os.rename(series, series.with_name(
+                f"{values['AccessionNumber']}_{series.name}"))
+        needles |= {named, family, values['PatientID'],
+                    values['AccessionNumber'], values['PatientBirthDate']}
+    return sorted(needles)
+
+
+def _cache_leaks(cache, needles):
+    found = []
+    for path in cache.rglob('*'):
+        if any(n.lower() in str(path.relative_to(cache)).lower()
+               for n in needles):
+            found.append(f'name {path}')
+        if path.is_file():
+            data = path.read_bytes()
+            found += [f'{path} holds {n}' for n in needles
+                      if n.encode() in data]
+    return found
+
+
+def test_index_phi_free_with_folders_named_after_patients(tmp_path,
+                                                           monkeypatch):
+    root = tmp_path / 'ARCHIVE_ST_MARY'
+    write_ct_study(root, n_patients=2, size=16, n_slices=4, seed=5)
+    needles = _name_folders_after_patients(root) + ['ARCHIVE_ST_MARY']
+    cache = tmp_path / 'cache'
+    monkeypatch.setenv('PERCEPTION_CACHE', str(cache))
+    # a version-1 cache of these roots (relative paths) is cleaned away
+    old = cache / 'dicom_index' / (hashlib.sha1(
+        str(root / 'dicom').encode()).hexdigest()[:20] + '.json')
+    old.parent.mkdir(parents=True)
+    old.write_text(json.dumps(dict(files=[[needles[0], -1]])))
+    ds = DicomSliceDataset(data_root=str(root / 'dicom'))
+    assert len(ds) == 8 and not old.exists()
+    assert _cache_leaks(cache, needles) == []
+    (index_file, ) = (cache / 'dicom_index').glob('*.json')
+    index = json.loads(index_file.read_text())
+    assert index['version'] == 2
+    assert all(len(f) == 2 and '/' not in f[0] and os.sep not in f[0]
+               for e in index['series'] for f in e['files'])
+    key = cache / 'dicom_index' / slices_mod.KEY_FILE
+    assert key.stat().st_mode & 0o077 == 0  # owner-only
+    # the files are found again by walking the root: right pixels, in order
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        assert os.path.isfile(info['img_path'])
+        assert str(root) in info['img_path']
+        assert pydicom.dcmread(info['img_path']).SeriesInstanceUID \
+            == info['series_uid']
+    ref, _ = _hu_by_position(Path(ds.get_data_info(0)['img_path']).parent)
+    np.testing.assert_allclose(ds[0]['img'][..., 0], ref[0], atol=1e-3)
+
+    # cached: the second dataset does not rebuild
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError('index rebuilt although nothing changed')
+
+    monkeypatch.setattr(slices_mod, 'build_series_index', no_rebuild)
+    assert len(DicomSliceDataset(data_root=str(root / 'dicom'))) == 8
+    monkeypatch.undo()
+    # a renamed folder changes the fingerprint: rebuilt, files found again
+    monkeypatch.setenv('PERCEPTION_CACHE', str(cache))
+    patient = next((root / 'dicom').iterdir())
+    os.rename(patient, patient.with_name(patient.name + '_MOVED'))
+    ds = DicomSliceDataset(data_root=str(root / 'dicom'))
+    assert len(ds) == 8 and all(os.path.isfile(ds.get_data_info(i)['img_path'])
+                                for i in range(len(ds)))
+    assert _cache_leaks(cache, needles + ['MOVED']) == []
+    # another key (index.key lost): the same index is rebuilt, not misread
+    key.unlink()
+    assert len(DicomSliceDataset(data_root=str(root / 'dicom'))) == 8
+    assert len(list((cache / 'dicom_index').glob('*.json'))) == 2
 
 
 def test_errors_name_the_folder(tmp_path):
