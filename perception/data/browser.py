@@ -7,6 +7,11 @@ Each picture shows the image (CT windowed per the config's
 class colour with its label, and ignore regions shaded and hatched in grey.
 The dataset is built through ``perception.registry.DATASETS`` directly; no
 model or runner is needed.
+
+Pictures are named and captioned after the sample's file, unless the
+config's privacy guard hides its path (a private ``data_root``, see
+:mod:`perception.engine.privacy`): then by series UID and slice index (a
+digest of the UID in the file name), or by a digest of the path.
 """
 from __future__ import annotations
 
@@ -158,6 +163,9 @@ def browse(config: str, split: str = 'train', n: int = 16,
                   if k.endswith('_dataloader')]
         raise ValueError(f"{config}: no {key}.dataset; splits in this config: "
                          f"{', '.join(splits) or 'none'}")
+    from perception.engine.privacy import (redactor_for, sample_caption,
+                                           sample_name)
+    redactor = redactor_for(cfg)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -173,15 +181,16 @@ def browse(config: str, split: str = 'train', n: int = 16,
         packed = dataset[i]
         sample = packed['data_samples']
         meta = sample.metainfo
-        name = os.path.basename(str(meta.get('img_path', f'sample{i}')))
-        caption = (f"{name}  {tuple(meta.get('img_shape', ()))}"
+        path = str(meta.get('img_path', f'sample{i}'))
+        caption = (f"{sample_caption(path, meta, redactor)}  "
+                   f"{tuple(meta.get('img_shape', ()))}"
                    f"  flip={meta.get('flip', '-')}  scale="
                    + ','.join(f'{s:.2f}' for s in meta.get('scale_factor',
                                                              (1, 1))))
         picture = render_sample(packed['inputs'], sample, classes, windows,
                                 caption)
-        path = os.path.join(out, f'{split}_{i:03d}_{os.path.splitext(name)[0]}'
-                            '.png')
+        path = os.path.join(
+            out, f'{split}_{i:03d}_{sample_name(path, meta, redactor)}.png')
         picture.save(path)
         written.append(path)
     print(f'wrote {len(written)} pictures of {split} samples to {out}')

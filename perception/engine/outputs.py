@@ -1,5 +1,12 @@
 """What ``perception test`` writes besides metrics: predictions as JSON
-(``--out``) and pictures of predictions (``--show-dir``)."""
+(``--out``) and pictures of predictions (``--show-dir``).
+
+Both follow the run's privacy guard (:mod:`perception.engine.privacy`): in a
+guarded run, strings holding private values (sample paths under a private
+``data_root``) are redacted in the JSON, and pictures are named by series
+UID digest and slice index, or a digest, instead of the source file name.
+Unguarded runs keep readable names.
+"""
 from __future__ import annotations
 
 import json
@@ -12,6 +19,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
+from perception.engine.privacy import current_redactor, sample_name
 from perception.registry import HOOKS, METRICS
 
 
@@ -35,7 +43,9 @@ def to_jsonable(value: Any) -> Any:
 @METRICS.register_module()
 class DumpPredictionsJSON(BaseMetric):
     """Write every prediction (a data sample as a dict of lists) to a JSON
-    file: pickle-free, so it can be read anywhere.
+    file: pickle-free, so it can be read anywhere. In a guarded run every
+    string is redacted (``img_path`` -> ``<redacted:...>``; ``series_uid``
+    and ``slice_index`` still say which slice it was).
 
     Args:
         out_file: path of the JSON file.
@@ -46,7 +56,11 @@ class DumpPredictionsJSON(BaseMetric):
         self.out_file = out_file
 
     def process(self, data_batch, data_samples: Sequence) -> None:
-        self.results.extend(to_jsonable(s) for s in data_samples)
+        # redacted here, before ranks exchange results through temp files
+        redactor = current_redactor()
+        records = (to_jsonable(s) for s in data_samples)
+        self.results.extend(records if redactor is None else
+                            (redactor.value(r) for r in records))
 
     def compute_metrics(self, results: list) -> dict:
         folder = os.path.dirname(os.path.abspath(self.out_file))
@@ -61,7 +75,10 @@ class DumpPredictionsJSON(BaseMetric):
 @HOOKS.register_module()
 class PredictionPicturesHook(Hook):
     """Save test images with the predicted (and true) label and predicted
-    boxes drawn on them to ``out_dir``.
+    boxes drawn on them to ``out_dir``, named ``00000_<file stem>.png``, or
+    ``00000_series-<digest>-slice-0003.png`` / ``00000_sample-<digest>.png``
+    when the run's privacy guard hides the sample's path. Images PIL cannot
+    read (DICOM) are drawn from the model's input instead.
 
     Args:
         out_dir: folder for the pictures.
@@ -86,18 +103,38 @@ class PredictionPicturesHook(Hook):
             return
         os.makedirs(self.out_dir, exist_ok=True)
         classes = self._classes(runner)
-        for sample in outputs:
+        redactor = getattr(runner, 'redactor', None)
+        inputs = data_batch.get('inputs') if isinstance(data_batch,
+                                                        dict) else None
+        for j, sample in enumerate(outputs):
             if self._written >= self.max_images:
                 return
             path = sample.get('img_path') if hasattr(sample, 'get') else None
             if not path or not os.path.isfile(path):
                 continue
-            self._draw(sample, path, classes)
+            image, scaled = self._image(path, inputs, j)
+            if image is None:
+                continue
+            name = sample_name(path, sample.metainfo, redactor)
+            self._draw(sample, image, scaled, classes, name)
             self._written += 1
 
-    def _draw(self, sample, path: str, classes: Sequence[str]) -> None:
-        from PIL import Image, ImageDraw
-        image = Image.open(path).convert('RGB')
+    @staticmethod
+    def _image(path: str, inputs, j: int):
+        """(RGB picture, whether it is the resized model input) or (None,
+        False) when neither the file nor the input can be shown."""
+        from PIL import Image, UnidentifiedImageError
+        try:
+            return Image.open(path).convert('RGB'), False
+        except (UnidentifiedImageError, OSError):
+            if inputs is None or j >= len(inputs):
+                return None, False
+        from perception.data.browser import to_panels
+        return Image.fromarray(to_panels(inputs[j])[0]), True
+
+    def _draw(self, sample, image, scaled: bool, classes: Sequence[str],
+              stem: str) -> None:
+        from PIL import ImageDraw
         draw = ImageDraw.Draw(image)
         name = (lambda i: classes[i] if 0 <= i < len(classes) else str(i))
         lines = []
@@ -111,6 +148,8 @@ class PredictionPicturesHook(Hook):
             inst = sample.pred_instances
             scale = np.asarray(sample.get('scale_factor', (1.0, 1.0)),
                                dtype=np.float32)
+            if scaled:  # the input already has the boxes' (resized) pixels
+                scale = np.ones_like(scale)
             for box, label, score in zip(inst.bboxes, inst.labels,
                                          inst.scores):
                 if float(score) < self.score_thr:
@@ -123,6 +162,5 @@ class PredictionPicturesHook(Hook):
                           fill=(255, 64, 0))
         for i, line in enumerate(lines):
             draw.text((2, 2 + 10 * i), line, fill=(255, 255, 0))
-        stem = os.path.splitext(os.path.basename(path))[0]
         out = os.path.join(self.out_dir, f'{self._written:05d}_{stem}.png')
         image.save(out)

@@ -218,20 +218,75 @@ def install_log_filter(logger: logging.Logger, redactor: Redactor) -> None:
             target.addFilter(RedactingFilter(redactor))
 
 
-_CURRENT: list[Redactor] = []
+#: redactors of guarded runs, by the name of the run's MMLogger.
+_BY_LOGGER: dict[str, Redactor] = {}
 
 
 def current_redactor() -> Redactor | None:
-    """The redactor of the latest guarded run in this process, if any: for
-    code that writes outside the runner's logger (prediction dumps,
-    pictures named after samples)."""
-    return _CURRENT[-1] if _CURRENT else None
+    """The redactor of the current run (the one whose logger mmengine made
+    last), or None when that run is not guarded: for code that writes
+    outside the runner's logger (prediction dumps, pictures named after
+    samples). A later unguarded run is not redacted by an earlier one."""
+    from mmengine.logging import MMLogger
+    if not _BY_LOGGER or not MMLogger._instance_dict:
+        return None
+    return _BY_LOGGER.get(MMLogger.get_current_instance().instance_name)
 
 
 def redact_text(text: str) -> str:
     """``text`` through :func:`current_redactor` (unchanged without one)."""
     redactor = current_redactor()
     return redactor.text(text) if redactor is not None else text
+
+
+def is_private(text: str, redactor: Redactor | None) -> bool:
+    """Whether ``text`` holds a value ``redactor`` hides (False without
+    one)."""
+    if redactor is None or not isinstance(text, str):
+        return False
+    return text in redactor.values or redactor.text(text) != text
+
+
+def _short(text: str, salted: bool = False) -> str:
+    salt = _SALT if salted else b''
+    return hashlib.sha256(salt + str(text).encode('utf-8', 'surrogateescape')
+                          ).hexdigest()[:10]
+
+
+def sample_name(path: str, meta: dict | None = None,
+                redactor: Redactor | None = None) -> str:
+    """A file-name-safe name for the sample read from ``path``, for outputs
+    named after samples (pictures).
+
+    Returns:
+        The file's stem while ``path`` holds nothing ``redactor`` hides (or
+        there is no redactor): today's readable names. Otherwise the file
+        name is not used: ``series-<digest of series_uid>-slice-0003`` when
+        ``meta`` has ``series_uid`` and ``slice_index``, else
+        ``sample-<digest of the path>`` (salted per process).
+    """
+    path = str(path)
+    if not is_private(path, redactor):
+        return os.path.splitext(os.path.basename(path))[0]
+    meta = meta or {}
+    if meta.get('series_uid') and meta.get('slice_index') is not None:
+        return (f"series-{_short(meta['series_uid'])}"
+                f"-slice-{int(meta['slice_index']):04d}")
+    return f'sample-{_short(path, salted=True)}'
+
+
+def sample_caption(path: str, meta: dict | None = None,
+                   redactor: Redactor | None = None) -> str:
+    """How a picture's caption names the sample read from ``path``: its file
+    name, or, when the path is private, ``series <uid> slice <k>`` or the
+    redacted token."""
+    path = str(path)
+    if not is_private(path, redactor):
+        return os.path.basename(path)
+    meta = meta or {}
+    if meta.get('series_uid') and meta.get('slice_index') is not None:
+        return f"series {meta['series_uid']} slice {int(meta['slice_index'])}"
+    return redactor.token(path)
 
 
 def private_runner_class(runner_cls: type, cfg: Config | dict) -> type:
@@ -244,18 +299,21 @@ def private_runner_class(runner_cls: type, cfg: Config | dict) -> type:
     """
     redactor = redactor_for(cfg)
     if redactor is None:
+        # an unguarded run reusing a guarded run's logger name (same
+        # config, same second) must not be taken for it
+        _BY_LOGGER.clear()
         return runner_cls
     shown = redact_config(cfg if isinstance(cfg, Config) else Config(cfg), redactor)
 
     def __init__(self, *args, **kwargs):
         kwargs['cfg'] = shown
         self.redactor = redactor
-        _CURRENT[:] = [redactor]
         runner_cls.__init__(self, *args, **kwargs)
 
     def build_logger(self, *args, **kwargs):
         logger = runner_cls.build_logger(self, *args, **kwargs)
         install_log_filter(logger, redactor)
+        _BY_LOGGER[logger.instance_name] = redactor  # current_redactor()
         return logger
 
     return type(runner_cls.__name__, (runner_cls, ),

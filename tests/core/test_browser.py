@@ -94,3 +94,22 @@ def test_unknown_split_lists_the_splits(tmp_path):
     with pytest.raises(ValueError, match='no val_dataloader.dataset; splits '
                        'in this config: train'):
         browse(cfg, split='val')
+
+
+def test_picture_names_follow_the_privacy_guard(tmp_path):
+    """A private data_root: pictures are not named after the source files;
+    without a guard they are."""
+    root = tmp_path / 'PHI_DOE_JOHN'
+    (root / 'circle').mkdir(parents=True)
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(
+        root / 'circle' / 'DOE_JOHN_1961.png')
+    body = (f"train_dataloader = dict(dataset=dict(type='ImageFolderDataset', "
+            f"data_root={str(root)!r}, pipeline=[dict(type='LoadImage'), "
+            "dict(type='PackInputs')]))\n")
+    plain = browse(_config(tmp_path, body), n=1, out=str(tmp_path / 'a'))
+    assert [os.path.basename(p) for p in plain] == ['train_000_DOE_JOHN_1961.png']
+    guard = "privacy = dict(redact_keys=('data_root', ))\n"
+    guarded = browse(_config(tmp_path, body + guard), n=1,
+                     out=str(tmp_path / 'b'))
+    (name, ) = [os.path.basename(p) for p in guarded]
+    assert name.startswith('train_000_sample-') and 'DOE' not in name

@@ -201,3 +201,33 @@ def test_unsupported_config_styles_are_refused(tmp_path, capsys, body,
     assert run('train', cfg, '--work-dir', tmp_path / 'w') == 2
     err = capsys.readouterr().err
     assert str(cfg) in err and expected in err and 'line' in err
+
+
+def test_guarded_test_run_names_no_source_file(tmp_path):
+    """`perception test --out --show-dir` under a privacy guard: the JSON
+    holds no sample path, pictures are named by digest; unguarded runs keep
+    the file names."""
+    import re
+
+    from perception.models import TimmClassifier
+    root = tmp_path / 'PHI_DOE_JOHN_1961'
+    write_shape_images(str(root), n_per_class=1, size=32, seed=0)
+    ckpt = tmp_path / 'plain.pth'
+    torch.save({'state_dict': TimmClassifier('resnet10t', num_classes=3)
+                .state_dict(), 'meta': {}}, ckpt)
+    stems = {p.stem for p in root.rglob('*.png')}
+    for guarded in (False, True):
+        extra = dict(privacy=dict(redact_keys=('data_root', ))) if guarded else {}
+        cfg = write_config(tmp_path, f'guard_{guarded}', str(root), **extra)
+        out, show = tmp_path / f'p{guarded}.json', tmp_path / f'show{guarded}'
+        assert run('test', cfg, ckpt, '--work-dir', tmp_path / f'w{guarded}',
+                   '--out', out, '--show-dir', show) == 0
+        text, names = out.read_text(), sorted(os.listdir(show))
+        assert len(json.loads(text)) == len(names) == 3
+        if guarded:
+            assert 'DOE_JOHN' not in text and '<redacted:' in text
+            assert all(re.fullmatch(r'\d{5}_sample-[0-9a-f]{10}\.png', n)
+                       for n in names), names
+        else:
+            assert str(root) in text
+            assert {n[6:-4] for n in names} == stems

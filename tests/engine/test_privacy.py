@@ -119,3 +119,46 @@ def test_runner_outputs_hold_no_redacted_value(tmp_path):
     from perception.engine.privacy import current_redactor, redact_text
     assert current_redactor() is runner.redactor
     assert 'DOE_JOHN' not in redact_text(f'{data_root}/x.png')
+
+
+def test_sample_names_follow_the_guard():
+    from perception.engine.privacy import is_private, sample_caption, sample_name
+    path = '/arch/DOE_JOHN_1961/ACC42_series/IM0001.dcm'
+    meta = dict(series_uid='1.2.826.0.1.3680043.2.1125.7', slice_index=3)
+    # unguarded: today's readable names
+    assert sample_name(path, meta, None) == 'IM0001'
+    assert sample_caption(path, meta, None) == 'IM0001.dcm'
+    r = Redactor(['/arch/DOE_JOHN_1961'])
+    assert is_private(path, r) and not is_private('/elsewhere/x.png', r)
+    assert sample_name('/elsewhere/x.png', meta, r) == 'x'
+    # guarded: series UID digest + slice index, or a digest of the path
+    name = sample_name(path, meta, r)
+    assert name.startswith('series-') and name.endswith('-slice-0003')
+    assert name == sample_name(path.replace('IM0001', 'IM0002'), meta, r)
+    assert sample_caption(path, meta, r) == f"series {meta['series_uid']} slice 3"
+    other = sample_name(path, {}, r)
+    assert other.startswith('sample-') and other != sample_name(path + 'x', {}, r)
+    assert sample_caption(path, {}, r).startswith('<redacted:')
+    for text in (name, other, sample_caption(path, meta, r)):
+        assert 'DOE' not in text and 'ACC42' not in text and 'IM0001' not in text
+
+
+def test_current_redactor_is_the_current_runs(tmp_path):
+    """A guarded run's redactor does not outlive it into an unguarded run."""
+    from mmengine.runner import Runner
+
+    from perception.engine.privacy import current_redactor
+    data_root = tmp_path / 'PHI_ROE_JANE'
+    write_shape_images(str(data_root), n_per_class=1, size=16)
+    cfg = Config.fromfile(str(REPO / 'configs/smoke/tiny_classifier.py'))
+    cfg.train_dataloader.dataset.data_root = str(data_root)
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
+    cfg.test_dataloader = cfg.test_cfg = cfg.test_evaluator = None
+    guarded = cfg.copy()
+    guarded.privacy = dict(redact_keys=('data_root', ))
+    guarded.work_dir = str(tmp_path / 'a')
+    runner = private_runner_class(Runner, guarded).from_cfg(guarded)
+    assert current_redactor() is runner.redactor is not None
+    cfg.work_dir = str(tmp_path / 'b')  # same config name, maybe same second
+    plain = private_runner_class(Runner, cfg).from_cfg(cfg)
+    assert not hasattr(plain, 'redactor') and current_redactor() is None

@@ -11,9 +11,8 @@ members decompressed), for every planted value: zero occurrences.
 ``perception export-backbone`` (timm safetensors + config.json) is part of
 it; ``perception export`` (ONNX/TensorRT) does not exist yet, so it is not:
 add it here when it lands. The series index cache of
-DicomSliceDataset still holds relative file paths (folder names): that part
-is reported as an expected failure, naming the files, until slices.py
-stores paths by digest.
+DicomSliceDataset (in the redirected home) is part of the scan: it names
+files by keyed digest, not by path.
 """
 from __future__ import annotations
 
@@ -139,6 +138,12 @@ custom_hooks = [dict(type='ReconstructionHook', interval=1, num_images=2)]
     assert any(n.endswith('.log') for n in names), names
     assert any(n.endswith('.png') and n.startswith('work') for n in names), names
     assert sum(n.startswith('browse') for n in names) == 2, names
+    # browse names pictures by series and slice, not by source file
+    assert all('_series-' in n and '-slice-' in n
+               for n in names if n.startswith('browse')), names
+    # the series index cache was written where the scan sees it
+    assert any(f'{os.sep}dicom_index{os.sep}' in n and n.endswith('.json')
+               for n in names), names
     assert {'exported/model.safetensors', 'exported/config.json'} <= set(names), names
     # the guard, not luck: the planted values are in the input
     assert any(_leaks([(p, p.name)], needles) for p in dicom.rglob('*.dcm'))
@@ -147,13 +152,7 @@ custom_hooks = [dict(type='ReconstructionHook', interval=1, num_images=2)]
     meta = torch.load(ckpt, map_location='cpu', weights_only=False)['meta']
     assert 'DicomSliceDataset' in meta['cfg'] and '<redacted:' in meta['cfg']
     leaks = _leaks(written, needles)
-    index = [leak for leak in leaks if f'{os.sep}dicom_index{os.sep}' in leak]
-    assert not set(leaks) - set(index), '\n'.join(leaks)
-    if index:
-        # Known gap, not this guard's: DicomSliceDataset's series index cache
-        # (perception_medical/slices.py) stores file paths relative to the
-        # data root, i.e. the patients' folder names.
-        pytest.xfail('series index cache holds folder names:\n' + '\n'.join(index))
+    assert not leaks, '\n'.join(leaks)
 
 
 def test_deid_of_synthetic_study_removes_every_planted_value(tmp_path):

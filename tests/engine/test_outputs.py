@@ -1,0 +1,49 @@
+"""PredictionPicturesHook: pictures of files PIL cannot read (DICOM) come
+from the model input, with boxes where the input has them; names follow the
+run's privacy guard."""
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+from PIL import Image
+
+from perception.engine.outputs import PredictionPicturesHook
+from perception.engine.privacy import Redactor
+from perception.structures import DataSample, make_instances
+
+
+def _sample(path: str) -> DataSample:
+    sample = DataSample(metainfo=dict(
+        img_path=path, series_uid='1.2.3.4', slice_index=2,
+        scale_factor=(0.5, 0.5)))
+    inst = make_instances([[4, 4, 12, 12]], [0])
+    inst.scores = torch.tensor([0.9])
+    sample.pred_instances = inst
+    return sample
+
+
+def test_unreadable_image_drawn_from_input_named_by_series(tmp_path):
+    folder = tmp_path / 'DOE_JOHN'
+    folder.mkdir()
+    path = folder / 'IM0001.dcm'
+    path.write_bytes(b'DICM' * 64)  # PIL cannot read it
+    inputs = [torch.full((1, 16, 16), 0.25)]
+    runner = SimpleNamespace(test_dataloader=None,
+                             redactor=Redactor([str(folder)]))
+    hook = PredictionPicturesHook(str(tmp_path / 'show'))
+    hook.after_test_iter(runner, 0, dict(inputs=inputs),
+                         [_sample(str(path))])
+    (name, ) = os.listdir(tmp_path / 'show')
+    assert name.startswith('00000_series-') and name.endswith('-slice-0002.png')
+    pic = np.asarray(Image.open(tmp_path / 'show' / name))
+    assert pic.shape == (16, 16, 3)
+    # the box is drawn in input pixels (not divided by the scale factor)
+    assert tuple(pic[8, 4]) == (255, 64, 0) and tuple(pic[8, 13]) != (255, 64, 0)
+    # unguarded: the file's own name
+    runner.redactor = None
+    hook = PredictionPicturesHook(str(tmp_path / 'plain'))
+    hook.after_test_iter(runner, 0, dict(inputs=inputs), [_sample(str(path))])
+    assert os.listdir(tmp_path / 'plain') == ['00000_IM0001.png']
