@@ -24,6 +24,12 @@ attribute ``private_args = ('data_root', ...)`` on a registered dataset, or
 that knows the type (the medical plugin does so for its CT datasets).
 ``privacy = dict(enabled=False)`` turns the guard off for a config.
 
+Writers that name outputs after samples (prediction pictures, ``perception
+browse``) use :func:`sample_name` / :func:`sample_caption`: the file's own
+name unguarded, a series UID digest and slice index (or a digest) when the
+path is private; code outside the runner finds the current run's redactor
+with :func:`current_redactor`.
+
 Domain-free on purpose: the medical plugin's datasets refer to series by
 UID or hash, and this module keeps the paths they were given out of outputs.
 """

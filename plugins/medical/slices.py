@@ -382,7 +382,8 @@ class DicomSliceDataset(_CTSliceBase):
             the stack repeats the edge slice at the ends of a series).
         slice_stride: distance in slices between stacked neighbours.
         index_file: where the series index is cached (default under
-            ``~/.cache/perception/dicom_index``).
+            ``~/.cache/perception/dicom_index``); the key of its file
+            digests, ``index.key``, is kept in the same folder.
         on_problem: :func:`load_series` policy for broken series.
         pipeline: transforms after loading.
     """
