@@ -12,9 +12,10 @@ from __future__ import annotations
 from perception.engine.privacy import register_private_args
 
 #: config arguments that hold paths into a patient archive.
-PATH_ARGS = ('data_root', 'data_prefix', 'ann_file', 'series_dirs', 'series',
-             'folders', 'paths', 'files', 'cache_dir', 'index_file',
-             'annotations_csv', 'boxes_csv', 'slice_boxes')
+PATH_ARGS = ('data_root', 'data_prefix', 'ann_file', 'box_file',
+             'series_dirs', 'series', 'folders', 'paths', 'files',
+             'cache_dir', 'index_file', 'annotations_csv', 'boxes_csv',
+             'slice_boxes')
 
 for _type in ('DicomSliceDataset', 'LesionDetectionDataset'):
     register_private_args(_type, PATH_ARGS)

@@ -182,3 +182,17 @@ def test_deid_of_synthetic_study_removes_every_planted_value(tmp_path):
         assert np.array_equal(a.array, b.array)
         assert np.array_equal(a.affine, b.affine) and np.array_equal(a.spacing, b.spacing)
     assert json.loads((tmp_path / 'report.json').read_text())['summary'] == report['summary']
+
+
+def test_ct_dataset_paths_are_private_without_a_privacy_section():
+    """Every path argument of the CT datasets is guarded by declaration."""
+    from mmengine.config import Config
+
+    from perception.engine.privacy import redactor_for
+    cfg = Config(dict(train_dataloader=dict(dataset=dict(
+        type='LesionDetectionDataset', data_root='/arch/DOE_JOHN',
+        ann_file='/notes/ROE_JANE/lesions.csv', box_file='/notes/ROE_JANE/b.csv',
+        series_dirs=['/arch2/SMITH_ANN'], index_file='/idx/DOE/i.json'))))
+    values = redactor_for(cfg).values
+    assert {'/arch/DOE_JOHN', '/notes/ROE_JANE/lesions.csv', '/notes/ROE_JANE/b.csv',
+            '/arch2/SMITH_ANN', '/idx/DOE/i.json'} <= values
