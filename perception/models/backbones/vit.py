@@ -130,11 +130,15 @@ class VisionTransformer(PretrainedMixin, _TimmVisionTransformer):
 
     @property
     def timm_name(self) -> str:
-        """The timm architecture these weights load into."""
+        """The timm architecture these weights load into (with
+        ``model_args`` for size, channels and widths)."""
+        import timm
+        candidates = [f'vit_base_patch{self.patch_size}_224',
+                      'vit_base_patch16_224']
         if self.arch_name in VIT_ARCHS:
-            return (f'vit_{self.arch_name}_patch{self.patch_size}_'
-                    f'{self.img_size[0]}')
-        return f'vit_base_patch{self.patch_size}_224'
+            stem = f'vit_{self.arch_name}_patch{self.patch_size}'
+            candidates[:0] = [f'{stem}_{self.img_size[0]}', f'{stem}_224']
+        return next(n for n in candidates if timm.is_model(n))
 
     def init_weights(self, *args, **kwargs) -> None:
         """timm calls this with arguments while building (its own init);

@@ -135,3 +135,23 @@ def test_fine_tuning_backbone_other_size(tmp_path, make_mae):
     torch.testing.assert_close(vit.blocks[1].mlp.fc2.weight,
                                mae.backbone.blocks[1].mlp.fc2.weight)
     assert vit(torch.randn(1, 3, 48, 64))[0].shape == (1, 32, 6, 8)
+
+
+def test_rectangular_tiny_export_loads_in_timm(tmp_path):
+    """A 256x512-style encoder (here 64x128): timm has no such named
+    model; the export names vit_tiny_patch16_224 plus model_args."""
+    mae = MODELS.build(dict(
+        type='MAE', backbone=dict(type='VisionTransformer', arch='tiny',
+                                  img_size=(64, 128)),
+        decoder=dict(embed_dim=32, depth=1, num_heads=2))).eval()
+    ckpt = str(tmp_path / 'r.pth')
+    _save(mae, ckpt)
+    assert ExportBackboneCommand().main([ckpt, str(tmp_path / 'o')]) == 0
+    config = json.loads((tmp_path / 'o' / 'config.json').read_text())
+    assert config['architecture'] == 'vit_tiny_patch16_224'
+    vit = timm.create_model(f"local-dir:{tmp_path / 'o'}",
+                            pretrained=True).eval()
+    x = torch.randn(1, 3, 64, 128)
+    torch.testing.assert_close(
+        vit.forward_features(x)[:, 1:],
+        mae.backbone(x)[0].flatten(2).transpose(1, 2))
