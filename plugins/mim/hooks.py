@@ -48,7 +48,8 @@ def reconstruction_grid(model, images: torch.Tensor, seed: int = 0,
     original = to_display(visible, pre)
     hidden = mask.permute(0, 2, 3, 1).numpy().astype(bool)[..., 0]
     masked = original.copy()
-    masked[hidden] = 96                      # hidden patches in dark grey
+    # hidden patches in slate blue: tells them from black air on CT
+    masked[hidden] = (70, 80, 130)
     panels = [original, masked, to_display(recon, pre),
               to_display(pasted, pre)]
     B, H, W, _ = panels[0].shape
