@@ -7,9 +7,10 @@
 #   perception train configs/pretrain/mae_vit-tiny-p16_1xb32-400e_ct-1ch.py
 #
 # The dataset type needs the medical plugin installed (pip install
-# perception[medical]); this plugin does not import it.
+# 'perception-toolkit[medical]'); this plugin does not import it.
 _base_ = [
     '../_base_/models/mae_vit-tiny-p16.py',
+    '../_base_/schedules/mae_adamw_1xb32-400e.py',
     '../_base_/default_runtime.py',
 ]
 
@@ -39,25 +40,6 @@ train_dataloader = dict(
     dataset=dict(type='DicomSliceDataset', data_root='data/ct',
                  pipeline=train_pipeline),
 )
-
-# MAE recipe (see mae_vit-tiny_p16_224.py): lr = 1.5e-4 x 32 / 256.
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1.5e-4 * 32 / 256, betas=(0.9, 0.95),
-                   weight_decay=0.05),
-    paramwise_cfg=dict(
-        norm_decay_mult=0.0, bias_decay_mult=0.0,
-        custom_keys={'pos_embed': dict(decay_mult=0.0),
-                     'cls_token': dict(decay_mult=0.0),
-                     'mask_token': dict(decay_mult=0.0)}),
-)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=40,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=40, end=400,
-         eta_min=0.0, convert_to_iter_based=True),
-]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=400)
 
 default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=10, save_last=True,

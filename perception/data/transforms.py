@@ -92,7 +92,8 @@ class Resize(BaseTransform):
 def resize_image(img: np.ndarray, width: int, height: int,
                  interpolation: str = 'bilinear') -> np.ndarray:
     """Resize (H, W, C) of any dtype and channel count."""
-    tensor = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
+    tensor = torch.from_numpy(np.require(img, requirements=['C', 'W'])
+                              ).permute(2, 0, 1)
     out = torch.nn.functional.interpolate(
         tensor[None].float(), size=(height, width), mode=interpolation,
         align_corners=False if interpolation != 'nearest' else None,
