@@ -6,7 +6,7 @@ import torch
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from perception.models.backbones import sincos_pos_embed
+from perception.models.backbones import Attention, sincos_pos_embed
 from perception.registry import MODELS
 from perception_mim.base import MaskedImageModel
 from perception_mim.masking import random_masking
@@ -30,7 +30,8 @@ class MAEDecoder(nn.Module):
         self.decoder_embed = nn.Linear(in_dim, embed_dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.blocks = nn.Sequential(*[
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias=True)
+            Block(embed_dim, num_heads, mlp_ratio, qkv_bias=True,
+                  attn_layer=Attention)
             for _ in range(depth)])
         self.norm = nn.LayerNorm(embed_dim)
         self.pred = nn.Linear(embed_dim, patch_size * patch_size * in_chans)

@@ -15,6 +15,7 @@ from timm.layers import resample_abs_pos_embed
 from timm.models.vision_transformer import \
     VisionTransformer as _TimmVisionTransformer
 
+from perception.models.backbones._attention import Attention
 from perception.models.backbones._pretrained import PretrainedMixin
 from perception.registry import MODELS
 
@@ -110,7 +111,7 @@ class VisionTransformer(PretrainedMixin, _TimmVisionTransformer):
         super().__init__(img_size=self.img_size, patch_size=patch_size,
                          in_chans=in_chans, num_classes=0,
                          dynamic_img_size=True, drop_path_rate=drop_path_rate,
-                         **params)
+                         **{'attn_layer': Attention, **params})
         self.arch_name = arch_name
         self.patch_size = patch_size
         self.in_chans = in_chans
