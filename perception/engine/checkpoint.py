@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 __all__ = [
-    'UnsafeCheckpointError', 'load_checkpoint_file', 'trust_checkpoints',
+    'UnsafeCheckpointError', 'load_checkpoint_file', 'resolve_checkpoint', 'trust_checkpoints',
     'checkpoints_trusted', 'encode_state', 'decode_state', 'unsafe_entries'
 ]
 
@@ -118,6 +118,27 @@ def load_checkpoint_file(source: str | os.PathLike | io.IOBase,
                 'trust_checkpoints()) only if you trust where this file '
                 'comes from.') from None
     return decode_state(checkpoint)
+
+
+def resolve_checkpoint(path: str) -> str:
+    """A checkpoint file, or a work dir / ``last_checkpoint`` file naming
+    one (what mmengine's CheckpointHook writes). URIs (``https://``,
+    ``s3://``...) pass through to mmengine's loaders."""
+    if '://' in path:
+        return path
+    if os.path.isdir(path):
+        path = os.path.join(path, 'last_checkpoint')
+    if os.path.basename(path) == 'last_checkpoint' and os.path.isfile(path):
+        with open(path, encoding='utf-8') as f:
+            named = f.read().strip()
+        if not named:
+            raise FileNotFoundError(f"'{path}' names no checkpoint")
+        return named
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"checkpoint '{path}' not found; pass a .pth file, a work dir "
+            "or its last_checkpoint file")
+    return path
 
 
 # -- runner state as tensors and plain containers --------------------------

@@ -19,6 +19,7 @@ from mmengine.config import Config
 import perception.engine  # noqa: F401  (registers hooks, wrappers; safe I/O)
 from perception._registry import UnknownTypeError, translate_unknown_type
 from perception.engine.checkpoint import (UnsafeCheckpointError,
+                                          resolve_checkpoint,
                                           trust_checkpoints)
 from perception.engine.config import ConfigError, load_config
 from perception.engine.dist import (LauncherError, cpu_ddp_wrapper_cfg,
@@ -89,27 +90,6 @@ def build_config(args: argparse.Namespace, mode: str) -> Config:
             cfg.get('model_wrapper_cfg'),
             bool(cfg.get('find_unused_parameters', False)))
     return cfg
-
-
-def resolve_checkpoint(path: str) -> str:
-    """A checkpoint file, or a work dir / ``last_checkpoint`` file naming
-    one (what mmengine's CheckpointHook writes). URIs (``https://``,
-    ``s3://``...) pass through to mmengine's loaders."""
-    if '://' in path:
-        return path
-    if osp.isdir(path):
-        path = osp.join(path, 'last_checkpoint')
-    if osp.basename(path) == 'last_checkpoint' and osp.isfile(path):
-        with open(path, encoding='utf-8') as f:
-            named = f.read().strip()
-        if not named:
-            raise FileNotFoundError(f"'{path}' names no checkpoint")
-        return named
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f"checkpoint '{path}' not found; pass a .pth file, a work dir "
-            "or its last_checkpoint file")
-    return path
 
 
 def _add_test_outputs(cfg: Config, args: argparse.Namespace) -> None:

@@ -12,6 +12,7 @@ import json
 import os
 
 from perception.commands import Command
+from perception.engine.checkpoint import resolve_checkpoint
 from perception.models.backbones import read_state_dict
 from perception.registry import COMMANDS
 
@@ -80,7 +81,8 @@ class ExportBackboneCommand(Command):
     help = 'write a pretrained encoder as timm safetensors + config.json'
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument('checkpoint', help='pretraining checkpoint (.pth)')
+        parser.add_argument('checkpoint', help='pretraining checkpoint '
+                            '(.pth), or a work dir (its last checkpoint)')
         parser.add_argument('out', help='output folder')
         parser.add_argument('--prefix', default='backbone.',
                             help='key prefix of the encoder in the checkpoint')
@@ -89,7 +91,8 @@ class ExportBackboneCommand(Command):
 
     def run(self, args: argparse.Namespace) -> int:
         try:
-            config = export_backbone(args.checkpoint, args.out, args.prefix,
+            config = export_backbone(resolve_checkpoint(args.checkpoint),
+                                     args.out, args.prefix,
                                      args.trust_checkpoint)
         except (ValueError, FileNotFoundError) as exc:
             print(f'perception export-backbone: {exc}')

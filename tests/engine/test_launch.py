@@ -157,7 +157,7 @@ def test_trusted_checkpoint_loads_when_asked(tmp_path, shapes,
 
 
 def test_test_command_takes_a_work_dir(tmp_path):
-    from perception.engine.launch import resolve_checkpoint
+    from perception.engine.checkpoint import resolve_checkpoint
     ckpt = tmp_path / 'epoch_3.pth'
     ckpt.write_bytes(b'')
     (tmp_path / 'last_checkpoint').write_text(str(ckpt))

@@ -155,3 +155,18 @@ def test_rectangular_tiny_export_loads_in_timm(tmp_path):
     torch.testing.assert_close(
         vit.forward_features(x)[:, 1:],
         mae.backbone(x)[0].flatten(2).transpose(1, 2))
+
+
+def test_export_backbone_takes_a_work_dir(tmp_path, make_mae):
+    """`perception export-backbone WORK_DIR OUT` uses the work dir's last
+    checkpoint (mmengine's last_checkpoint file), like `perception test`."""
+    work = tmp_path / 'work'
+    work.mkdir()
+    command = ExportBackboneCommand()
+    assert command.main([str(work), str(tmp_path / 'none')]) == 1
+    mae = make_mae(in_chans=3, img_size=32).eval()
+    _save(mae, str(work / 'iter_2.pth'))
+    (work / 'last_checkpoint').write_text(str(work / 'iter_2.pth'))
+    out = tmp_path / 'export'
+    assert command.main([str(work), str(out)]) == 0
+    assert (out / 'model.safetensors').is_file()
