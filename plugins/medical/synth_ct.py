@@ -211,7 +211,7 @@ def _geometry(rng, size, n_slices, fov_mm, z_center, oblique, number,
 def _slice_boxes(lesions, geometry, size, sop_uids) -> list[tuple]:
     """Boxes of each lesion's sphere section on every slice it crosses."""
     rows = []
-    axes, (dz, dxy, _) = geometry['axes'], geometry['spacing']
+    axes, (_, dxy, _) = geometry['axes'], geometry['spacing']
     for k, pos in enumerate(geometry['positions']):
         for les in lesions:
             offset = les.center - pos
@@ -264,7 +264,6 @@ def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
                 'overwrite=True (--overwrite) to replace the study')
         shutil.rmtree(dicom_dir)
     dicom_dir.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
     z_center = -20.0
     z_range = (z_center - coverage_mm / 2, z_center + coverage_mm / 2)
     manifest, phi_records, annotations, boxes = [], [], [], []
@@ -290,7 +289,7 @@ def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
                      prng.choice(16 ** 12, size=n_slices, replace=False)]
             sop_uids = [generate_uid(entropy_srcs=[series_uid, str(k)])
                         for k in range(n_slices)]
-            axes, (dz, dxy, _) = geometry['axes'], geometry['spacing']
+            axes, (_, dxy, _) = geometry['axes'], geometry['spacing']
             for k in range(n_slices):
                 hu = phantom.sample_slice(geometry['positions'][k], axes,
                                           size, dxy)
