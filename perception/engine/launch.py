@@ -17,7 +17,8 @@ import torch
 from mmengine.config import Config
 
 import perception.engine  # noqa: F401  (registers hooks, wrappers; safe I/O)
-from perception._registry import UnknownTypeError, translate_unknown_type
+from perception._registry import (UnknownTypeError, translate_unknown_type,
+                                  unknown_type_message)
 from perception.engine.checkpoint import (UnsafeCheckpointError,
                                           resolve_checkpoint,
                                           trust_checkpoints)
@@ -26,7 +27,7 @@ from perception.engine.dist import (LauncherError, cpu_ddp_wrapper_cfg,
                                     destroy_process_group,
                                     init_cpu_process_group)
 from perception.engine.optim import cpu_amp_optim_wrapper
-from perception.engine.privacy import private_runner_class, redactor_for
+from perception.engine.privacy import private_runner_class
 
 #: hooks added to every run (type names in perception's HOOKS).
 RUN_HOOKS = ('CheckpointStateHook', 'PretrainedCfgHook')
@@ -129,11 +130,9 @@ def _run(args: argparse.Namespace, mode: str,
         cfg = build_config(args, mode)
         with trust_checkpoints(bool(args.trust_checkpoint)), \
                 _process_group(args.launcher, cfg):
-            from mmengine.runner import Runner
             try:
-                runner = (private_runner_class(Runner, cfg).from_cfg(cfg)
-                          if 'runner_type' not in cfg
-                          else _build_custom_runner(cfg))
+                runner = private_runner_class(_runner_class(cfg),
+                                              cfg).from_cfg(cfg)
                 action(runner)
             except KeyError as exc:
                 translated = translate_unknown_type(exc)
@@ -146,15 +145,16 @@ def _run(args: argparse.Namespace, mode: str,
     return 0
 
 
-def _build_custom_runner(cfg: Config):
+def _runner_class(cfg: Config) -> type:
+    """mmengine's ``Runner``, or the config's ``runner_type``."""
+    from mmengine.runner import Runner
+    if 'runner_type' not in cfg:
+        return Runner
     from perception.registry import RUNNERS
-    if redactor_for(cfg) is None:
-        return RUNNERS.build(cfg)
     runner_cls = RUNNERS.get(cfg.runner_type)
     if runner_cls is None:
-        raise KeyError(f'{cfg.runner_type} is not in the perception::runner '
-                       'registry')
-    return private_runner_class(runner_cls, cfg).from_cfg(cfg)
+        raise UnknownTypeError(unknown_type_message(RUNNERS, cfg.runner_type))
+    return runner_cls
 
 
 def train(args: argparse.Namespace) -> int:

@@ -189,6 +189,32 @@ def test_unknown_dataset_type_from_inside_training(tmp_path, shapes, capsys):
     assert 'ImageFolderDataset' in err.split('Did you mean:')[1]
 
 
+def test_runner_type_is_honoured_and_checked(tmp_path, shapes, capsys):
+    from mmengine.runner import Runner
+    from perception.registry import RUNNERS
+
+    class CountingRunner(Runner):
+        built = 0
+
+        def __init__(self, *args, **kwargs):
+            type(self).built += 1
+            super().__init__(*args, **kwargs)
+
+    RUNNERS.register_module(module=CountingRunner)
+    try:
+        cfg = write_config(tmp_path, 'custom', shapes)
+        assert run('train', cfg, '--work-dir', tmp_path / 'w',
+                   '--cfg-options', 'runner_type=CountingRunner') == 0
+        assert CountingRunner.built == 1
+        assert run('train', cfg, '--work-dir', tmp_path / 'w2',
+                   '--cfg-options', 'runner_type=CountingRuner') == 2
+        err = capsys.readouterr().err
+        assert "'CountingRuner' is not in the perception::runner" in err
+        assert 'CountingRunner' in err.split('Did you mean:')[1]
+    finally:
+        RUNNERS.module_dict.pop('CountingRunner')
+
+
 @pytest.mark.parametrize('body, expected', [
     ("from mmengine.config import read_base\nwith read_base():\n"
      "    from .x import *\n", 'read_base'),
