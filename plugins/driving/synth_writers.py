@@ -31,6 +31,8 @@ from typing import Sequence
 import numpy as np
 import yaml
 
+from perception.data.boxes import xyxy_to_inclusive, xyxy_to_xywh
+
 from .synth_labels import FrameLabels, ObjectLabel
 from .synth_scene import CameraModel
 
@@ -203,8 +205,8 @@ def write_bag(path: str, cameras: Sequence[CameraModel],
 # -- label formats ----------------------------------------------------------
 
 def _inclusive(box) -> list[float]:
-    x1, y1, x2, y2 = box
-    return [x1, y1, x2 - 1.0, y2 - 1.0]
+    """KITTI / BDD100K first and last pixel of a pixel-edge box."""
+    return xyxy_to_inclusive([box])[0].tolist()
 
 
 def kitti_line(obj: ObjectLabel) -> str:
@@ -298,10 +300,9 @@ def write_coco(path: str, items: Sequence[tuple[str, FrameLabels]],
                        'height': labels.height,
                        'timestamp_ns': labels.timestamp_ns})
         for o in labels.objects:
-            x1, y1, x2, y2 = o.bbox
             anns.append({'id': len(anns) + 1, 'image_id': i,
                          'category_id': classes.index(o.category) + 1,
-                         'bbox': [x1, y1, x2 - x1, y2 - y1],
+                         'bbox': xyxy_to_xywh([o.bbox])[0].tolist(),
                          'area': float(o.visible_px),
                          'iscrowd': int(o.ignore), 'segmentation': []})
     data = {'info': {'description': 'perception synth-drive',
