@@ -19,7 +19,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from perception.data import BaseTransform, apply_window
+from perception.data import BaseTransform, apply_window, apply_windows
 from perception.registry import TRANSFORMS
 
 WINDOW_PRESETS: dict[str, tuple[float, float]] = {
@@ -103,9 +103,7 @@ class HeaderWindow:
         if self.function == 'SIGMOID':  # PS3.3 C.11.2.1.3.1
             return (1.0 / (1.0 + np.exp(-4.0 * (values - self.center)
                                         / self.width))).astype(np.float32)
-        # atleast_1d: the core op cannot clip 0-d arrays in place
-        out = apply_window(np.atleast_1d(values), self.center, self.width)
-        return np.asarray(out).reshape(values.shape)
+        return apply_window(values, self.center, self.width)
 
 
 def _multi(value) -> list:
@@ -216,8 +214,7 @@ class ApplyWindows(BaseTransform):
             stored = results.get('header_windows') or []
             windows = [tuple(stored[0])[:2]] if stored else [self.fallback]
         if img.shape[-1] == 1:
-            out = np.stack([apply_window(img[..., 0], c, w)
-                            for c, w in windows], axis=-1)
+            out = apply_windows(img[..., 0], windows, axis=-1)
         elif len(windows) == 1:
             out = apply_window(img, *windows[0])
         else:
