@@ -16,8 +16,8 @@ digest of the UID in the file name), or by a digest of the path.
 from __future__ import annotations
 
 import argparse
-import ast
 import os
+import sys
 from typing import Sequence
 
 import numpy as np
@@ -30,22 +30,6 @@ PALETTE = [(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66),
            (0, 114, 178), (213, 94, 0), (204, 121, 167), (255, 255, 255),
            (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 0, 255)]
 IGNORE_COLOUR = (150, 150, 150)
-
-
-def parse_cfg_options(options: Sequence[str]) -> dict:
-    """``['a.b=1', 'c=x']`` -> ``{'a.b': 1, 'c': 'x'}`` (Python literals
-    where they parse, strings otherwise)."""
-    out = {}
-    for option in options or []:
-        key, sep, value = option.partition('=')
-        if not sep:
-            raise ValueError(f"--cfg-options expects KEY=VALUE, got "
-                             f"{option!r}")
-        try:
-            out[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            out[key] = value
-    return out
 
 
 def find_windows(cfg) -> list:
@@ -153,10 +137,9 @@ def browse(config: str, split: str = 'train', n: int = 16,
     import random
 
     import torch
-    from mmengine.config import Config
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(parse_cfg_options(cfg_options))
+
+    from perception.engine.config import load_config
+    cfg = load_config(config, cfg_options)
     key = f'{split}_dataloader'
     if key not in cfg or 'dataset' not in cfg[key]:
         splits = [k[:-len('_dataloader')] for k in cfg.keys()
@@ -219,6 +202,11 @@ class BrowseCommand(Command):
                             help='random seed of the augmentation')
 
     def run(self, args: argparse.Namespace) -> int:
-        browse(args.config, args.split, args.n, args.out, args.cfg_options,
-               args.seed)
+        # bad configs and data are reported in one line (file, field, why)
+        try:
+            browse(args.config, args.split, args.n, args.out,
+                   args.cfg_options, args.seed)
+        except (ValueError, KeyError, FileNotFoundError) as exc:
+            print(f'perception browse: error: {exc}', file=sys.stderr)
+            return 2
         return 0

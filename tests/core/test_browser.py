@@ -113,3 +113,20 @@ def test_picture_names_follow_the_privacy_guard(tmp_path):
                      out=str(tmp_path / 'b'))
     (name, ) = [os.path.basename(p) for p in guarded]
     assert name.startswith('train_000_sample-') and 'DOE' not in name
+
+
+def test_browse_command_reports_bad_data_in_one_line(tmp_path, capsys):
+    """A config whose data is missing is an error message, not a traceback;
+    --cfg-options uses the same syntax as `perception train`."""
+    from perception.cli import main
+    config = tmp_path / 'cfg.py'
+    config.write_text(
+        "train_dataloader = dict(dataset=dict(type='ImageFolderDataset', "
+        "data_root='nowhere', pipeline=[]))\n")
+    status = main(['browse', str(config), '--out', str(tmp_path / 'out'),
+                   '--cfg-options',
+                   f"train_dataloader.dataset.data_root={tmp_path / 'gone'}"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith('perception browse: error: ')
+    assert str(tmp_path / 'gone') in err and 'Traceback' not in err
