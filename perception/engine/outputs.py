@@ -19,6 +19,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
+from perception.data.boxes import transform_boxes
 from perception.engine.privacy import current_redactor, sample_name
 from perception.registry import HOOKS, METRICS
 
@@ -146,17 +147,18 @@ class PredictionPicturesHook(Hook):
             lines.append(f'gt {name(int(sample.gt_label[0]))}')
         if 'pred_instances' in sample:
             inst = sample.pred_instances
-            scale = np.asarray(sample.get('scale_factor', (1.0, 1.0)),
-                               dtype=np.float32)
-            if scaled:  # the input already has the boxes' (resized) pixels
-                scale = np.ones_like(scale)
-            for box, label, score in zip(inst.bboxes, inst.labels,
-                                         inst.scores):
+            boxes = inst.bboxes.detach().cpu().numpy()
+            homography = sample.get('homography_matrix')
+            if not scaled and homography is not None:
+                # back to the original image through what the transforms
+                # recorded (resize, flip, crop...)
+                boxes = transform_boxes(boxes, np.linalg.inv(homography))
+            for box, label, score in zip(boxes, inst.labels, inst.scores):
                 if float(score) < self.score_thr:
                     continue
-                x0, y0, x1, y1 = (box.cpu().numpy() /
-                                  np.tile(scale, 2)).tolist()
-                draw.rectangle([x0, y0, x1, y1], outline=(255, 64, 0))
+                x0, y0, x1, y1 = box.tolist()
+                draw.rectangle([x0, y0, x1 - 1, y1 - 1],
+                               outline=(255, 64, 0))
                 draw.text((x0 + 2, y0 + 1),
                           f'{name(int(label))} {float(score):.2f}',
                           fill=(255, 64, 0))

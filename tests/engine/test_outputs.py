@@ -40,10 +40,31 @@ def test_unreadable_image_drawn_from_input_named_by_series(tmp_path):
     assert name.startswith('00000_series-') and name.endswith('-slice-0002.png')
     pic = np.asarray(Image.open(tmp_path / 'show' / name))
     assert pic.shape == (16, 16, 3)
-    # the box is drawn in input pixels (not divided by the scale factor)
+    # the box is drawn in input pixels (not mapped back to the file)
     assert tuple(pic[8, 4]) == (255, 64, 0) and tuple(pic[8, 13]) != (255, 64, 0)
     # unguarded: the file's own name
     runner.redactor = None
     hook = PredictionPicturesHook(str(tmp_path / 'plain'))
     hook.after_test_iter(runner, 0, dict(inputs=inputs), [_sample(str(path))])
     assert os.listdir(tmp_path / 'plain') == ['00000_IM0001.png']
+
+
+def test_boxes_map_back_through_the_recorded_homography(tmp_path):
+    """A prediction on the resized, flipped input lands on the object in the
+    original picture (pixel-edge box [10, 4, 14, 8] of a 20x10 image)."""
+    path = tmp_path / 'frame.png'
+    Image.fromarray(np.zeros((10, 20, 3), np.uint8)).save(path)
+    # original -> current: scale x2, then horizontal flip of the 40 px image
+    homography = np.array([[-2, 0, 40], [0, 2, 0], [0, 0, 1]], np.float32)
+    sample = DataSample(metainfo=dict(img_path=str(path),
+                                      homography_matrix=homography))
+    inst = make_instances([[12, 8, 20, 16]], [0])  # the object, current image
+    inst.scores = torch.tensor([0.9])
+    sample.pred_instances = inst
+    runner = SimpleNamespace(test_dataloader=None, redactor=None)
+    hook = PredictionPicturesHook(str(tmp_path / 'show'))
+    hook.after_test_iter(runner, 0, dict(inputs=None), [sample])
+    pic = np.asarray(Image.open(tmp_path / 'show' / '00000_frame.png'))
+    orange = np.all(pic == (255, 64, 0), axis=-1)
+    assert orange[4, 10] and orange[7, 13]   # top-left and bottom-right
+    assert not orange[4, 14] and not orange[8, 10]
