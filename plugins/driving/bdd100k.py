@@ -19,7 +19,6 @@ box3d, the video tracking (box_track_20) frame grouping.
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Sequence
 
@@ -29,17 +28,8 @@ from mmengine.logging import print_log
 from perception.data import BadSampleError
 from perception.data.boxes import inclusive_to_xyxy
 from perception.registry import DATASETS
-from perception_driving.det_dataset import DrivingDetDataset, image_size
-
-
-def load_json(path: str):
-    """Parse a JSON file; a syntax error names the file, line and column."""
-    try:
-        with open(path, encoding='utf-8') as f:
-            return json.load(f)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f'{path}: not valid JSON at line {exc.lineno} '
-                         f'column {exc.colno}: {exc.msg}') from None
+from perception_driving.det_dataset import (DrivingDetDataset, image_size,
+                                           load_json)
 
 
 def _frames_in(path: str) -> list[tuple[str, int, object]]:

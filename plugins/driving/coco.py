@@ -18,8 +18,7 @@ from collections import defaultdict
 from perception.data import BadSampleError
 from perception.data.boxes import xywh_to_xyxy
 from perception.registry import DATASETS
-from perception_driving.bdd100k import load_json
-from perception_driving.det_dataset import DrivingDetDataset
+from perception_driving.det_dataset import DrivingDetDataset, load_json
 
 
 @DATASETS.register_module()

@@ -13,6 +13,7 @@ always an error.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 from typing import Any, Sequence
@@ -25,6 +26,16 @@ from perception.data.boxes import box_problem, clip_boxes
 from perception_driving.class_mapping import (IGNORE_LABEL, ClassCounter,
                                               load_class_map)
 from perception_driving.det_filters import BoxFilter
+
+
+def load_json(path: str):
+    """Parse a JSON file; a syntax error names the file, line and column."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            return json.load(f)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f'{path}: not valid JSON at line {exc.lineno} '
+                         f'column {exc.colno}: {exc.msg}') from None
 
 
 def image_size(path: str) -> tuple[int, int]:

@@ -29,8 +29,7 @@ import numpy as np
 
 from perception.data import BadSampleError
 from perception.registry import DATASETS
-from perception_driving.bdd100k import load_json
-from perception_driving.det_dataset import DrivingDetDataset
+from perception_driving.det_dataset import DrivingDetDataset, load_json
 from perception_driving.det_filters import NUSCENES_VISIBILITY
 
 
