@@ -83,7 +83,7 @@ def test_rig_and_image_folder_sources(tmp_path):
     write_image_folder(tmp_path / 'left', n=4, size=(64, 48),
                        times_ns=[i * 100_000_000 + 1_000_000
                                  for i in range(4)])
-    rig = write_rig(tmp_path / 'car.rig.yaml', {
+    write_rig(tmp_path / 'car.rig.yaml', {
         'front': camera_yaml('front.mp4', 128, 96),
         'left': camera_yaml('left', 64, 48)})
     dataset = CameraFeedDataset(sources=['car.rig.yaml', 'left'],

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from pydicom.datadict import dictionary_has_tag, dictionary_VR
+from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
