@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -121,13 +122,23 @@ def _ego_poses(drive: Drive) -> list[tuple]:
 
 
 def write_drive(drive: Drive, out: str,
-                formats: Sequence[str] = FORMATS) -> dict:
+                formats: Sequence[str] = FORMATS,
+                overwrite: bool = False) -> dict:
     """Write a rendered drive in ``formats`` under ``out``; returns the
-    summary also written to ``out/drive.json``."""
+    summary also written to ``out/drive.json``.
+
+    Raises:
+        FileExistsError: ``out`` holds files and ``overwrite`` is False
+            (nothing of a user's folder is replaced by accident).
+    """
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise ValueError(f"unknown format(s) {', '.join(unknown)}; choose "
                          f"from {', '.join(FORMATS)}")
+    if os.path.isdir(out) and os.listdir(out) and not overwrite:
+        raise FileExistsError(
+            f'{out} is not empty; choose an empty or new folder, or pass '
+            'overwrite=True (--overwrite) to write the drive over it')
     scene, rig, stamps = drive.scene, drive.rig, drive.timestamps_ns
     os.makedirs(out, exist_ok=True)
     paths: dict[str, object] = {}
@@ -211,12 +222,12 @@ def write_drive(drive: Drive, out: str,
 def generate_drive(out: str, seed: int = 0, frames: int = 20,
                    size: Sequence[int] = (640, 360), cameras: int = 1,
                    lighting: str = 'day', weather: str = 'clear',
-                   fps: float = 10.0, formats: Sequence[str] = FORMATS
-                   ) -> dict:
+                   fps: float = 10.0, formats: Sequence[str] = FORMATS,
+                   overwrite: bool = False) -> dict:
     """Render a drive (:func:`render_drive`) and write it
     (:func:`write_drive`) under ``out``; returns the summary."""
     drive = render_drive(seed, frames, size, cameras, lighting, weather, fps)
-    return write_drive(drive, out, formats)
+    return write_drive(drive, out, formats, overwrite)
 
 
 @COMMANDS.register_module(name='synth-drive')
@@ -246,12 +257,19 @@ class SynthDriveCommand(Command):
                             help=f"subset of {', '.join(FORMATS)} "
                                  '(default all; image folders are always '
                                  'written)')
+        parser.add_argument('--overwrite', action='store_true',
+                            help='write into a folder that is not empty')
 
     def run(self, args: argparse.Namespace) -> int:
         start = time.perf_counter()
-        summary = generate_drive(args.out, args.seed, args.frames, args.size,
-                                 args.cameras, args.lighting, args.weather,
-                                 args.fps, args.formats)
+        try:
+            summary = generate_drive(args.out, args.seed, args.frames,
+                                     args.size, args.cameras, args.lighting,
+                                     args.weather, args.fps, args.formats,
+                                     args.overwrite)
+        except (FileExistsError, ValueError) as exc:
+            print(f'perception synth-drive: error: {exc}', file=sys.stderr)
+            return 2
         print(f"synth-drive: {summary['frames']} frames x "
               f"{len(summary['cameras'])} camera(s) "
               f"({', '.join(summary['cameras'])}), {args.lighting}, "

@@ -283,6 +283,22 @@ def test_bad_arguments_are_named():
         write_drive(render_drive(0, 1, (64, 64)), '/tmp/unused', ['png'])
 
 
+def test_a_folder_with_files_is_not_written_over(tmp_path, capsys):
+    (tmp_path / 'my_labels.txt').write_text('keep me')
+    status = SynthDriveCommand().main([str(tmp_path), '--frames', '1',
+                                       '--size', '64', '48', '--cameras',
+                                       '1', '--formats', 'kitti'])
+    assert status == 2
+    assert 'not empty' in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ['my_labels.txt']
+    assert SynthDriveCommand().main([str(tmp_path), '--frames', '1',
+                                     '--size', '64', '48', '--cameras', '1',
+                                     '--formats', 'kitti',
+                                     '--overwrite']) == 0
+    assert (tmp_path / 'my_labels.txt').read_text() == 'keep me'
+    assert (tmp_path / 'kitti').is_dir()
+
+
 def test_kitti_3d_box_projects_onto_the_2d_box():
     car = _car(1, 14, 3.0)
     car.heading = 0.4          # parked at an angle: yaw matters
