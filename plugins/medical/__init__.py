@@ -4,12 +4,14 @@ windowing presets and de-identification.
 Importing the package registers its source (``dicom``), datasets, metric,
 subcommands (``deid``, ``synth-ct``) and benchmark (``dicom``).
 """
-from perception_medical import bench_dicom, dicom_source  # noqa: F401
+from perception_medical import bench_dicom  # noqa: F401
+from perception_medical.dicom import source  # noqa: F401
 from perception_medical.deid import DeidCommand, deidentify
 from perception_medical.froc import FROCMetric, froc
 from perception_medical.lesions import LesionDetectionDataset
-from perception_medical.reading import DicomReadError, read_dicom
-from perception_medical.series import SeriesError, Volume, load_series
+from perception_medical.dicom.reading import DicomReadError, read_dicom
+from perception_medical.dicom.series import load_series
+from perception_medical.dicom.volume import SeriesError, Volume
 from perception_medical.slices import DicomSliceDataset
 from perception_medical.synth_ct import (SynthCtCommand, planted_phi,
                                          write_ct_study)

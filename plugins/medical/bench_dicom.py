@@ -81,7 +81,7 @@ class DicomBenchmark(Benchmark):
                             help='threads for load_series (default: auto)')
 
     def run(self, args: argparse.Namespace) -> int:
-        from .series import load_series
+        from perception_medical.dicom.series import load_series
         with tempfile.TemporaryDirectory(prefix='bench_dicom_') as folder:
             write_ct_series(folder, args.slices, args.size)
             ours = load_series(folder, workers=args.workers).array

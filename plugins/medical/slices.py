@@ -160,7 +160,7 @@ def _header_pass(roots: Sequence[str]) -> tuple[dict, list[str]]:
     """Group files by SeriesInstanceUID (headers only)."""
     import pydicom
     from pydicom.errors import InvalidDicomError
-    from perception_medical.header_scan import list_dicom_files
+    from perception_medical.dicom.header_scan import list_dicom_files
     series: dict[str, dict] = {}
     skipped = []
     for root in roots:
@@ -187,7 +187,8 @@ def build_series_index(roots: Sequence[str], on_problem='error',
     """Index every series under ``roots`` (see the module docstring); files
     are named by :func:`path_digest` with ``key`` (default: the key of the
     default cache folder)."""
-    from perception_medical.series import SeriesError, load_series
+    from perception_medical.dicom.series import load_series
+    from perception_medical.dicom.volume import SeriesError
     from perception_medical.windows import header_windows
     name_key = key if key is not None else index_key(
         os.path.join(_cache_base(), 'dicom_index'))
@@ -285,7 +286,7 @@ def load_series_index(roots: Sequence[str], index_file: str | None = None,
 def read_slices(paths: Sequence[tuple[str, int]]) -> np.ndarray:
     """(H, W, C) float32 modality values of the given (file, frame) slices
     (frame -1: single-frame file); errors as :class:`BadSampleError`."""
-    from perception_medical.reading import DicomReadError, read_dicom
+    from perception_medical.dicom.reading import DicomReadError, read_dicom
     out = []
     for path, frame in paths:
         try:

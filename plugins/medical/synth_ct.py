@@ -353,7 +353,7 @@ def save_study_picture(study: SynthStudy, path: str,
     lesions (largest lung nodule, liver lesion, smallest nodule), each row
     through ``windows``, lesion boxes outlined."""
     from perception_medical.lesions import lesion_sections
-    from perception_medical.series import load_series
+    from perception_medical.dicom.series import load_series
     from perception_medical.windows import save_window_montage
     entry = study.series[0]
     volume = load_series(study.root / entry['folder'])

@@ -15,9 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import series_geometry as geo
+from . import geometry as geo
 from .header_scan import SliceHeader
 from .reading import DicomReadError, read_dicom
+from .volume import LoadPolicy, SeriesError, Volume
 
 _local = threading.local()
 
@@ -50,7 +51,8 @@ def _read_raw(h: SliceHeader, out: np.ndarray) -> bool:
     return True
 
 
-def _read_pixels(run, slices: list[SliceHeader], workers: int | None
+def _read_pixels(run: LoadPolicy, slices: list[SliceHeader],
+                 workers: int | None
                  ) -> tuple[np.ndarray, list[SliceHeader], str]:
     first = slices[0]
     shape = (len(slices), first.rows, first.cols) + (
@@ -115,8 +117,10 @@ def _read_pixels(run, slices: list[SliceHeader], workers: int | None
     return out[ok] if not ok.all() else out, kept, decoder
 
 
-def build_volume(run, slices: list[SliceHeader], workers: int | None):
-    from .series import SeriesError, Volume
+def build_volume(run: LoadPolicy, slices: list[SliceHeader],
+                 workers: int | None) -> Volume:
+    """The :class:`Volume` of the chosen ``slices`` (sorted here along the
+    slice normal), problems handled by ``run``'s policies."""
     orient = slices[0].orientation
     row_dir, col_dir = orient[:3], orient[3:]
     normal = geo.slice_normal(orient)

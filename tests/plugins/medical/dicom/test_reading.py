@@ -16,7 +16,7 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut  # noqa: E402
 from pydicom.uid import generate_uid  # noqa: E402
 
 from perception_medical import DicomReadError, read_dicom  # noqa: E402
-from perception_medical.reading import DicomProblemWarning  # noqa: E402
+from perception_medical.dicom.reading import DicomProblemWarning  # noqa: E402
 
 CORPUS = Path(pydicom.__file__).parent / 'data' / 'test_files'
 CORPUS_FILES = sorted(str(p.relative_to(CORPUS)) for p in CORPUS.rglob('*')
@@ -255,7 +255,7 @@ def test_uid_generation_does_not_touch_the_network():
 
 def test_warning_capture_is_per_thread():
     import threading
-    from perception_medical.reading import captured_warnings
+    from perception_medical.dicom.reading import captured_warnings
     started, release, sink = threading.Event(), threading.Event(), []
 
     def hold():

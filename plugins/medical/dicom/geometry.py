@@ -1,8 +1,9 @@
 """Geometry checks and fixes for a stack of slices: spacing from positions,
 runs of even spacing, gantry tilt, resampling onto a regular grid.
 
-Used by :mod:`perception_medical.series`; everything works on the sorted
-slice positions (LPS mm) and the slice normal.
+Used by the series loader (:mod:`~perception_medical.dicom.series` and
+:mod:`~perception_medical.dicom.series_build`); everything works on the
+sorted slice positions (LPS mm) and the slice normal.
 """
 from __future__ import annotations
 

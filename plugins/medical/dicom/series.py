@@ -7,147 +7,27 @@ positions (never SliceThickness), checks the geometry and applies the
 caller's policy per problem (``error``, ``warn``, ``keep_largest``,
 ``resample``). Native files are read straight into the output buffer with
 numpy; everything else goes through :func:`perception_medical.read_dicom`.
+The result types and the policy bookkeeping live in
+:mod:`~perception_medical.dicom.volume`; reading the pixels and building the
+affine in :mod:`~perception_medical.dicom.series_build`.
 """
 from __future__ import annotations
 
 import os
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from typing import Sequence, Union
 
 import numpy as np
 
-from . import series_geometry as geo
+from . import geometry as geo
 from .header_scan import SliceHeader, list_dicom_files, scan_headers
 from .reading import DicomReadError
+from .series_build import build_volume
+from .volume import (CODES, POLICIES, LoadPolicy, OnProblem, SeriesError,
+                     SeriesReport, Volume, resolve_policies)
 
 __all__ = ['load_series', 'Volume', 'SeriesError', 'SeriesReport',
            'CODES', 'POLICIES']
-
-CODES = ('uneven_spacing', 'missing_slices', 'gantry_tilt',
-         'mixed_orientation', 'duplicate_position', 'too_few_slices',
-         'missing_attribute', 'unreadable')
-POLICIES = ('error', 'warn', 'keep_largest', 'resample')
-DEFAULTS = {**{code: 'error' for code in CODES}, 'unreadable': 'warn'}
-OnProblem = Union[str, dict]
-
-
-class SeriesError(ValueError):
-    """A series cannot be loaded under the chosen policy. ``code`` is one of
-    :data:`CODES`, or ``several_series`` / ``series_not_found``."""
-
-    def __init__(self, message: str, code: str,
-                 candidates: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.code = code
-        self.candidates = list(candidates)
-
-
-@dataclass
-class Problem:
-    code: str
-    policy: str
-    detail: str
-
-
-@dataclass
-class SeriesReport:
-    """What load_series found and did: problems (code, policy, detail),
-    skipped files (not DICOM images) and dropped slices, each with why."""
-
-    problems: list[Problem] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    dropped: list[tuple[str, str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def codes(self) -> list[str]:
-        return [p.code for p in self.problems]
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return {'problems': len(self.problems), 'skipped': len(self.skipped),
-                'dropped': len(self.dropped), 'notes': len(self.notes)}
-
-    def __str__(self) -> str:
-        lines = [f'{p.code} ({p.policy}): {p.detail}' for p in self.problems]
-        lines += [f'skipped {path}: {why}' for path, why in self.skipped]
-        lines += [f'dropped {path}: {why}' for path, why in self.dropped]
-        return '\n'.join(lines + self.notes) or 'no problems'
-
-
-@dataclass
-class Volume:
-    """A calibrated volume.
-
-    Attributes:
-        array: float32 (z, y, x) in modality units ((z, y, x, 3) for colour).
-        affine: 4x4, homogeneous index (z, y, x, 1) -> LPS (x, y, z, 1) mm.
-        spacing: (z, y, x) mm; z from the slice positions.
-        meta: no PHI: series_uid, modality, photometric_interpretation,
-            transfer_syntax, decoder...
-        report: :class:`SeriesReport`.
-        files: source of each slice (path, or 'path [frame n]').
-        positions: (z, 3) LPS of each slice's first voxel as read (before
-            any resampling).
-    """
-
-    array: np.ndarray
-    affine: np.ndarray
-    spacing: tuple[float, float, float]
-    meta: dict
-    report: SeriesReport
-    files: list[str] = field(default_factory=list)
-    positions: np.ndarray | None = None
-
-    def index_to_lps(self, zyx) -> np.ndarray:
-        """(..., 3) voxel indices (z, y, x) -> (..., 3) LPS mm."""
-        zyx = np.asarray(zyx, np.float64)
-        return zyx @ self.affine[:3, :3].T + self.affine[:3, 3]
-
-    def lps_to_index(self, xyz) -> np.ndarray:
-        """(..., 3) LPS mm -> (..., 3) fractional voxel indices (z, y, x)."""
-        xyz = np.asarray(xyz, np.float64)
-        inverse = np.linalg.inv(self.affine[:3, :3])
-        return (xyz - self.affine[:3, 3]) @ inverse.T
-
-
-def _policies(on_problem: OnProblem) -> dict[str, str]:
-    if isinstance(on_problem, str):
-        chosen = {code: on_problem for code in CODES}
-        if on_problem == 'error':
-            chosen['unreadable'] = 'warn'   # the documented default
-    else:
-        unknown = set(on_problem) - set(CODES)
-        if unknown:
-            raise ValueError(f'on_problem: unknown reason code(s) '
-                             f'{sorted(unknown)}; use {", ".join(CODES)}')
-        chosen = {**DEFAULTS, **on_problem}
-    bad = {c: p for c, p in chosen.items() if p not in POLICIES}
-    if bad:
-        raise ValueError(f'on_problem: unknown policy {bad}; use one of '
-                         f'{", ".join(POLICIES)}')
-    return chosen
-
-
-class _Run:
-    """Policy bookkeeping for one load."""
-
-    def __init__(self, where: str, policies: dict[str, str]) -> None:
-        self.where, self.policies = where, policies
-        self.report = SeriesReport()
-
-    def problem(self, code: str, detail: str) -> str:
-        policy = self.policies[code]
-        if policy == 'error':
-            hint = (f"; pass on_problem={{'{code}': 'warn'|'keep_largest'"
-                    f"|'resample'}} to go on")
-            raise SeriesError(f'{self.where}: {code}: {detail}{hint}', code)
-        self.report.problems.append(Problem(code, policy, detail))
-        return policy
-
-    def fatal(self, code: str, detail: str) -> SeriesError:
-        return SeriesError(f'{self.where}: {code}: {detail}', code)
 
 
 def load_series(path: Union[str, os.PathLike, Sequence[str]],
@@ -187,7 +67,7 @@ def load_series(path: Union[str, os.PathLike, Sequence[str]],
         path = [os.fspath(p) for p in path]
     where = (os.fspath(path) if isinstance(path, (str, os.PathLike))
              else f'{len(path)} files')
-    run = _Run(where, _policies(on_problem))
+    run = LoadPolicy(where, resolve_policies(on_problem))
     try:
         files = list_dicom_files(path)
     except (DicomReadError, OSError) as exc:
@@ -214,11 +94,10 @@ def load_series(path: Union[str, os.PathLike, Sequence[str]],
                     f'{min_slices} needed')
         if not slices:
             raise run.fatal('too_few_slices', 'no slices left')
-    from .series_build import build_volume
     return build_volume(run, slices, workers)
 
 
-def _pick_series(run: _Run, headers: list[SliceHeader],
+def _pick_series(run: LoadPolicy, headers: list[SliceHeader],
                  series_uid: str | None) -> list[SliceHeader]:
     localizers = [h for h in headers if h.is_localizer]
     for h in localizers:
@@ -250,7 +129,7 @@ def _describe(by_uid: dict[str, list[SliceHeader]]) -> str:
                      f'e.g. {hs[0].path})' for uid, hs in by_uid.items())
 
 
-def _complete(run: _Run, slices: list[SliceHeader]) -> list[SliceHeader]:
+def _complete(run: LoadPolicy, slices: list[SliceHeader]) -> list[SliceHeader]:
     broken = [h for h in slices if h.missing]
     if not broken:
         return slices
@@ -268,7 +147,7 @@ def _grid_key(h: SliceHeader) -> tuple:
             tuple(np.round(h.pixel_spacing, 4)))
 
 
-def _one_grid(run: _Run, slices: list[SliceHeader]) -> list[SliceHeader]:
+def _one_grid(run: LoadPolicy, slices: list[SliceHeader]) -> list[SliceHeader]:
     groups: list[list[SliceHeader]] = []
     for h in slices:
         for group in groups:
@@ -296,7 +175,7 @@ def _one_grid(run: _Run, slices: list[SliceHeader]) -> list[SliceHeader]:
     return groups[0]
 
 
-def _unique_positions(run: _Run, slices: list[SliceHeader],
+def _unique_positions(run: LoadPolicy, slices: list[SliceHeader],
                       series_uid: str | None) -> list[SliceHeader]:
     def duplicated(hs: list[SliceHeader]) -> bool:
         keys = Counter(tuple(np.round(h.position, 2)) for h in hs)

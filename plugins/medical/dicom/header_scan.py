@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ._fast_header import read_fast_header
+from .fast_header import read_fast_header
 from .reading import (NATIVE_SYNTAXES, DicomReadError, captured_warnings,
                       frame_rescales, open_dicom)
 
@@ -107,8 +107,7 @@ def _is_dicomdir(path: str) -> bool:
 
 def _dicomdir_files(path: str) -> list[str]:
     """Image files referenced by a DICOMDIR, relative to its folder."""
-    from .reading import open_dicom as _open
-    ds = _open(path)
+    ds = open_dicom(path)
     root = os.path.dirname(os.path.abspath(path))
     out = []
     for record in ds.get('DirectoryRecordSequence') or []:

@@ -8,10 +8,9 @@ pydicom = pytest.importorskip('pydicom')
 
 from pydicom.dataset import Dataset  # noqa: E402
 
-from perception_medical._fast_header import read_fast_header  # noqa: E402
-from perception_medical.header_scan import (SliceHeader,  # noqa: E402
-                                            Unreadable, _scan_one,
-                                            scan_headers)
+from perception_medical.dicom.fast_header import read_fast_header  # noqa: E402
+from perception_medical.dicom.header_scan import (  # noqa: E402
+    SliceHeader, Unreadable, _scan_one, scan_headers)
 
 FIELDS = [f for f in SliceHeader.__dataclass_fields__ if f != 'notes']
 

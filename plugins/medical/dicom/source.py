@@ -18,7 +18,8 @@ from perception.registry import SOURCES
 from perception.sources import Frame, FrameSource, SourceOpener
 
 from .reading import DicomReadError, read_dicom
-from .series import SeriesError, Volume, load_series
+from .series import load_series
+from .volume import SeriesError, SeriesReport, Volume
 
 DICOM_SUFFIXES = ('.dcm', '.dicom', '.dic', '.ima')
 
@@ -82,7 +83,6 @@ class DicomSeriesSource(FrameSource):
             array = read_dicom(uri)
         except DicomReadError as exc:
             raise SeriesError(str(exc), 'unreadable') from exc
-        from .series import SeriesReport
         if array.ndim == 2 or (array.ndim == 3 and array.shape[-1] == 3
                                and array.shape[0] != 3):
             array = array[None]
