@@ -8,11 +8,11 @@ from perception_medical import bench_dicom  # noqa: F401
 from perception_medical.dicom import source  # noqa: F401
 from perception_medical.deid import DeidCommand, deidentify
 from perception_medical.froc import FROCMetric, froc
-from perception_medical.lesions import LesionDetectionDataset
+from perception_medical.datasets.lesions import LesionDetectionDataset
 from perception_medical.dicom.reading import DicomReadError, read_dicom
 from perception_medical.dicom.series import load_series
 from perception_medical.dicom.volume import SeriesError, Volume
-from perception_medical.slices import DicomSliceDataset
+from perception_medical.datasets.slices import DicomSliceDataset
 from perception_medical.synth_ct import (SynthCtCommand, planted_phi,
                                          write_ct_study)
 from perception_medical.windows import (WINDOW_PRESETS, ApplyWindows,

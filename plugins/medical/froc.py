@@ -29,7 +29,8 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 
 from perception.registry import METRICS
-from perception_medical.lesions import _number, _read_csv, read_annotations
+from perception_medical.annotations import (csv_number, read_annotations,
+                                            read_csv_rows)
 
 FP_RATES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 Candidate = tuple  # (seriesuid, x, y, z, probability)
@@ -52,12 +53,11 @@ class FrocResult:
 
 def read_candidates(path: str) -> list[Candidate]:
     """LUNA16 candidates CSV (``seriesuid,coordX,coordY,coordZ,probability``)."""
-    rows = _read_csv(path, ('seriesuid', 'coordX', 'coordY', 'coordZ',
-                            'probability'))
+    rows = read_csv_rows(path, ('seriesuid', 'coordX', 'coordY', 'coordZ',
+                                'probability'))
     return [(row['seriesuid'].strip(),
-             *[_number(path, line, row, k) for k in ('coordX', 'coordY',
-                                                     'coordZ',
-                                                     'probability')])
+             *[csv_number(path, line, row, k)
+               for k in ('coordX', 'coordY', 'coordZ', 'probability')])
             for line, row in rows]
 
 
@@ -70,7 +70,7 @@ def froc(candidates: Iterable[Candidate],
     Args:
         candidates: ``(seriesuid, x, y, z, probability)``, LPS mm.
         lesions: ``{seriesuid: [(xyz, diameter_mm), ...]}`` (as
-            :func:`~perception_medical.lesions.read_annotations` returns).
+            :func:`~perception_medical.annotations.read_annotations` returns).
         scan_uids: every scan evaluated, with or without lesions or
             candidates (false positives are counted per scan).
         excluded: findings that neither reward nor penalise, same form.

@@ -352,7 +352,7 @@ def save_study_picture(study: SynthStudy, path: str,
     """Picture of the first series: the central slice of up to three of its
     lesions (largest lung nodule, liver lesion, smallest nodule), each row
     through ``windows``, lesion boxes outlined."""
-    from perception_medical.lesions import lesion_sections
+    from perception_medical.datasets.lesions import lesion_sections
     from perception_medical.dicom.series import load_series
     from perception_medical.windows import save_window_montage
     entry = study.series[0]

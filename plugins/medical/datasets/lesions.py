@@ -3,7 +3,6 @@ world annotations (through each series' geometry) and/or a per-slice box
 CSV, with a patient-level train/val split."""
 from __future__ import annotations
 
-import csv
 import os
 from typing import Sequence
 
@@ -11,57 +10,11 @@ import numpy as np
 from mmengine.logging import print_log
 
 from perception.registry import DATASETS
-from perception_medical.slices import _CTSliceBase, _with_loader, sop_digest
+from perception_medical.annotations import (BOX_COLUMNS, csv_number,
+                                            read_annotations, read_csv_rows)
 
-ANN_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ', 'diameter_mm')
-BOX_COLUMNS = ('sop_instance_uid', 'x1', 'y1', 'x2', 'y2', 'label')
-
-
-def _read_csv(path: str, columns: Sequence[str]) -> list[tuple[int, dict]]:
-    """Rows (line number, dict) of a CSV that must have ``columns``."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'{path}: no such file; set ann_file / '
-                                'box_file (relative to data_root) or None')
-    with open(path, newline='') as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in columns if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(
-                f'{path}: line 1: missing column(s) {missing}; the header '
-                f"must name {','.join(columns)} (found "
-                f"{','.join(reader.fieldnames or [])})")
-        return [(i + 2, row) for i, row in enumerate(reader)]
-
-
-def _number(path: str, line: int, row: dict, key: str) -> float:
-    try:
-        value = float(row[key])
-    except (TypeError, ValueError):
-        raise ValueError(f'{path}: line {line}: {key}={row[key]!r} is not a '
-                         'number; fix or delete the row') from None
-    if not np.isfinite(value):
-        raise ValueError(f'{path}: line {line}: {key} is {value}')
-    return value
-
-
-def read_annotations(path: str, unknown_diameter: float | None = None
-                     ) -> dict[str, list[tuple[np.ndarray, float]]]:
-    """LUNA16 ``annotations.csv`` -> {seriesuid: [(LPS centre mm, diameter
-    mm), ...]}. ``unknown_diameter``: used for rows with diameter <= 0
-    (LUNA16's excluded findings say -1 and its script takes 10 mm);
-    without it such rows are an error."""
-    out: dict[str, list] = {}
-    for line, row in _read_csv(path, ANN_COLUMNS):
-        xyz = np.array([_number(path, line, row, k)
-                        for k in ('coordX', 'coordY', 'coordZ')])
-        diameter = _number(path, line, row, 'diameter_mm')
-        if diameter <= 0 and unknown_diameter is not None:
-            diameter = float(unknown_diameter)
-        if diameter <= 0:
-            raise ValueError(f'{path}: line {line}: diameter_mm must be > 0, '
-                             f'got {diameter}')
-        out.setdefault(row['seriesuid'].strip(), []).append((xyz, diameter))
-    return out
+from .base import CTSliceBase, with_slice_loader
+from .series_index import sop_digest
 
 
 def lesion_sections(affine: np.ndarray, shape: Sequence[int],
@@ -96,7 +49,7 @@ def lesion_sections(affine: np.ndarray, shape: Sequence[int],
 
 
 @DATASETS.register_module()
-class LesionDetectionDataset(_CTSliceBase):
+class LesionDetectionDataset(CTSliceBase):
     """CT slices (2D, or 2.5D stacks as channels) with lesion boxes.
 
     Boxes come from ``ann_file`` (LUNA16: ``seriesuid,coordX,coordY,coordZ,
@@ -148,7 +101,7 @@ class LesionDetectionDataset(_CTSliceBase):
         self.filter_empty = filter_empty
         self.unmatched: list[str] = []
         super().__init__(data_root=data_root,
-                         pipeline=_with_loader(pipeline), **kwargs)
+                         pipeline=with_slice_loader(pipeline), **kwargs)
 
     # -- split -----------------------------------------------------------
     def split_patients(self, patients: Sequence[str]) -> dict[str, set]:
@@ -184,14 +137,14 @@ class LesionDetectionDataset(_CTSliceBase):
             for e in series:
                 for k, digest in enumerate(e['sop_digests']):
                     where[digest] = (e, k)
-            for line, row in _read_csv(self.box_file, BOX_COLUMNS):
+            for line, row in read_csv_rows(self.box_file, BOX_COLUMNS):
                 found = where.get(sop_digest(row['sop_instance_uid']))
                 if found is None:
                     self.unmatched.append(f'{self.box_file}: line {line}: '
                                           'SOP instance not found')
                     continue
                 e, k = found
-                box = np.array([_number(self.box_file, line, row, c)
+                box = np.array([csv_number(self.box_file, line, row, c)
                                 for c in ('x1', 'y1', 'x2', 'y2')], np.float32)
                 if box[2] <= box[0] or box[3] <= box[1]:
                     raise ValueError(f'{self.box_file}: line {line}: box '
@@ -199,7 +152,7 @@ class LesionDetectionDataset(_CTSliceBase):
                 sy, sx = e['spacing'][1:]
                 size = min((box[2] - box[0]) * sx, (box[3] - box[1]) * sy)
                 boxes.setdefault((e['series_uid'], k), []).append(
-                    (box, int(_number(self.box_file, line, row, 'label')),
+                    (box, int(csv_number(self.box_file, line, row, 'label')),
                      size < self.min_size_mm))
         return boxes
 

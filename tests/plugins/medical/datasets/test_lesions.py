@@ -5,8 +5,8 @@ import pydicom
 import pytest
 
 from perception.registry import DATASETS
-from perception_medical.lesions import (LesionDetectionDataset,
-                                        lesion_sections, read_annotations)
+from perception_medical.datasets.lesions import (LesionDetectionDataset,
+                                                 lesion_sections)
 from perception_medical.synth_ct import write_ct_study
 
 
@@ -143,18 +143,6 @@ def test_patient_level_split(tmp_path):
                 (side, info['series_uid']))
     assert all(len(v) == 2 and len({s for s, _ in v}) == 1
                for v in series_of.values())
-
-
-def test_bad_csv_named_with_line(tmp_path):
-    bad = tmp_path / 'a.csv'
-    bad.write_text('seriesuid,coordX,coordY,coordZ\n1.2,0,0,0\n')
-    with pytest.raises(ValueError, match=r'a.csv: line 1: missing .*'
-                       'diameter_mm'):
-        read_annotations(str(bad))
-    bad.write_text('seriesuid,coordX,coordY,coordZ,diameter_mm\n'
-                   '1.2,0,0,0,5\n1.2,0,zero,0,5\n')
-    with pytest.raises(ValueError, match="line 3: coordY='zero'"):
-        read_annotations(str(bad))
 
 
 def test_unmatched_annotations_are_counted(tmp_path):

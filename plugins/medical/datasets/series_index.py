@@ -1,5 +1,6 @@
-"""CT slices for masked pretraining: ``DicomSliceDataset`` and the series
-index it shares with :class:`~perception_medical.lesions.LesionDetectionDataset`.
+"""The series index of the CT slice datasets (``DicomSliceDataset``,
+``LesionDetectionDataset``): which series lie under a set of folders, their
+geometry and the files of their slices.
 
 The index is built once per set of folders (headers scanned, every series
 loaded once through :func:`load_series` so its geometry is checked) and
@@ -24,9 +25,6 @@ import re
 from typing import Sequence
 
 import numpy as np
-
-from perception.data import BadSampleError, BaseTransform, PerceptionDataset
-from perception.registry import DATASETS, TRANSFORMS
 
 INDEX_VERSION = 2  # 1 stored relative paths (folder names): rebuilt
 KEY_FILE = 'index.key'
@@ -281,127 +279,3 @@ def load_series_index(roots: Sequence[str], index_file: str | None = None,
         json.dump(index, f)
     os.replace(tmp, index_file)  # atomic: workers may race on a cold cache
     return SeriesIndex(index, paths)
-
-
-def read_slices(paths: Sequence[tuple[str, int]]) -> np.ndarray:
-    """(H, W, C) float32 modality values of the given (file, frame) slices
-    (frame -1: single-frame file); errors as :class:`BadSampleError`."""
-    from perception_medical.dicom.reading import DicomReadError, read_dicom
-    out = []
-    for path, frame in paths:
-        try:
-            pixels = read_dicom(path, problems=[])
-        except DicomReadError as exc:
-            raise BadSampleError(str(exc)) from exc
-        if frame >= 0:
-            pixels = pixels[frame]
-        if pixels.ndim != 2:
-            raise BadSampleError(f'{path}: pixels have shape {pixels.shape}; '
-                                 'CT slice datasets need grayscale slices')
-        out.append(pixels)
-    shapes = {p.shape for p in out}
-    if len(shapes) > 1:
-        raise BadSampleError(f'{paths[0][0]}: adjacent slices differ in size '
-                             f'{sorted(shapes)}')
-    return np.stack(out, axis=-1).astype(np.float32, copy=False)
-
-
-def neighbours(k: int, n: int, num_slices: int, stride: int) -> list[int]:
-    """Indices of a 2.5D stack centred on slice ``k`` (edges repeated)."""
-    half = num_slices // 2
-    return [min(max(k + stride * j, 0), n - 1) for j in range(-half, half + 1)]
-
-
-@TRANSFORMS.register_module()
-class LoadCTSlices(BaseTransform):
-    """Read ``slice_paths`` into ``img`` (H, W, C) float32 modality values.
-    The CT datasets put it first in their pipeline themselves."""
-
-    def transform(self, results: dict) -> dict:
-        img = read_slices(results['slice_paths'])
-        results['img'] = img
-        results['img_shape'] = results['ori_shape'] = img.shape[:2]
-        return results
-
-
-def _with_loader(pipeline: Sequence) -> list:
-    pipeline = list(pipeline)
-    first = pipeline[0] if pipeline else None
-    if isinstance(first, LoadCTSlices) or (
-            isinstance(first, dict) and first.get('type') == 'LoadCTSlices'):
-        return pipeline
-    return [LoadCTSlices()] + pipeline
-
-
-class _CTSliceBase(PerceptionDataset):
-    """Shared parts: roots, index, slice reading into ``results['img']``."""
-
-    def _setup(self, data_root, series_dirs, num_slices, slice_stride,
-               index_file, on_problem) -> None:
-        if num_slices < 1 or num_slices % 2 == 0:
-            raise ValueError(f'num_slices must be odd (1 for 2D, 3 or 5 for '
-                             f'2.5D stacks), got {num_slices}')
-        dirs = list(series_dirs or [''])
-        self.roots = [d if os.path.isabs(d) else
-                      os.path.join(data_root or '', d) for d in dirs]
-        self.num_slices, self.slice_stride = num_slices, slice_stride
-        self.index_file, self.on_problem = index_file, on_problem
-
-    def _index(self) -> SeriesIndex:
-        if not hasattr(self, '_index_cache'):
-            self._index_cache = load_series_index(
-                self.roots, self.index_file, self.on_problem)
-        return self._index_cache
-
-    def _slice_info(self, entry: dict, k: int) -> dict:
-        n = entry['shape'][0]
-        stack = neighbours(k, n, self.num_slices, self.slice_stride)
-        paths = [self._index().file(entry, j) for j in stack]
-        return dict(img_path=paths[len(paths) // 2][0], slice_paths=paths,
-                    series_uid=entry['series_uid'], slice_index=k,
-                    affine=np.asarray(entry['affine'], np.float32),
-                    patient=entry['patient'],
-                    header_windows=entry['header_windows'],
-                    photometric=entry['photometric'])
-
-@DATASETS.register_module()
-class DicomSliceDataset(_CTSliceBase):
-    """Unlabeled CT slices (2D) or stacks of adjacent slices (2.5D) from one
-    or more folders of DICOM series, for masked-image pretraining.
-
-    Each sample is ``img`` (H, W, num_slices) float32 in modality units (HU),
-    with ``series_uid``, ``slice_index``, ``affine`` (index -> LPS of the
-    source volume), ``img_path``, ``header_windows`` and ``photometric``.
-    Window in the pipeline (``ApplyWindows``) or in the data preprocessor.
-
-    Args:
-        data_root: folder searched recursively for DICOM series (other
-            files, e.g. CSV/JSON beside them, are skipped).
-        series_dirs: several folders (relative to ``data_root`` or
-            absolute); default: ``data_root`` itself.
-        num_slices: 1 (2D) or an odd stack size (2.5D, slices as channels;
-            the stack repeats the edge slice at the ends of a series).
-        slice_stride: distance in slices between stacked neighbours.
-        index_file: where the series index is cached (default under
-            ``~/.cache/perception/dicom_index``); the key of its file
-            digests, ``index.key``, is kept in the same folder.
-        on_problem: :func:`load_series` policy for broken series.
-        pipeline: transforms after loading.
-    """
-
-    def __init__(self, data_root: str = '', pipeline: Sequence = (),
-                 series_dirs: Sequence[str] | None = None,
-                 num_slices: int = 1, slice_stride: int = 1,
-                 index_file: str | None = None, on_problem='error',
-                 **kwargs) -> None:
-        self._setup(data_root, series_dirs, num_slices, slice_stride,
-                    index_file, on_problem)
-        super().__init__(data_root=data_root,
-                         pipeline=_with_loader(pipeline), **kwargs)
-
-    def load_data_list(self) -> list[dict]:
-        data = []
-        for entry in self._index()['series']:
-            for k in range(entry['shape'][0]):
-                data.append(self._slice_info(entry, k))
-        return data

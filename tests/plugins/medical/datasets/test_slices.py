@@ -11,8 +11,9 @@ import pydicom
 import pytest
 
 from perception.registry import DATASETS
-from perception_medical import slices as slices_mod
-from perception_medical.slices import DicomSliceDataset, neighbours
+from perception_medical.datasets import series_index
+from perception_medical.datasets.base import neighbours
+from perception_medical.datasets.slices import DicomSliceDataset
 from perception_medical.synth_ct import planted_phi, write_ct_study
 
 
@@ -97,7 +98,7 @@ def test_index_cached_rebuilt_on_change_and_phi_free(tmp_path, monkeypatch):
     def no_rebuild(*args, **kwargs):
         raise AssertionError('index rebuilt although nothing changed')
 
-    monkeypatch.setattr(slices_mod, 'build_series_index', no_rebuild)
+    monkeypatch.setattr(series_index, 'build_series_index', no_rebuild)
     assert len(DicomSliceDataset(data_root=str(root),
                                  index_file=str(index_file))) == 8
     monkeypatch.undo()
@@ -169,7 +170,7 @@ def test_index_phi_free_with_folders_named_after_patients(tmp_path,
     assert index['version'] == 2
     assert all(len(f) == 2 and '/' not in f[0] and os.sep not in f[0]
                for e in index['series'] for f in e['files'])
-    key = cache / 'dicom_index' / slices_mod.KEY_FILE
+    key = cache / 'dicom_index' / series_index.KEY_FILE
     assert key.stat().st_mode & 0o077 == 0  # owner-only
     # the files are found again by walking the root: right pixels, in order
     for i in range(len(ds)):
@@ -185,7 +186,7 @@ def test_index_phi_free_with_folders_named_after_patients(tmp_path,
     def no_rebuild(*args, **kwargs):
         raise AssertionError('index rebuilt although nothing changed')
 
-    monkeypatch.setattr(slices_mod, 'build_series_index', no_rebuild)
+    monkeypatch.setattr(series_index, 'build_series_index', no_rebuild)
     assert len(DicomSliceDataset(data_root=str(root / 'dicom'))) == 8
     monkeypatch.undo()
     # a renamed folder changes the fingerprint: rebuilt, files found again

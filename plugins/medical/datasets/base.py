@@ -1,0 +1,99 @@
+"""What the CT slice datasets share: reading a slice (or a 2.5D stack of
+adjacent slices) into ``img``, the ``LoadCTSlices`` transform that does it
+first in their pipelines, and their base class :class:`CTSliceBase` (roots,
+series index, the sample of one slice)."""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+from perception.data import BadSampleError, BaseTransform, PerceptionDataset
+from perception.registry import TRANSFORMS
+
+from .series_index import SeriesIndex, load_series_index
+
+
+def read_slices(paths: Sequence[tuple[str, int]]) -> np.ndarray:
+    """(H, W, C) float32 modality values of the given (file, frame) slices
+    (frame -1: single-frame file); errors as :class:`BadSampleError`."""
+    from perception_medical.dicom.reading import DicomReadError, read_dicom
+    out = []
+    for path, frame in paths:
+        try:
+            pixels = read_dicom(path, problems=[])
+        except DicomReadError as exc:
+            raise BadSampleError(str(exc)) from exc
+        if frame >= 0:
+            pixels = pixels[frame]
+        if pixels.ndim != 2:
+            raise BadSampleError(f'{path}: pixels have shape {pixels.shape}; '
+                                 'CT slice datasets need grayscale slices')
+        out.append(pixels)
+    shapes = {p.shape for p in out}
+    if len(shapes) > 1:
+        raise BadSampleError(f'{paths[0][0]}: adjacent slices differ in size '
+                             f'{sorted(shapes)}')
+    return np.stack(out, axis=-1).astype(np.float32, copy=False)
+
+
+def neighbours(k: int, n: int, num_slices: int, stride: int) -> list[int]:
+    """Indices of a 2.5D stack centred on slice ``k`` (edges repeated)."""
+    half = num_slices // 2
+    return [min(max(k + stride * j, 0), n - 1) for j in range(-half, half + 1)]
+
+
+@TRANSFORMS.register_module()
+class LoadCTSlices(BaseTransform):
+    """Read ``slice_paths`` into ``img`` (H, W, C) float32 modality values.
+    The CT datasets put it first in their pipeline themselves."""
+
+    def transform(self, results: dict) -> dict:
+        img = read_slices(results['slice_paths'])
+        results['img'] = img
+        results['img_shape'] = results['ori_shape'] = img.shape[:2]
+        return results
+
+
+def with_slice_loader(pipeline: Sequence) -> list:
+    """``pipeline`` with :class:`LoadCTSlices` first (added unless there)."""
+    pipeline = list(pipeline)
+    first = pipeline[0] if pipeline else None
+    if isinstance(first, LoadCTSlices) or (
+            isinstance(first, dict) and first.get('type') == 'LoadCTSlices'):
+        return pipeline
+    return [LoadCTSlices()] + pipeline
+
+
+class CTSliceBase(PerceptionDataset):
+    """What the CT slice datasets share: their roots, the series index and
+    the sample of one slice (or 2.5D stack), read by :class:`LoadCTSlices`."""
+
+    def _setup(self, data_root, series_dirs, num_slices, slice_stride,
+               index_file, on_problem) -> None:
+        if num_slices < 1 or num_slices % 2 == 0:
+            raise ValueError(f'num_slices must be odd (1 for 2D, 3 or 5 for '
+                             f'2.5D stacks), got {num_slices}')
+        dirs = list(series_dirs or [''])
+        self.roots = [d if os.path.isabs(d) else
+                      os.path.join(data_root or '', d) for d in dirs]
+        self.num_slices, self.slice_stride = num_slices, slice_stride
+        self.index_file, self.on_problem = index_file, on_problem
+
+    def _index(self) -> SeriesIndex:
+        if not hasattr(self, '_index_cache'):
+            self._index_cache = load_series_index(
+                self.roots, self.index_file, self.on_problem)
+        return self._index_cache
+
+    def _slice_info(self, entry: dict, k: int) -> dict:
+        n = entry['shape'][0]
+        stack = neighbours(k, n, self.num_slices, self.slice_stride)
+        paths = [self._index().file(entry, j) for j in stack]
+        return dict(img_path=paths[len(paths) // 2][0], slice_paths=paths,
+                    series_uid=entry['series_uid'], slice_index=k,
+                    affine=np.asarray(entry['affine'], np.float32),
+                    patient=entry['patient'],
+                    header_windows=entry['header_windows'],
+                    photometric=entry['photometric'])
