@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 EXTRAS := driving,medical,deploy,dev
 export PERCEPTION_STRICT_PLUGINS ?= 1
 
-.PHONY: install demo test test-slow test-deps clean
+.PHONY: install demo test test-slow test-deps lint clean
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ demo: install
 	$(BIN)/perception synth-images data/smoke --n-per-class 32
 	$(BIN)/perception train configs/smoke/tiny_classifier.py --work-dir work_dirs/smoke
 	$(BIN)/perception test configs/smoke/tiny_classifier.py work_dirs/smoke --work-dir work_dirs/smoke
+
+# ruff: lint and import order (settings in pyproject.toml).
+lint: install
+	$(BIN)/ruff check .
 
 test: install
 	$(BIN)/python -m pytest -q

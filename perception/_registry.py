@@ -7,13 +7,16 @@ infrastructure behind them (timm's underscore habit).
 from __future__ import annotations
 
 import difflib
-import re
 from typing import Any, Iterable
 
 from mmengine.registry import Registry
 
+from perception.errors import UserError
+from perception.plugins import (describe_loaded_plugins, load_plugins,
+                                owner_of_module)
 
-class UnknownTypeError(KeyError):
+
+class UnknownTypeError(UserError, KeyError):
     """A config asked for a ``type`` that no registry knows."""
 
     def __str__(self) -> str:  # KeyError would print the repr of the message
@@ -29,7 +32,6 @@ class DuplicateNameError(KeyError):
 
 def owner_of(obj: Any) -> str:
     """Name the plugin (or the core) that defines ``obj``."""
-    from perception.plugins import owner_of_module
     return owner_of_module(getattr(obj, '__module__', '') or '')
 
 
@@ -44,7 +46,6 @@ def _all_names(registry: Registry) -> list[str]:
 
 def unknown_type_message(registry: Registry, name: str) -> str:
     """The message for an unknown ``type``: registry, close matches, plugins."""
-    from perception.plugins import describe_loaded_plugins
     scope = registry.scope
     close = difflib.get_close_matches(name, _all_names(registry), n=5,
                                       cutoff=0.5)
@@ -58,33 +59,12 @@ def unknown_type_message(registry: Registry, name: str) -> str:
     return '\n'.join(lines)
 
 
-_MMENGINE_MISSING = re.compile(
-    r"(?P<name>[\w.]+) is not in the (?P<scope>[\w]+)::(?P<registry>[\w ]+) "
-    r"registry")
-
-
-def translate_unknown_type(exc: BaseException) -> UnknownTypeError | None:
-    """Turn mmengine's terse "X is not in the scope::name registry" KeyError
-    (raised when the Runner builds through mmengine's root registries) into
-    an :class:`UnknownTypeError` with close matches and plugins."""
-    match = _MMENGINE_MISSING.search(str(exc))
-    if match is None:
-        return None
-    from perception import registry as registries
-    for candidate in registries.ALL_REGISTRIES:
-        if candidate.name == match['registry']:
-            return UnknownTypeError(
-                unknown_type_message(candidate, match['name']))
-    return None
-
-
 class PerceptionRegistry(Registry):
     """mmengine ``Registry`` that discovers plugins before the first lookup,
     explains unknown names, and refuses a name registered by two packages."""
 
     def import_from_location(self) -> None:
         super().import_from_location()
-        from perception.plugins import load_plugins
         load_plugins()
 
     def build(self, cfg: dict, *args, **kwargs) -> Any:

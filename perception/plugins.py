@@ -1,9 +1,16 @@
 """Plugin discovery through the ``perception.plugins`` entry-point group.
 
 A plugin is an importable package declared by any installed distribution as
-``perception.plugins = name = package``. Importing it registers its classes
-into :mod:`perception.registry`. Discovery runs once per process, on the first
-registry lookup (or an explicit :func:`load_plugins`).
+``perception.plugins = name = package``. Discovery imports it and calls its
+``register()`` where it has one (a package that registers its classes when
+imported needs none). Discovery runs once per process, on the first registry
+lookup that needs it (or an explicit :func:`load_plugins`).
+
+A plugin whose package is cheap to import (lazy public names, see
+:func:`perception._lazy.lazy_exports`) may list ``COMMAND_MODULES``: modules
+that register its subcommands in ``COMMANDS`` and import no torch.
+:func:`load_commands` imports just those, so ``perception --help`` lists
+every plugin's commands without loading any plugin's classes.
 
 Environment:
     PERCEPTION_DISABLE_PLUGIN_AUTOLOAD=1: discover nothing automatically.
@@ -18,6 +25,10 @@ import threading
 import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:  # annotations only: registries import this module
+    from mmengine.registry import Registry
 
 ENTRY_POINT_GROUP = 'perception.plugins'
 DISABLE_ENV = 'PERCEPTION_DISABLE_PLUGIN_AUTOLOAD'
@@ -78,7 +89,7 @@ def _missing_extra_hint(dist: metadata.Distribution | None,
 def _import_plugin(info: PluginInfo, entry_point: metadata.EntryPoint,
                    strict: bool) -> None:
     try:
-        entry_point.load()
+        import_plugin_module(entry_point.value.split(':')[0])
         info.loaded = True
     except Exception as exc:  # a broken plugin is named, not fatal
         info.error = f'{type(exc).__name__}: {exc}'
@@ -126,13 +137,33 @@ def load_plugins(force: bool = False) -> dict[str, PluginInfo]:
         return _PLUGINS
 
 
-def plugin_infos() -> list[PluginInfo]:
-    """Every discovered plugin with what it registered, by registry."""
+def load_commands() -> None:
+    """Import every plugin's ``COMMAND_MODULES`` (registering its
+    subcommands) without loading its classes; a plugin that declares none is
+    loaded in full. A plugin that fails is left to :func:`load_plugins` to
+    report."""
+    if _env_on(DISABLE_ENV):
+        return
+    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            package = entry_point.load()
+            modules = getattr(package, 'COMMAND_MODULES', None)
+            if modules is None:
+                load_plugins()
+                continue
+            for module in modules:
+                importlib.import_module(module)
+        except Exception:  # named by load_plugins when a command needs it
+            continue
+
+
+def plugin_infos(registries: Sequence[Registry]) -> list[PluginInfo]:
+    """Every discovered plugin with what it registered in ``registries``
+    (e.g. ``perception.registry.ALL_REGISTRIES``), by registry name."""
     load_plugins()
-    from perception.registry import ALL_REGISTRIES
     for info in _PLUGINS.values():
         info.registered = {}
-    for registry in ALL_REGISTRIES:
+    for registry in registries:
         registry.import_from_location()
         for name, obj in registry.module_dict.items():
             owner = _plugin_for_module(getattr(obj, '__module__', '') or '')
@@ -174,8 +205,12 @@ def describe_loaded_plugins() -> str:
 
 
 def import_plugin_module(package: str) -> None:
-    """Import a plugin package by hand (e.g. with autoload disabled)."""
-    importlib.import_module(package)
+    """Import a plugin package by hand and register its classes (e.g. with
+    autoload disabled): imports it and calls its ``register()``."""
+    module = importlib.import_module(package)
+    register = getattr(module, 'register', None)
+    if callable(register):
+        register()
 
 
 def _reset_for_tests() -> None:

@@ -34,7 +34,10 @@ from mmengine.registry import \
     WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
 from mmengine.registry import Registry
 
-from perception._registry import PerceptionRegistry
+import re
+
+from perception._registry import (PerceptionRegistry, UnknownTypeError,
+                                  unknown_type_message)
 
 __all__ = [
     'RUNNERS', 'RUNNER_CONSTRUCTORS', 'LOOPS', 'HOOKS', 'LOG_PROCESSORS',
@@ -43,7 +46,7 @@ __all__ = [
     'MODEL_WRAPPERS', 'WEIGHT_INITIALIZERS', 'BATCH_AUGMENTS', 'TASK_UTILS',
     'METRICS', 'EVALUATOR', 'VISUALIZERS', 'VISBACKENDS', 'INFERENCERS',
     'FUNCTIONS', 'STRATEGIES', 'EXPORTERS', 'BACKENDS', 'SOURCES',
-    'COMMANDS', 'BENCHMARKS', 'ALL_REGISTRIES'
+    'COMMANDS', 'BENCHMARKS', 'ALL_REGISTRIES', 'translate_unknown_type'
 ]
 
 
@@ -64,8 +67,10 @@ RUNNER_CONSTRUCTORS = _child('runner constructor',
                              ['perception.engine'])
 # Loops which define the training or test process, like epoch-based loops.
 LOOPS = _child('loop', MMENGINE_LOOPS, ['perception.engine'])
-# Hooks to add extra functions during running, like checkpoint-safe state.
-HOOKS = _child('hook', MMENGINE_HOOKS, ['perception.engine'])
+# Hooks to add extra functions during running, like checkpoint-safe state
+# (engine) and pictures of predictions (visualization).
+HOOKS = _child('hook', MMENGINE_HOOKS,
+               ['perception.engine', 'perception.visualization'])
 # Log processors which define the format of the runtime logs.
 LOG_PROCESSORS = _child('log processor', MMENGINE_LOG_PROCESSORS,
                         ['perception.engine'])
@@ -120,7 +125,8 @@ TASK_UTILS = _child('task util', MMENGINE_TASK_UTILS, ['perception.models'])
 #######################################################################
 
 # Metrics to evaluate the model prediction results.
-METRICS = _child('metric', MMENGINE_METRICS, ['perception.evaluation'])
+METRICS = _child('metric', MMENGINE_METRICS,
+                 ['perception.evaluation', 'perception.engine'])
 # Evaluators to define the evaluation process.
 EVALUATOR = _child('evaluator', MMENGINE_EVALUATOR, ['perception.evaluation'])
 
@@ -129,10 +135,11 @@ EVALUATOR = _child('evaluator', MMENGINE_EVALUATOR, ['perception.evaluation'])
 #######################################################################
 
 # Visualizers to display task-specific results.
-VISUALIZERS = _child('visualizer', MMENGINE_VISUALIZERS, ['perception.engine'])
+VISUALIZERS = _child('visualizer', MMENGINE_VISUALIZERS,
+                     ['perception.visualization'])
 # Backends to save the visualization results, like TensorBoard, WandB.
 VISBACKENDS = _child('vis_backend', MMENGINE_VISBACKENDS,
-                     ['perception.engine'])
+                     ['perception.visualization'])
 # Inferencers (high-level prediction APIs).
 INFERENCERS = _child('inferencer', MMENGINE_INFERENCERS,
                      ['perception.deploy'])
@@ -154,7 +161,7 @@ SOURCES = PerceptionRegistry('source', scope='perception',
                              locations=['perception.sources'])
 # Subcommands of the `perception` command added by the core and plugins.
 COMMANDS = PerceptionRegistry('command', scope='perception',
-                              locations=['perception.commands', 'perception.cli'])
+                              locations=['perception.cli'])
 # Benchmarks run by `perception benchmark NAME`.
 BENCHMARKS = PerceptionRegistry('benchmark', scope='perception',
                                 locations=['perception.benchmarks'])
@@ -167,3 +174,21 @@ ALL_REGISTRIES = [
     VISUALIZERS, VISBACKENDS, INFERENCERS, FUNCTIONS, EXPORTERS, BACKENDS,
     SOURCES, COMMANDS, BENCHMARKS
 ]
+
+_MMENGINE_MISSING = re.compile(
+    r"(?P<name>[\w.]+) is not in the (?P<scope>[\w]+)::(?P<registry>[\w ]+) "
+    r"registry")
+
+
+def translate_unknown_type(exc: BaseException) -> UnknownTypeError | None:
+    """Turn mmengine's terse "X is not in the scope::name registry" KeyError
+    (raised when the Runner builds through mmengine's root registries) into
+    an :class:`UnknownTypeError` with close matches and plugins."""
+    match = _MMENGINE_MISSING.search(str(exc))
+    if match is None:
+        return None
+    for candidate in ALL_REGISTRIES:
+        if candidate.name == match['registry']:
+            return UnknownTypeError(
+                unknown_type_message(candidate, match['name']))
+    return None

@@ -20,6 +20,7 @@ from typing import Any, Iterator, Literal
 import numpy as np
 
 from perception.registry import SOURCES
+from perception.errors import UserError
 
 EventKind = Literal['stall', 'reconnect', 'dropped', 'corrupt', 'partial',
                     'eos']
@@ -69,11 +70,11 @@ class SourceEvent:
     count: int = 1
 
 
-class SourceTimeout(TimeoutError):
+class SourceTimeout(UserError, TimeoutError):
     """No frame arrived within ``timeout_s``; the message names the source."""
 
 
-class SourceError(ValueError):
+class SourceError(UserError, ValueError):
     """A source cannot be opened or read; the message names it and why."""
 
 

@@ -1,7 +1,7 @@
 """Thin wrapper in the OpenMMLab habit: same as `perception train ...`."""
 import sys
 
-from perception.commands import all_commands
+from perception.cli import main
 
 if __name__ == '__main__':
-    sys.exit(all_commands()['train'].main(sys.argv[1:]))
+    sys.exit(main(['train', *sys.argv[1:]]))

@@ -3,7 +3,7 @@ from perception.data.albu import Albumentations
 from perception.data.base_dataset import BadSampleError, PerceptionDataset
 from perception.data.boxes import convert_boxes, transform_boxes
 from perception.data.image_folder import ImageFolderDataset
-from perception.data.synthetic import write_shape_images
+from perception.data.synth import write_shape_images
 from perception.data.transforms import (BaseTransform, LoadImage, PackInputs,
                                         RandomFlip, RandomResizedCrop, Resize)
 from perception.data.windowing import apply_window, apply_windows

@@ -12,9 +12,10 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from perception.registry import TRANSFORMS
+from perception.errors import UserError
 
 
-class BadSampleError(ValueError):
+class BadSampleError(UserError, ValueError):
     """A sample cannot be used; the message names the file, field and why."""
 
 

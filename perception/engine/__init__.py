@@ -1,21 +1,31 @@
 """Engine: safe checkpoint I/O, run hooks, CPU AMP, launcher fixes and the
 runner building behind ``perception train`` / ``perception test``.
 
-Importing it registers the hooks and optimizer wrappers and routes
-mmengine's checkpoint loading through :func:`load_checkpoint_file`.
+Importing it registers the hooks and optimizer wrappers; it patches nothing.
+:func:`install` (called by every run :mod:`perception.engine.launch` builds)
+routes mmengine's checkpoint loading through the safe loader and makes
+mmengine's Runner work on newer Pythons.
 """
-from perception.engine import _compat  # noqa: F401  (mmengine fixes)
+from perception.engine import _compat
 from perception.engine.checkpoint import (UnsafeCheckpointError,
+                                          install_safe_loading,
                                           load_checkpoint_file,
                                           trust_checkpoints)
 from perception.engine.hooks import (CheckpointStateHook, PretrainedCfgHook,
                                      model_pretrained_cfg)
 from perception.engine.optim import CPUAmpOptimWrapper
-from perception.engine.outputs import (DumpPredictionsJSON,
-                                       PredictionPicturesHook)
+from perception.engine.outputs import DumpPredictionsJSON
 
 __all__ = [
-    'UnsafeCheckpointError', 'load_checkpoint_file', 'trust_checkpoints',
-    'CheckpointStateHook', 'PretrainedCfgHook', 'model_pretrained_cfg',
-    'CPUAmpOptimWrapper', 'DumpPredictionsJSON', 'PredictionPicturesHook'
+    'install', 'UnsafeCheckpointError', 'load_checkpoint_file',
+    'trust_checkpoints', 'CheckpointStateHook', 'PretrainedCfgHook', 'model_pretrained_cfg',
+    'CPUAmpOptimWrapper', 'DumpPredictionsJSON'
 ]
+
+
+def install() -> None:
+    """Install perception's mmengine patches, once (idempotent): the safe
+    checkpoint loader and the Runner's environment report on Pythons
+    without distutils."""
+    _compat.install()
+    install_safe_loading()

@@ -35,10 +35,8 @@ def _tolerant(collect_env: Callable[[], dict]) -> Callable[[], dict]:
 
 
 def install() -> None:
-    """Patch mmengine's Runner module (idempotent)."""
+    """Patch mmengine's Runner module (idempotent; called by
+    :func:`perception.engine.install`)."""
     from mmengine.runner import runner as mm_runner
     if not getattr(mm_runner.collect_env, 'perception_patched', False):
         mm_runner.collect_env = _tolerant(mm_runner.collect_env)
-
-
-install()

@@ -1,240 +1,32 @@
-"""Safe checkpoint I/O (timm's ``_helpers.py`` habit).
+"""Routing mmengine's checkpoint loading through the safe loader of
+:mod:`perception.fileio`, installed explicitly by
+:func:`install_safe_loading` (every run the engine builds calls it): the
+local-file scheme of ``CheckpointLoader`` (``load_from``, ``--resume``,
+``perception test CKPT``, ``init_cfg=dict(type='Pretrained')`` on mmengine
+modules) and every other ``torch.load`` and ``load_url`` inside
+``mmengine.runner.checkpoint`` (URLs, ``torchvision://``, ``s3://``...).
 
-Every checkpoint is read with ``torch.load(weights_only=True)``. A file that
-needs arbitrary unpickling (which can run code) is refused with an
-:class:`UnsafeCheckpointError` naming the offending globals, unless the user
-said the file is trusted (``--trust-checkpoint``, i.e.
-:func:`trust_checkpoints`). Nothing is ever allowed process-wide: the trust
-switch is ours and only our loader reads it.
-
-Importing this module routes mmengine's loading through :func:`load_checkpoint_file`:
-its local-file scheme of ``CheckpointLoader`` (``load_from``, ``--resume``,
-``perception test CKPT``, ``init_cfg=dict(type='Pretrained')``) and every
-other ``torch.load`` and ``load_url`` inside ``mmengine.runner.checkpoint``
-(URLs, ``torchvision://``, ``s3://``...).
-
-Checkpoints perception writes hold only tensors and plain containers: see
-:func:`encode_state` / :func:`decode_state` (used by
-``perception.engine.hooks.CheckpointStateHook``).
+The safe loader's names are re-exported here for existing callers.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import os
-import pickle
 import types
 import urllib.parse
-from collections import OrderedDict
-from typing import Any, Iterator
+from typing import Any
 
-import numpy as np
 import torch
 
+from perception.fileio import (UnsafeCheckpointError, checkpoints_trusted,
+                               decode_state, encode_state,
+                               load_checkpoint_file, resolve_checkpoint,
+                               trust_checkpoints, unsafe_entries)
+
 __all__ = [
-    'UnsafeCheckpointError', 'load_checkpoint_file', 'resolve_checkpoint', 'trust_checkpoints',
-    'checkpoints_trusted', 'encode_state', 'decode_state', 'unsafe_entries'
+    'install_safe_loading', 'UnsafeCheckpointError', 'load_checkpoint_file',
+    'resolve_checkpoint', 'trust_checkpoints', 'checkpoints_trusted',
+    'encode_state', 'decode_state', 'unsafe_entries'
 ]
-
-_TAG = '__perception__'
-_trusted = False
-
-
-class UnsafeCheckpointError(pickle.UnpicklingError):
-    """A checkpoint needs arbitrary unpickling and was not trusted."""
-
-
-@contextlib.contextmanager
-def trust_checkpoints(enabled: bool = True) -> Iterator[None]:
-    """Within the block, checkpoints that need full unpickling are loaded
-    (``--trust-checkpoint``). Only for files whose origin you trust."""
-    global _trusted
-    previous, _trusted = _trusted, bool(enabled)
-    try:
-        yield
-    finally:
-        _trusted = previous
-
-
-def checkpoints_trusted() -> bool:
-    """Whether untrusted-format checkpoints are loaded right now."""
-    return _trusted
-
-
-def _unsafe_globals(source: Any) -> list[str]:
-    try:
-        if hasattr(source, 'seek'):
-            source.seek(0)
-        return list(torch.serialization.get_unsafe_globals_in_checkpoint(
-            source))
-    except Exception:  # legacy (non-zip) format: torch cannot list them
-        return []
-
-
-def load_checkpoint_file(source: str | os.PathLike | io.IOBase,
-                         map_location: Any = None,
-                         trust: bool | None = None) -> Any:
-    """Load a checkpoint with ``torch.load(weights_only=True)``.
-
-    Args:
-        source: a path or a binary file object.
-        map_location: as in ``torch.load``.
-        trust: load with full unpickling if the safe load fails; ``None``
-            follows :func:`trust_checkpoints`.
-
-    Returns:
-        The checkpoint, with perception's encoded runner state decoded.
-
-    Raises:
-        UnsafeCheckpointError: the file needs arbitrary unpickling and is not
-            trusted; the message names the globals it would import.
-    """
-    name = os.fspath(source) if isinstance(source, (str, os.PathLike)) \
-        else getattr(source, 'name', '<buffer>')
-    if isinstance(source, (str, os.PathLike)):
-        source = os.path.expanduser(os.fspath(source))
-        if not os.path.isfile(source):
-            raise FileNotFoundError(
-                f"checkpoint '{name}' not found; check the path (or the "
-                "work dir's last_checkpoint file)")
-    trust = _trusted if trust is None else trust
-    try:
-        checkpoint = torch.load(source, map_location=map_location,
-                                weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if trust:
-            if hasattr(source, 'seek'):
-                source.seek(0)
-            checkpoint = torch.load(source, map_location=map_location,
-                                    weights_only=False)
-        else:
-            found = _unsafe_globals(source)
-            what = (', '.join(found) if found else
-                    f'(torch could not list them: {str(exc).splitlines()[-1]})')
-            raise UnsafeCheckpointError(
-                f"checkpoint '{name}' needs arbitrary unpickling, which can "
-                f'run code; refused. Globals it would import: {what}. '
-                'Pass --trust-checkpoint (Python: perception.engine.'
-                'trust_checkpoints()) only if you trust where this file '
-                'comes from.') from None
-    return decode_state(checkpoint)
-
-
-def resolve_checkpoint(path: str) -> str:
-    """A checkpoint file, or a work dir / ``last_checkpoint`` file naming
-    one (what mmengine's CheckpointHook writes). URIs (``https://``,
-    ``s3://``...) pass through to mmengine's loaders."""
-    if '://' in path:
-        return path
-    if os.path.isdir(path):
-        path = os.path.join(path, 'last_checkpoint')
-    if os.path.basename(path) == 'last_checkpoint' and os.path.isfile(path):
-        with open(path, encoding='utf-8') as f:
-            named = f.read().strip()
-        if not named:
-            raise FileNotFoundError(f"'{path}' names no checkpoint")
-        return named
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"checkpoint '{path}' not found; pass a .pth file, a work dir "
-            "or its last_checkpoint file")
-    return path
-
-
-# -- runner state as tensors and plain containers --------------------------
-
-# Exact types: numpy.float64 subclasses float but does not load safely.
-_PLAIN_LEAVES = (type(None), bool, int, float, complex, str, bytes)
-_TORCH_LEAVES = (torch.Tensor, torch.dtype, torch.device)
-
-
-def _is_safe_leaf(obj: Any) -> bool:
-    return type(obj) in _PLAIN_LEAVES or isinstance(obj, _TORCH_LEAVES)
-
-
-def encode_state(obj: Any) -> Any:
-    """Return ``obj`` with mmengine's runner state (``HistoryBuffer``, numpy
-    arrays and scalars, frozensets, defaultdicts) turned into tensors and
-    plain containers that ``torch.load(weights_only=True)`` accepts.
-    Other objects are left alone (see :func:`unsafe_entries`)."""
-    from mmengine.logging import HistoryBuffer
-    if _is_safe_leaf(obj):
-        return obj
-    if isinstance(obj, HistoryBuffer):
-        logs, counts = obj.data
-        return {_TAG: 'HistoryBuffer', 'log_history': encode_state(logs),
-                'count_history': encode_state(counts),
-                'max_length': int(obj.max_length)}
-    if isinstance(obj, np.ndarray):
-        if obj.dtype.hasobject:
-            return {_TAG: 'ndarray_list', 'data': encode_state(obj.tolist())}
-        return {_TAG: 'ndarray', 'data': torch.from_numpy(obj.copy())}
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, frozenset):
-        return {_TAG: 'frozenset', 'items': [encode_state(v) for v in obj]}
-    if isinstance(obj, dict):
-        kind = type(obj) if type(obj) in (dict, OrderedDict) else dict
-        encoded = kind((k, encode_state(v)) for k, v in obj.items())
-        if kind is OrderedDict and hasattr(obj, '_metadata'):
-            # state_dict version info
-            encoded._metadata = obj._metadata  # type: ignore[attr-defined]
-        return encoded
-    if isinstance(obj, list):
-        return [encode_state(v) for v in obj]
-    if isinstance(obj, tuple) and type(obj) is tuple:
-        return tuple(encode_state(v) for v in obj)
-    if isinstance(obj, set):
-        return {encode_state(v) for v in obj}
-    return obj
-
-
-def decode_state(obj: Any) -> Any:
-    """Undo :func:`encode_state` (idempotent on decoded data)."""
-    if isinstance(obj, dict):
-        tag = obj.get(_TAG) if _TAG in obj else None
-        if tag == 'HistoryBuffer':
-            from mmengine.logging import HistoryBuffer
-            return HistoryBuffer(decode_state(obj['log_history']),
-                                 decode_state(obj['count_history']),
-                                 obj['max_length'])
-        if tag == 'ndarray':
-            return obj['data'].numpy()
-        if tag == 'ndarray_list':
-            return np.array(obj['data'], dtype=object)
-        if tag == 'frozenset':
-            return frozenset(decode_state(v) for v in obj['items'])
-        for key, value in obj.items():
-            decoded = decode_state(value)
-            if decoded is not value:
-                obj[key] = decoded
-        return obj
-    if isinstance(obj, list):
-        for i, value in enumerate(obj):
-            obj[i] = decode_state(value)
-        return obj
-    if isinstance(obj, tuple) and type(obj) is tuple:
-        return tuple(decode_state(v) for v in obj)
-    return obj
-
-
-def unsafe_entries(obj: Any, path: str = 'checkpoint') -> list[str]:
-    """Paths of entries a ``weights_only`` load would refuse, e.g.
-    ``["checkpoint['meta']['foo'] (MyClass)"]``."""
-    if _is_safe_leaf(obj):
-        return []
-    if isinstance(obj, dict) and type(obj) in (dict, OrderedDict):
-        found = []
-        for key, value in obj.items():
-            found += unsafe_entries(key, f'{path} key')
-            found += unsafe_entries(value, f'{path}[{key!r}]')
-        return found
-    if type(obj) in (list, tuple, set):
-        found = []
-        for i, value in enumerate(obj):
-            found += unsafe_entries(value, f'{path}[{i}]')
-        return found
-    return [f'{path} ({type(obj).__module__}.{type(obj).__qualname__})']
 
 
 # -- route mmengine's loading through the safe loader ----------------------
@@ -275,9 +67,9 @@ def _load_url(url: str, model_dir: str | None = None, map_location: Any = None,
     return load_checkpoint_file(cached, map_location=map_location)
 
 
-def install() -> None:
+def install_safe_loading() -> None:
     """Route mmengine's checkpoint loading through the safe loader
-    (idempotent; done when :mod:`perception.engine` is imported)."""
+    (idempotent)."""
     from mmengine.runner import checkpoint as mm_checkpoint
     mm_checkpoint.CheckpointLoader.register_scheme(
         prefixes='', loader=load_from_safe_local, force=True)
@@ -286,6 +78,3 @@ def install() -> None:
     mm_checkpoint.load_url = _load_url
     if not isinstance(mm_checkpoint.torch, _SafeTorch):
         mm_checkpoint.torch = _SafeTorch()
-
-
-install()

@@ -12,8 +12,10 @@ from typing import Sequence
 
 from mmengine.config import Config, DictAction
 
+from perception.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A config cannot be used; the message names the file and the fix."""
 
 

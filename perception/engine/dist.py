@@ -14,7 +14,10 @@ import os
 import torch
 import torch.distributed as torch_dist
 
-class LauncherError(RuntimeError):
+from perception.errors import UserError
+
+
+class LauncherError(UserError, RuntimeError):
     """``--launcher pytorch`` outside torchrun."""
 
 

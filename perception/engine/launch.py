@@ -1,29 +1,30 @@
-"""Building and running mmengine's Runner for ``perception train`` and
-``perception test`` (mmpretrain's ``tools/train.py`` habit).
+"""Building and running mmengine's Runner for training and testing
+(mmpretrain's ``tools/train.py`` habit), with plain arguments: the Python
+API (:mod:`perception.apis`) and the command line both call it.
 
-Every run gets perception's checkpoint hooks, the safe loader (with
-``--trust-checkpoint`` scoped to the run), CPU AMP where no GPU is present,
-gloo under torchrun without a GPU, and readable errors for bad input.
+Every run gets perception's checkpoint hooks, the safe loader (installed
+here, explicitly, and with ``trust_checkpoint`` scoped to the run), CPU AMP
+where no GPU is present, gloo under torchrun without a GPU, and readable
+errors for bad input (:class:`perception.errors.UserError`). Nothing here
+prints: notes go to the ``perception`` logger.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
+import logging
 import os.path as osp
-import sys
-from typing import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from mmengine.config import Config
 
-import perception.engine  # noqa: F401  (registers hooks, wrappers; safe I/O)
-from perception._registry import (UnknownTypeError, translate_unknown_type,
-                                  unknown_type_message)
-from perception.engine.checkpoint import (UnsafeCheckpointError,
-                                          resolve_checkpoint,
-                                          trust_checkpoints)
-from perception.engine.config import ConfigError, load_config
-from perception.engine.dist import (LauncherError, cpu_ddp_wrapper_cfg,
+from perception._registry import UnknownTypeError, unknown_type_message
+from perception.registry import translate_unknown_type
+from perception.engine import install
+from perception.engine.checkpoint import resolve_checkpoint, trust_checkpoints
+from perception.engine.config import load_config
+from perception.engine.dist import (cpu_ddp_wrapper_cfg,
                                     destroy_process_group,
                                     init_cpu_process_group)
 from perception.engine.optim import cpu_amp_optim_wrapper
@@ -32,9 +33,34 @@ from perception.engine.privacy import private_runner_class
 #: hooks added to every run (type names in perception's HOOKS).
 RUN_HOOKS = ('CheckpointStateHook', 'PretrainedCfgHook')
 
-#: errors caused by the user's input: printed as one message, exit 2.
-USER_ERRORS = (UnsafeCheckpointError, UnknownTypeError, ConfigError,
-               LauncherError, FileNotFoundError)
+logger = logging.getLogger('perception')
+
+
+@dataclass
+class RunOptions:
+    """What a ``train`` or ``test`` run is asked to do besides its config.
+
+    Attributes:
+        work_dir: logs and checkpoints (default ``work_dirs/<config stem>``).
+        cfg_options: ``KEY=VALUE`` overrides (mmengine's syntax).
+        launcher: ``'none'`` or ``'pytorch'`` (under torchrun).
+        trust_checkpoint: allow checkpoints that need full unpickling.
+        resume: train only: ``'auto'`` (latest in the work dir) or a path.
+        amp: train only: mixed precision (bf16 on CPU, fp16 on GPU).
+        checkpoint: test only: the checkpoint (or a work dir) to evaluate.
+        out: test only: write predictions as JSON here.
+        show_dir: test only: write pictures of predictions here.
+    """
+
+    work_dir: str | None = None
+    cfg_options: Sequence[str] = field(default_factory=tuple)
+    launcher: str = 'none'
+    trust_checkpoint: bool = False
+    resume: str | None = None
+    amp: bool = False
+    checkpoint: str | None = None
+    out: str | None = None
+    show_dir: str | None = None
 
 
 def _add_run_hooks(cfg: Config) -> None:
@@ -50,9 +76,8 @@ def _set_amp(cfg: Config, amp: bool) -> None:
         return
     if amp:
         if wrapper.get('type') in ('AmpOptimWrapper', 'CPUAmpOptimWrapper'):
-            print('perception: the config already uses '
-                  f"{wrapper['type']}; --amp changes nothing",
-                  file=sys.stderr)
+            logger.warning('the config already uses %s; amp changes nothing',
+                           wrapper['type'])
         else:
             wrapper['type'] = 'AmpOptimWrapper'
             wrapper.setdefault('loss_scale', 'dynamic')
@@ -61,41 +86,43 @@ def _set_amp(cfg: Config, amp: bool) -> None:
     cfg.optim_wrapper = wrapper
 
 
-def build_config(args: argparse.Namespace, mode: str) -> Config:
-    """The resolved config of a ``train`` or ``test`` command line."""
-    cfg = load_config(args.config, args.cfg_options)
-    if getattr(args, 'work_dir', None):
-        cfg.work_dir = args.work_dir
+def build_config(config: str, mode: str,
+                 options: RunOptions | None = None) -> Config:
+    """The resolved config of a ``train`` or ``test`` run of ``config``."""
+    options = options or RunOptions()
+    cfg = load_config(config, options.cfg_options)
+    if options.work_dir:
+        cfg.work_dir = options.work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = default_work_dir(args.config)
-    cfg.launcher = args.launcher
+        cfg.work_dir = default_work_dir(config)
+    cfg.launcher = options.launcher
     _add_run_hooks(cfg)
     if mode == 'train':
-        resume = getattr(args, 'resume', None)
-        if resume == 'auto':
+        if options.resume == 'auto':
             cfg.resume, cfg.load_from = True, None
             if not osp.isfile(osp.join(cfg.work_dir, 'last_checkpoint')):
-                print(f'perception train: no checkpoint in {cfg.work_dir} '
-                      'to resume from; training from the start',
-                      file=sys.stderr)
-        elif resume is not None:
-            cfg.resume, cfg.load_from = True, resume
-        _set_amp(cfg, bool(getattr(args, 'amp', False)))
+                logger.warning('no checkpoint in %s to resume from; training '
+                               'from the start', cfg.work_dir)
+        elif options.resume is not None:
+            cfg.resume, cfg.load_from = True, options.resume
+        _set_amp(cfg, options.amp)
     else:
-        cfg.load_from = resolve_checkpoint(args.checkpoint)
+        if options.checkpoint is None:
+            raise ValueError('a test run needs a checkpoint')
+        cfg.load_from = resolve_checkpoint(options.checkpoint)
         cfg.resume = False
         _set_amp(cfg, False)
-        _add_test_outputs(cfg, args)
-    if args.launcher == 'pytorch' and not torch.cuda.is_available():
+        _add_test_outputs(cfg, options)
+    if options.launcher == 'pytorch' and not torch.cuda.is_available():
         cfg.model_wrapper_cfg = cpu_ddp_wrapper_cfg(
             cfg.get('model_wrapper_cfg'),
             bool(cfg.get('find_unused_parameters', False)))
     return cfg
 
 
-def _add_test_outputs(cfg: Config, args: argparse.Namespace) -> None:
-    if getattr(args, 'out', None):
-        dump = dict(type='DumpPredictionsJSON', out_file=args.out)
+def _add_test_outputs(cfg: Config, options: RunOptions) -> None:
+    if options.out:
+        dump = dict(type='DumpPredictionsJSON', out_file=options.out)
         evaluator = cfg.get('test_evaluator')
         if isinstance(evaluator, dict) and 'metrics' not in evaluator:
             evaluator = [evaluator]
@@ -105,9 +132,9 @@ def _add_test_outputs(cfg: Config, args: argparse.Namespace) -> None:
             evaluator['metrics'] = list(evaluator['metrics']) + [dump]
         else:
             cfg.test_evaluator = [dump]
-    if getattr(args, 'show_dir', None):
+    if options.show_dir:
         cfg.custom_hooks = list(cfg.custom_hooks) + [
-            dict(type='PredictionPicturesHook', out_dir=args.show_dir)]
+            dict(type='PredictionPicturesHook', out_dir=options.show_dir)]
 
 
 @contextlib.contextmanager
@@ -124,25 +151,27 @@ def _process_group(launcher: str, cfg: Config) -> Iterator[None]:
             destroy_process_group()
 
 
-def _run(args: argparse.Namespace, mode: str,
-         action: Callable[[object], object]) -> int:
-    try:
-        cfg = build_config(args, mode)
-        with trust_checkpoints(bool(args.trust_checkpoint)), \
-                _process_group(args.launcher, cfg):
-            try:
-                runner = private_runner_class(_runner_class(cfg),
-                                              cfg).from_cfg(cfg)
-                action(runner)
-            except KeyError as exc:
-                translated = translate_unknown_type(exc)
-                if translated is None:
-                    raise
-                raise translated from None
-    except USER_ERRORS as exc:
-        print(f'perception {mode}: error: {exc}', file=sys.stderr)
-        return 2
-    return 0
+def run(config: str, mode: str, options: RunOptions,
+        action: Callable[[Any], Any]) -> Any:
+    """Build the runner of ``config`` and return ``action(runner)``.
+
+    Raises:
+        perception.errors.UserError: bad config, checkpoint, type or launcher
+            (mmengine's unknown-type KeyError is translated into one).
+    """
+    install()
+    cfg = build_config(config, mode, options)
+    with trust_checkpoints(bool(options.trust_checkpoint)), \
+            _process_group(options.launcher, cfg):
+        try:
+            runner = private_runner_class(_runner_class(cfg),
+                                          cfg).from_cfg(cfg)
+            return action(runner)
+        except KeyError as exc:
+            translated = translate_unknown_type(exc)
+            if translated is None:
+                raise
+            raise translated from None
 
 
 def _runner_class(cfg: Config) -> type:
@@ -157,18 +186,6 @@ def _runner_class(cfg: Config) -> type:
     return runner_cls
 
 
-def train(args: argparse.Namespace) -> int:
-    """``perception train``: build the runner from the config and train."""
-    return _run(args, 'train', lambda runner: runner.train())
-
-
-def test(args: argparse.Namespace) -> int:
-    """``perception test``: load the checkpoint and evaluate on the test
-    split; metrics are logged and returned by the runner."""
-    return _run(args, 'test', lambda runner: runner.test())
-
-
 def default_work_dir(config: str) -> str:
     """``work_dirs/<config stem>``, where a run of ``config`` writes."""
     return osp.join('work_dirs', osp.splitext(osp.basename(config))[0])
-

@@ -7,14 +7,11 @@ pretrained=True, pretrained_cfg_overlay=dict(file='OUT/model.safetensors'),
 num_classes=0)`` load it."""
 from __future__ import annotations
 
-import argparse
 import json
 import os
 
-from perception.commands import Command
-from perception.engine.checkpoint import resolve_checkpoint
+from perception.fileio import CheckpointError
 from perception.models.backbones import read_state_dict
-from perception.registry import COMMANDS
 
 
 def timm_pretrained_cfg(cfg: dict) -> dict:
@@ -46,7 +43,7 @@ def export_backbone(checkpoint: str, out: str, prefix: str = 'backbone.',
     state_dict, meta = read_state_dict(checkpoint, trust)
     cfg = meta.get('pretrained_cfg')
     if not cfg:
-        raise ValueError(
+        raise CheckpointError(
             f"{checkpoint}: meta.pretrained_cfg is missing; it is written by "
             'perception train (the pretrained_cfg hook) from the model\'s '
             'pretrained_cfg(). Re-save the checkpoint with it, e.g. '
@@ -54,7 +51,7 @@ def export_backbone(checkpoint: str, out: str, prefix: str = 'backbone.',
     weights = {k[len(prefix):]: v.detach().contiguous().clone()
                for k, v in state_dict.items() if k.startswith(prefix)}
     if not weights:
-        raise ValueError(f'{checkpoint}: no keys start with {prefix!r}; '
+        raise CheckpointError(f'{checkpoint}: no keys start with {prefix!r}; '
                          'pass --prefix with the backbone prefix of the model')
     os.makedirs(out, exist_ok=True)
     save_file(weights, os.path.join(out, 'model.safetensors'),
@@ -73,31 +70,3 @@ def export_backbone(checkpoint: str, out: str, prefix: str = 'backbone.',
     with open(os.path.join(out, 'config.json'), 'w') as f:
         json.dump(config, f, indent=2)
     return config
-
-
-@COMMANDS.register_module(name='export-backbone')
-class ExportBackboneCommand(Command):
-    name = 'export-backbone'
-    help = 'write a pretrained encoder as timm safetensors + config.json'
-
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument('checkpoint', help='pretraining checkpoint '
-                            '(.pth), or a work dir (its last checkpoint)')
-        parser.add_argument('out', help='output folder')
-        parser.add_argument('--prefix', default='backbone.',
-                            help='key prefix of the encoder in the checkpoint')
-        parser.add_argument('--trust-checkpoint', action='store_true',
-                            help='allow full unpickling (trusted files only)')
-
-    def run(self, args: argparse.Namespace) -> int:
-        try:
-            config = export_backbone(resolve_checkpoint(args.checkpoint),
-                                     args.out, args.prefix,
-                                     args.trust_checkpoint)
-        except (ValueError, FileNotFoundError) as exc:
-            print(f'perception export-backbone: {exc}')
-            return 1
-        print(f"wrote {os.path.join(args.out, 'model.safetensors')} and "
-              f"config.json ({config['architecture']}); load with "
-              f"timm.create_model('local-dir:{args.out}')")
-        return 0

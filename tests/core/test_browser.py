@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from perception.commands import all_commands
-from perception.data.browser import IGNORE_COLOUR, PALETTE, browse
+from perception.cli import all_commands
+from perception.visualization import IGNORE_COLOUR, PALETTE, browse
 from perception.data.windowing import apply_window
 
 pytest.importorskip('perception_driving', reason='KITTI reader lives in the '

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from perception.cli import main
-from perception.commands import all_commands
+from perception.cli import all_commands
 
 COMMANDS = all_commands()
 

@@ -34,8 +34,10 @@ def test_every_plugin_folder_is_a_listed_package_and_entry_point():
         assert package in packages, f'{package} missing from packages'
         assert package_dir[package] == f'plugins/{folder.name}'
         assert entry_points[folder.name] == package
-        nested = [p for p in folder.rglob('__init__.py') if p.parent != folder]
-        assert not nested, f'sub-packages are not listed in setup.cfg: {nested}'
+        for init in folder.rglob('__init__.py'):
+            dotted = '.'.join((package, ) + init.parent.relative_to(
+                folder).parts)
+            assert dotted in packages, f'{dotted} missing from packages'
 
 
 def test_every_core_package_is_listed():

@@ -106,7 +106,11 @@ def test_disable_variable_turns_autoload_off():
         from perception.plugins import load_plugins
         assert MODELS.get('TimmClassifier') is not None  # the core still works
         assert load_plugins() == {}, load_plugins()
-        import perception_mim  # explicit import still registers
+        from perception.plugins import import_plugin_module
+        import perception_mim  # cheap: registers nothing by itself
+        assert MODELS.module_dict.get('MAE') is None
+        import_plugin_module('perception_mim')  # explicit loading registers
+        assert MODELS.module_dict.get('MAE') is not None
         print('ok')
     """, {'PERCEPTION_DISABLE_PLUGIN_AUTOLOAD': '1'})
     assert result.returncode == 0, result.stderr
@@ -150,7 +154,7 @@ def test_unknown_type_names_registry_close_matches_and_plugins():
 
 
 def test_translate_mmengine_missing_type_error():
-    from perception._registry import translate_unknown_type
+    from perception.registry import translate_unknown_type
     exc = KeyError('TimmClasifier is not in the perception::model registry. '
                    'Please check whether the value of `TimmClasifier` is '
                    'correct or it was registered as expected.')

@@ -13,11 +13,14 @@ import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 
+import perception.engine
 from perception.engine import (CheckpointStateHook, PretrainedCfgHook,
                                UnsafeCheckpointError, load_checkpoint_file,
                                model_pretrained_cfg, trust_checkpoints)
 from perception.engine.checkpoint import (decode_state, encode_state,
                                           unsafe_entries)
+
+perception.engine.install()  # explicitly, as every run the engine builds does
 
 
 class Evil:
@@ -63,6 +66,19 @@ def test_trust_is_scoped_and_explicit(evil):
     with pytest.raises(UnsafeCheckpointError):  # trust ended with the block
         load_checkpoint_file(path)
     assert not marker.exists()
+
+
+def test_importing_patches_nothing_until_installed():
+    import subprocess
+    import sys
+    code = ('import perception.models, perception.engine, perception.data\n'
+            'from mmengine.runner import checkpoint as c\n'
+            'assert c.load_url.__module__ != "perception.engine.checkpoint", "patched"\n'
+            'perception.engine.install()\n'
+            'assert c.load_url.__module__ == "perception.engine.checkpoint"\n')
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
 
 
 def test_mmengine_loading_goes_through_the_safe_loader(evil):

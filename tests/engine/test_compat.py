@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 
-import perception.engine  # noqa: F401  (installs the fixes)
+import perception.engine
+
+perception.engine.install()  # explicitly, as every run does
 
 
 def test_env_report_without_distutils(monkeypatch):

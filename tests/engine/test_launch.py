@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from perception.commands import all_commands
+from perception.cli import all_commands
 from perception.data import write_shape_images
 
 REPO = Path(__file__).resolve().parents[2]

@@ -2,7 +2,6 @@
 AmpOptimWrapper configs and --amp when no GPU is present."""
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
@@ -69,12 +68,9 @@ def test_amp_configs_become_cpu_amp_without_a_gpu():
                     reason='checks the CPU choice; a GPU run keeps '
                     'AmpOptimWrapper')
 def test_train_amp_flag_selects_cpu_amp():
-    from perception.engine.launch import build_config
-    args = argparse.Namespace(
-        config=str(REPO / 'configs/smoke/tiny_classifier.py'),
-        cfg_options=[], work_dir=None, launcher='none', resume=None,
-        amp=True, trust_checkpoint=False)
-    cfg = build_config(args, 'train')
+    from perception.engine.launch import RunOptions, build_config
+    cfg = build_config(str(REPO / 'configs/smoke/tiny_classifier.py'),
+                       'train', RunOptions(amp=True))
     assert cfg.optim_wrapper.type == 'CPUAmpOptimWrapper'
     assert 'loss_scale' not in cfg.optim_wrapper
     assert cfg.work_dir == 'work_dirs/tiny_classifier'
@@ -86,7 +82,7 @@ def test_train_amp_flag_selects_cpu_amp():
                     reason='checks the CPU path; a GPU run uses '
                     'AmpOptimWrapper')
 def test_perception_train_amp_runs_on_cpu(tmp_path):
-    from perception.commands import all_commands
+    from perception.cli import all_commands
     from perception.data import write_shape_images
     write_shape_images(str(tmp_path / 'data'), n_per_class=2, size=32)
     root = str(tmp_path / 'data')

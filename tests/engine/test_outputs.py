@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from perception.engine.outputs import PredictionPicturesHook
+from perception.visualization import PredictionPicturesHook
 from perception.engine.privacy import Redactor
 from perception.structures import DataSample, make_instances
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
-from perception.data.synthetic import write_shape_images
+from perception.data.synth import write_shape_images
 from perception.engine.privacy import (Redactor, install_log_filter,
                                        private_runner_class, redact_config,
                                        redactor_for)

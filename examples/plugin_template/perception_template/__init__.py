@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from mmengine.model import BaseModel
 
-from perception.commands import Command
+from perception.cli.base import Command
 from perception.models import build_data_preprocessor
 from perception.registry import COMMANDS, MODELS, SOURCES
 from perception.sources import Frame, FrameSource, SourceOpener

@@ -13,13 +13,15 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from perception.fileio import CheckpointError, load_checkpoint_file
+
 
 def read_state_dict(path: str, trust: bool = False) -> tuple[dict, dict]:
     """Read ``(state_dict, meta)`` from ``.pth`` (mmengine/torch) or
     ``.safetensors``.
 
-    ``.pth`` files are read with ``weights_only=True`` (through the engine's
-    safe loader where present); ``trust=True`` allows full unpickling for
+    ``.pth`` files are read with ``weights_only=True`` (the safe loader of
+    :mod:`perception.fileio`); ``trust=True`` allows full unpickling for
     files you trust.
     """
     if not os.path.isfile(path):
@@ -28,32 +30,15 @@ def read_state_dict(path: str, trust: bool = False) -> tuple[dict, dict]:
     if path.endswith('.safetensors'):
         from safetensors.torch import load_file
         return load_file(path), {}
-    ckpt = _load_pth(path, trust)
+    ckpt = load_checkpoint_file(path, map_location='cpu', trust=trust)
     if not isinstance(ckpt, Mapping):
-        raise ValueError(f'{path}: expected a dict of tensors or a dict with '
+        raise CheckpointError(f'{path}: expected a dict of tensors or a dict with '
                          f"'state_dict', got {type(ckpt).__name__}")
     meta = dict(ckpt.get('meta') or {})
     for key in ('state_dict', 'model', 'module'):
         if isinstance(ckpt.get(key), Mapping):
             return dict(ckpt[key]), meta
     return {k: v for k, v in ckpt.items() if isinstance(v, torch.Tensor)}, meta
-
-
-def _load_pth(path: str, trust: bool):
-    try:  # the engine's loader names offending types and how to allow them
-        from perception.engine.checkpoint import load_checkpoint_file
-    except ImportError:
-        load_checkpoint_file = None
-    if load_checkpoint_file is not None:
-        return load_checkpoint_file(path, map_location='cpu', trust=trust)
-    try:
-        return torch.load(path, map_location='cpu', weights_only=not trust)
-    except Exception as exc:  # unpickling errors come in many types
-        if trust:
-            raise
-        raise ValueError(
-            f'{path}: cannot be read with weights_only=True ({exc}). If you '
-            'trust this file, pass --trust-checkpoint (or trust=True)') from exc
 
 
 def strip_prefix(state_dict: Mapping[str, torch.Tensor], module: nn.Module,
@@ -103,7 +88,7 @@ def load_pretrained(module: nn.Module, checkpoint: str,
     if mismatched:
         details = ', '.join(f'{k}: file {tuple(state_dict[k].shape)} vs '
                             f'model {tuple(own[k].shape)}' for k in mismatched)
-        raise ValueError(f'{checkpoint}: shapes differ ({details}); build '
+        raise CheckpointError(f'{checkpoint}: shapes differ ({details}); build '
                          'the backbone with the settings it was trained with '
                          '(its pretrained_cfg)')
     result = module.load_state_dict(state_dict, strict=False)

@@ -51,7 +51,7 @@ def test_config_loads_and_model_builds(path):
 
 
 def test_benchmark_model_is_the_config_model():
-    from perception_mim.benchmark import MAE_VIT_TINY
+    from perception_mim.benchmarks import MAE_VIT_TINY
     cfg = Config.fromfile(os.path.join(ROOT, 'configs', 'pretrain',
                                        'mae_vit-tiny_p16_224.py'))
     for key, value in MAE_VIT_TINY.items():

@@ -10,7 +10,7 @@ import torch
 
 from perception.models.backbones import VisionTransformer
 from perception.registry import MODELS
-from perception_mim.export import ExportBackboneCommand
+from perception_mim.commands import ExportBackboneCommand
 
 TINY_VIT = dict(embed_dim=32, depth=2, num_heads=2)   # as in conftest
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from perception.cli import main
 from perception_mim.hooks import reconstruction_grid, to_display
-from perception_mim.synthetic import write_pretrain_images
+from perception_mim.synth import write_pretrain_images
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))

@@ -9,14 +9,11 @@ textures repeat), like real frames.
 """
 from __future__ import annotations
 
-import argparse
 import os
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from perception.commands import Command
-from perception.registry import COMMANDS
 
 
 def _texture(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -73,27 +70,3 @@ def write_pretrain_images(out: str, n: int, size: int = 224,
         Image.fromarray(render_pretrain_image(rng, size)).save(path)
         paths.append(path)
     return paths
-
-
-@COMMANDS.register_module(name='synth-mim')
-class SynthMimCommand(Command):
-    name = 'synth-mim'
-    help = ('write generated unlabeled images for masked-image pretraining '
-            '(OUT/train, OUT/val)')
-
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument('out', help='output folder')
-        parser.add_argument('--n-train', type=int, default=2000)
-        parser.add_argument('--n-val', type=int, default=64)
-        parser.add_argument('--size', type=int, default=224)
-        parser.add_argument('--seed', type=int, default=0)
-
-    def run(self, args: argparse.Namespace) -> int:
-        train = write_pretrain_images(os.path.join(args.out, 'train'),
-                                      args.n_train, args.size, args.seed)
-        # a different seed: held-out images never seen in training
-        val = write_pretrain_images(os.path.join(args.out, 'val'),
-                                    args.n_val, args.size, args.seed + 10_007)
-        print(f'wrote {len(train)} training and {len(val)} held-out images '
-              f'under {args.out}')
-        return 0

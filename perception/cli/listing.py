@@ -1,7 +1,9 @@
 """``perception plugins``: what each plugin is and what it registered."""
 from __future__ import annotations
 
+from perception.cli.base import Command
 from perception.plugins import plugin_infos
+from perception.registry import ALL_REGISTRIES, COMMANDS
 
 #: Registry name -> what people call its entries, for the listing.
 KINDS = {'model': 'models (backbones, necks, heads, preprocessors)',
@@ -25,7 +27,7 @@ def _model_kind(name: str) -> str:
 def print_plugins() -> int:
     """Print every plugin, grouped by registry and kind; 0 unless one failed
     to load."""
-    infos = plugin_infos()
+    infos = plugin_infos(ALL_REGISTRIES)
     if not infos:
         print('no plugins found (entry-point group perception.plugins)')
     failed = 0
@@ -51,3 +53,12 @@ def print_plugins() -> int:
         if not info.registered:
             print('    (registered nothing)')
     return 1 if failed else 0
+
+
+@COMMANDS.register_module(name='plugins')
+class PluginsCommand(Command):
+    name = 'plugins'
+    help = 'list plugins, their distributions and what they registered'
+
+    def run(self, args) -> int:
+        return print_plugins()

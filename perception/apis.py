@@ -1,0 +1,66 @@
+"""The Python calls behind the ``perception`` command (mmdet's ``apis``
+habit): a notebook and the command line run the same code.
+
+Example:
+    >>> from perception import apis
+    >>> apis.train('configs/smoke/tiny_classifier.py', work_dir='work_dirs/a')
+    >>> metrics = apis.test('configs/smoke/tiny_classifier.py', 'work_dirs/a')
+
+Errors the user can fix raise :class:`perception.errors.UserError`
+subclasses with a message that says what and how.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+__all__ = ['train', 'test']
+
+
+def train(config: str, *, work_dir: str | None = None,
+          resume: str | bool | None = None, cfg_options: Sequence[str] = (),
+          launcher: str = 'none', amp: bool = False,
+          trust_checkpoint: bool = False) -> Any:
+    """Train ``config`` with mmengine's Runner.
+
+    Args:
+        config: an mmengine Python config file.
+        work_dir: logs and checkpoints (default ``work_dirs/<config stem>``).
+        resume: ``True``/``'auto'``: the latest checkpoint in ``work_dir``;
+            a path: that checkpoint; ``None``: start afresh.
+        cfg_options: ``KEY=VALUE`` overrides, e.g. ``train_cfg.max_epochs=2``.
+        launcher: ``'none'`` or ``'pytorch'`` (under torchrun).
+        amp: mixed precision (bf16 on CPU, fp16 on GPU).
+        trust_checkpoint: allow checkpoints that need full unpickling.
+
+    Returns:
+        The trained model (mmengine ``BaseModel``).
+    """
+    from perception.engine.launch import RunOptions, run
+    options = RunOptions(work_dir=work_dir, cfg_options=tuple(cfg_options),
+                         launcher=launcher, trust_checkpoint=trust_checkpoint,
+                         resume='auto' if resume is True else resume or None,
+                         amp=amp)
+    return run(config, 'train', options, lambda runner: runner.train())
+
+
+def test(config: str, checkpoint: str, *, work_dir: str | None = None,
+         cfg_options: Sequence[str] = (), launcher: str = 'none',
+         out: str | None = None, show_dir: str | None = None,
+         trust_checkpoint: bool = False) -> dict:
+    """Evaluate ``checkpoint`` (a file, or a work dir naming its latest) on
+    the test split of ``config``.
+
+    Args:
+        out: also write every prediction as JSON to this file.
+        show_dir: also write pictures of predictions to this folder.
+        Others as in :func:`train`.
+
+    Returns:
+        The metrics, e.g. ``{'accuracy/top1': 61.5}``.
+    """
+    from perception.engine.launch import RunOptions, run
+    options = RunOptions(work_dir=work_dir, cfg_options=tuple(cfg_options),
+                         launcher=launcher, trust_checkpoint=trust_checkpoint,
+                         checkpoint=checkpoint, out=out, show_dir=show_dir)
+    return dict(run(config, 'test', options, lambda runner: runner.test())
+                or {})

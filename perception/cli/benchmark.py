@@ -1,0 +1,45 @@
+"""``perception benchmark NAME`` / ``--list``: benchmarks registered in
+``BENCHMARKS`` by the core and the plugins."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from perception.cli.base import Command
+from perception.registry import COMMANDS
+
+
+@COMMANDS.register_module(name='benchmark')
+class BenchmarkCommand(Command):
+    name = 'benchmark'
+    help = 'run a benchmark against its baseline (ratios, same run)'
+
+    def add_arguments(self, parser):
+        parser.add_argument('name', nargs='?', help='benchmark to run')
+        parser.add_argument('--list', action='store_true',
+                            help='list the benchmarks')
+
+    def main(self, argv: Sequence[str] | None = None) -> int:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        args, rest = self.make_parser().parse_known_args(argv)
+        return self.guarded(lambda: self._run(args, rest))
+
+    def _run(self, args: argparse.Namespace, rest: list[str]) -> int:
+        from perception.benchmarks import all_benchmarks
+        benchmarks = all_benchmarks()
+        if args.list or not args.name:
+            for name, bench in benchmarks.items():
+                print(f'{name:18s} {bench.help}')
+            return 0 if args.list else 2
+        if args.name not in benchmarks:
+            print(f"perception benchmark: error: unknown benchmark "
+                  f"'{args.name}'; available: "
+                  f"{', '.join(benchmarks) or 'none'} (`perception benchmark "
+                  '--list`)', file=sys.stderr)
+            return 2
+        bench = benchmarks[args.name]
+        sub = argparse.ArgumentParser(prog=f'perception benchmark {args.name}',
+                                      description=bench.help)
+        bench.add_arguments(sub)
+        return int(bench.run(sub.parse_args(rest)) or 0)

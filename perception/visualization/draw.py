@@ -1,0 +1,100 @@
+"""Drawing primitives every picture of perception uses: model inputs as
+displayable panels (CT windowed, 16-bit stretched), boxes in class colours
+with labels, ignore regions shaded and hatched, caption strips."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+#: Box colours by label (colour-blind-safe Okabe-Ito first, then more).
+PALETTE = [(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66),
+           (0, 114, 178), (213, 94, 0), (204, 121, 167), (255, 255, 255),
+           (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 0, 255)]
+IGNORE_COLOUR = (150, 150, 150)
+
+
+def to_panels(inputs, windows: Sequence = ()) -> list[np.ndarray]:
+    """(C, H, W) pipeline output -> displayable uint8 (H, W, 3) panels."""
+    from perception.data.windowing import apply_windows
+    array = inputs.detach().cpu().numpy() if hasattr(inputs, 'detach') \
+        else np.asarray(inputs)
+    array = array.transpose(1, 2, 0)
+    if windows:
+        windowed = apply_windows(array[..., 0].astype(np.float32), windows,
+                                 axis=-1)
+        return [np.repeat((windowed[..., i:i + 1] * 255).round().astype(
+            np.uint8), 3, axis=2) for i in range(windowed.shape[-1])]
+    if array.dtype != np.uint8:  # 16-bit or float: stretch for display
+        lo, hi = float(array.min()), float(array.max())
+        array = ((array - lo) / max(hi - lo, 1e-6) * 255).round()
+        array = array.astype(np.uint8)
+    if array.shape[2] == 1:
+        array = np.repeat(array, 3, axis=2)
+    return [np.ascontiguousarray(array[..., :3])]
+
+
+def render_sample(inputs, data_sample, classes: Sequence[str] = (),
+                  windows: Sequence = (), caption: str = ''):
+    """A PIL image of one packed sample: panels side by side, boxes drawn on
+    each panel, ignore regions shaded, and a caption strip."""
+    from PIL import Image, ImageDraw
+    panels = to_panels(inputs, windows)
+    h, w = panels[0].shape[:2]
+    sheet = Image.new('RGB', (w * len(panels), h + 18), (0, 0, 0))
+    gt = data_sample.get('gt_instances', None)
+    for p, panel in enumerate(panels):
+        image = Image.fromarray(panel).convert('RGBA')
+        if gt is not None and len(gt) > 0:
+            image = draw_boxes(image, gt, classes)
+        sheet.paste(image.convert('RGB'), (p * w, 0))
+    draw = ImageDraw.Draw(sheet)
+    if windows:
+        for p, (c, ww) in enumerate(windows):
+            draw.text((p * w + 3, 3), f'window C{c:g} W{ww:g}',
+                      fill=(255, 255, 0))
+    draw.text((3, h + 3), caption[:200], fill=(255, 255, 255))
+    return sheet
+
+
+def draw_boxes(image, gt, classes: Sequence[str] = ()):
+    """``gt`` (InstanceData: bboxes, labels, optional ignore_flags) drawn on
+    an RGBA PIL image; returns the new image."""
+    from PIL import Image, ImageDraw
+    boxes = gt.bboxes.detach().cpu().numpy() if hasattr(
+        gt.bboxes, 'detach') else np.asarray(gt.bboxes)
+    labels = np.asarray(gt.labels.cpu() if hasattr(gt.labels, 'cpu')
+                        else gt.labels).astype(int)
+    ignore = np.asarray(gt.ignore_flags.cpu() if 'ignore_flags' in gt
+                        else np.zeros(len(boxes), bool)).astype(bool)
+    shade = Image.new('RGBA', image.size, (0, 0, 0, 0))
+    sdraw = ImageDraw.Draw(shade)
+    for (x1, y1, x2, y2), flag in zip(boxes, ignore):
+        if flag:  # pixel-edge box -> last covered pixel is x2 - 1
+            sdraw.rectangle([x1, y1, x2 - 1, y2 - 1],
+                            fill=IGNORE_COLOUR + (110, ))
+            for off in range(int(x1 - (y2 - y1)), int(x2), 8):
+                sdraw.line([(off, y2 - 1), (off + (y2 - y1), y1)],
+                           fill=IGNORE_COLOUR + (200, ), width=1)
+    # hatch lines overshoot the box: keep only what is inside ignore boxes
+    mask = Image.new('L', image.size, 0)
+    mdraw = ImageDraw.Draw(mask)
+    for (x1, y1, x2, y2), flag in zip(boxes, ignore):
+        if flag:
+            mdraw.rectangle([x1, y1, x2 - 1, y2 - 1], fill=255)
+    clipped = Image.new('RGBA', image.size, (0, 0, 0, 0))
+    clipped.paste(shade, (0, 0), mask)
+    image = Image.alpha_composite(image, clipped)
+    draw = ImageDraw.Draw(image)
+    for (x1, y1, x2, y2), label, flag in zip(boxes, labels, ignore):
+        name = classes[label] if 0 <= label < len(classes) else (
+            'any' if label < 0 else str(label))
+        colour = IGNORE_COLOUR if flag else PALETTE[label % len(PALETTE)]
+        draw.rectangle([x1, y1, x2 - 1, y2 - 1], outline=colour + (255, ),
+                       width=1 if flag else 2)
+        text = f'ignore:{name}' if flag else name
+        ty = y1 - 11 if y1 >= 11 else y1 + 1
+        draw.rectangle([x1, ty, x1 + 6 * len(text) + 2, ty + 10],
+                       fill=(0, 0, 0, 160))
+        draw.text((x1 + 1, ty), text, fill=colour + (255, ))
+    return image

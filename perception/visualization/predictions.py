@@ -1,0 +1,114 @@
+"""Pictures of predictions written by ``perception test --show-dir``:
+the predicted (and true) label and the predicted boxes, drawn on the source
+image (boxes mapped back through the recorded geometry).
+
+Pictures follow the run's privacy guard (:mod:`perception.engine.privacy`):
+in a guarded run they are named by series UID digest and slice index, or a
+digest, instead of the source file name.
+"""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+from mmengine.hooks import Hook
+
+from perception.data.boxes import transform_boxes
+from perception.engine.privacy import sample_name
+from perception.registry import HOOKS
+from perception.visualization.draw import to_panels
+
+
+@HOOKS.register_module()
+class PredictionPicturesHook(Hook):
+    """Save test images with the predicted (and true) label and predicted
+    boxes drawn on them to ``out_dir``, named ``00000_<file stem>.png``, or
+    ``00000_series-<digest>-slice-0003.png`` / ``00000_sample-<digest>.png``
+    when the run's privacy guard hides the sample's path. Images PIL cannot
+    read (DICOM) are drawn from the model's input instead.
+
+    Args:
+        out_dir: folder for the pictures.
+        max_images: stop after this many pictures.
+        score_thr: draw predicted boxes scoring at least this.
+    """
+
+    def __init__(self, out_dir: str, max_images: int = 64,
+                 score_thr: float = 0.3) -> None:
+        self.out_dir = out_dir
+        self.max_images = max_images
+        self.score_thr = score_thr
+        self._written = 0
+
+    def _classes(self, runner) -> Sequence[str]:
+        dataset = getattr(runner.test_dataloader, 'dataset', None)
+        return tuple(getattr(dataset, 'metainfo', {}).get('classes', ()))
+
+    def after_test_iter(self, runner, batch_idx: int, data_batch=None,
+                        outputs=None) -> None:
+        if self._written >= self.max_images or not outputs:
+            return
+        os.makedirs(self.out_dir, exist_ok=True)
+        classes = self._classes(runner)
+        redactor = getattr(runner, 'redactor', None)
+        inputs = data_batch.get('inputs') if isinstance(data_batch,
+                                                        dict) else None
+        for j, sample in enumerate(outputs):
+            if self._written >= self.max_images:
+                return
+            path = sample.get('img_path') if hasattr(sample, 'get') else None
+            if not path or not os.path.isfile(path):
+                continue
+            image, scaled = self._image(path, inputs, j)
+            if image is None:
+                continue
+            name = sample_name(path, sample.metainfo, redactor)
+            self._draw(sample, image, scaled, classes, name)
+            self._written += 1
+
+    @staticmethod
+    def _image(path: str, inputs, j: int):
+        """(RGB picture, whether it is the resized model input) or (None,
+        False) when neither the file nor the input can be shown."""
+        from PIL import Image, UnidentifiedImageError
+        try:
+            return Image.open(path).convert('RGB'), False
+        except (UnidentifiedImageError, OSError):
+            if inputs is None or j >= len(inputs):
+                return None, False
+        return Image.fromarray(to_panels(inputs[j])[0]), True
+
+    def _draw(self, sample, image, scaled: bool, classes: Sequence[str],
+              stem: str) -> None:
+        from PIL import ImageDraw
+        draw = ImageDraw.Draw(image)
+        name = (lambda i: classes[i] if 0 <= i < len(classes) else str(i))
+        lines = []
+        if 'pred_score' in sample:
+            score = sample.pred_score
+            label = int(score.argmax())
+            lines.append(f'pred {name(label)} {float(score[label]):.2f}')
+        if 'gt_label' in sample:
+            lines.append(f'gt {name(int(sample.gt_label[0]))}')
+        if 'pred_instances' in sample:
+            inst = sample.pred_instances
+            boxes = inst.bboxes.detach().cpu().numpy()
+            homography = sample.get('homography_matrix')
+            if not scaled and homography is not None:
+                # back to the original image through what the transforms
+                # recorded (resize, flip, crop...)
+                boxes = transform_boxes(boxes, np.linalg.inv(homography))
+            for box, label, score in zip(boxes, inst.labels, inst.scores):
+                if float(score) < self.score_thr:
+                    continue
+                x0, y0, x1, y1 = box.tolist()
+                draw.rectangle([x0, y0, x1 - 1, y1 - 1],
+                               outline=(255, 64, 0))
+                draw.text((x0 + 2, y0 + 1),
+                          f'{name(int(label))} {float(score):.2f}',
+                          fill=(255, 64, 0))
+        for i, line in enumerate(lines):
+            draw.text((2, 2 + 10 * i), line, fill=(255, 255, 0))
+        out = os.path.join(self.out_dir, f'{self._written:05d}_{stem}.png')
+        image.save(out)
