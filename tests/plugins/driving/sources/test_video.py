@@ -6,7 +6,7 @@ import pytest
 from driving_fixtures import frame_code, stripes_are_rgb, write_video
 
 from perception.sources import SourceError, open_source
-from perception_driving.video import VideoSource, probe_fps
+from perception_driving.sources import VideoSource, probe_fps
 
 
 def codes(frames):

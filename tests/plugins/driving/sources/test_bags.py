@@ -7,7 +7,7 @@ from driving_fixtures import (coded_frame, frame_code, image_message,
                               mosaic_rggb, stripes_are_rgb, write_bag)
 
 from perception.sources import SourceError, open_source
-from perception_driving.bags import BagSource, decode_image_message
+from perception_driving.sources import BagSource, decode_image_message
 
 T0 = 1_700_000_000_123_456_789
 RGB = coded_frame(5, 48, 64)

@@ -8,7 +8,7 @@ from driving_fixtures import (camera_yaml, frame_code, write_image_folder,
                               write_rig, write_video)
 
 from perception.sources import FrameSet, open_source
-from perception_driving.rig import RigError, RigSource, load_rig
+from perception_driving.sources import RigError, RigSource, load_rig
 
 EPOCH = 1_700_000_000_000_000_000  # the left camera's clock
 JITTER_MS = [3, -2, 4, 1, -4, 2, 0, -3, 9, 1]  # frame 8 is 9 ms late
@@ -183,7 +183,7 @@ def test_bad_references_sources_and_sizes(two_cameras):
 
 
 def test_only_yaml_with_cameras_is_a_rig(tmp_path):
-    from perception_driving.rig import RigOpener
+    from perception_driving.sources import RigOpener
     (tmp_path / 'other.yaml').write_text('classes: [car, bus]\n')
     (tmp_path / 'cams.yml').write_text('cameras: {}\n')
     opener = RigOpener()

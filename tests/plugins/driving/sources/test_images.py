@@ -5,7 +5,7 @@ import pytest
 from driving_fixtures import frame_code, stripes_are_rgb, write_image_folder
 
 from perception.sources import SourceError, open_source, registered_openers
-from perception_driving.images import ImageFolderSource
+from perception_driving.sources import ImageFolderSource
 
 
 def test_folder_without_sidecar_uses_index_over_fps(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 from driving_fixtures import frame_code, stripes_are_rgb
 
 from perception.sources import SourceError, SourceTimeout, open_source
-from perception_driving.streams import StreamSource
+from perception_driving.sources import StreamSource
 
 FAST = dict(backoff_s=0.02, backoff_max_s=0.2, read_timeout_s=1.0)
 
