@@ -3,8 +3,10 @@ dataset formats and synthetic drives."""
 from perception.sources import open_source
 from perception_driving.sources import (bags, images,  # noqa: F401
                                         rig, streams, video)
-from perception_driving import bench_decode, camera_feed  # noqa: F401
-from perception_driving import bdd100k, coco, kitti, nuimages  # noqa: F401  (datasets)
+from perception_driving import bench_decode  # noqa: F401
+from perception_driving.datasets import (bdd100k,  # noqa: F401
+                                         camera_feed, coco, kitti,
+                                         nuimages)
 from perception_driving import synth  # noqa: F401  (synth-drive)
 
 __version__ = '0.1.0'

@@ -64,7 +64,7 @@ def test_drive_has_every_kind_of_object(drive_dir):
 
 
 def test_kitti_read_back(drive_dir):
-    from perception_driving.kitti import KittiDataset
+    from perception_driving.datasets import KittiDataset
     ds = KittiDataset(data_root=str(drive_dir / 'kitti' / 'training'),
                       class_map=str(drive_dir / 'kitti' / 'class_map.yaml'))
     assert len(ds) == FRAMES
@@ -81,7 +81,7 @@ def test_kitti_read_back(drive_dir):
 
 
 def test_bdd100k_read_back(drive_dir):
-    from perception_driving.bdd100k import Bdd100kDataset
+    from perception_driving.datasets import Bdd100kDataset
     ds = Bdd100kDataset(data_root=str(drive_dir / 'bdd100k'),
                         ann_file='labels/det_20/det_train.json')
     assert len(ds) == FRAMES
@@ -97,7 +97,7 @@ def test_bdd100k_read_back(drive_dir):
 
 
 def test_coco_read_back(drive_dir):
-    from perception_driving.coco import CocoDetDataset
+    from perception_driving.datasets import CocoDetDataset
     ds = CocoDetDataset(data_root=str(drive_dir / 'coco'),
                         ann_file='annotations/instances.json',
                         img_dir='images', class_map=None)
@@ -111,7 +111,7 @@ def test_coco_read_back(drive_dir):
 
 
 def test_nuimages_read_back(drive_dir):
-    from perception_driving.nuimages import NuImagesDataset
+    from perception_driving.datasets import NuImagesDataset
     ds = NuImagesDataset(data_root=str(drive_dir / 'nuimages'),
                          class_map=str(drive_dir / 'nuimages' /
                                        'class_map.yaml'))

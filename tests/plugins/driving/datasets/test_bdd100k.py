@@ -24,13 +24,13 @@ import pytest
 from mmengine.config import Config
 from PIL import Image
 
-import perception_driving  # noqa: F401
+import perception_driving  # noqa: F401  (registers the readers)
 from perception.data import BadSampleError
 from perception.registry import DATASETS
-from perception_driving.class_mapping import UnmappedClassError
+from perception_driving.datasets import UnmappedClassError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
+REPO = os.path.abspath(os.path.join(HERE, '..', '..', '..', '..'))
 FIXTURE = os.path.join(HERE, 'fixtures', 'bdd100k')
 NAMES = ('b1c66a42-6f7d68ca.jpg', 'edge-0001.jpg', 'edge-0002.jpg')
 

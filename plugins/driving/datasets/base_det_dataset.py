@@ -23,9 +23,9 @@ from mmengine.logging import print_log
 
 from perception.data import BadSampleError, PerceptionDataset
 from perception.data.boxes import box_problem, clip_boxes
-from perception_driving.class_mapping import (IGNORE_LABEL, ClassCounter,
-                                              load_class_map)
-from perception_driving.det_filters import BoxFilter
+
+from .box_filters import BoxFilter
+from .class_mapping import IGNORE_LABEL, ClassCounter, load_class_map
 
 
 def load_json(path: str):
@@ -58,9 +58,9 @@ class DrivingDetDataset(PerceptionDataset):
     Args:
         data_root: dataset folder; relative paths are under it.
         class_map: built-in map name, YAML path or dict
-            (:func:`perception_driving.class_mapping.load_class_map`);
+            (:func:`~.class_mapping.load_class_map`);
             default the format's built-in map.
-        filters: :class:`~perception_driving.det_filters.BoxFilter` config;
+        filters: :class:`~.box_filters.BoxFilter` config;
             filtered boxes become ignore regions.
         box_tolerance: pixels a box may stick out of the image (it is then
             clipped); further out is a bad sample.

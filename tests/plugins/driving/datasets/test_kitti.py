@@ -24,10 +24,10 @@ from PIL import Image
 import perception_driving  # noqa: F401  (registers the readers)
 from perception.data import BadSampleError
 from perception.registry import DATASETS
-from perception_driving.class_mapping import UnmappedClassError
+from perception_driving.datasets import UnmappedClassError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
+REPO = os.path.abspath(os.path.join(HERE, '..', '..', '..', '..'))
 FIXTURE = os.path.join(HERE, 'fixtures', 'kitti', 'training')
 
 

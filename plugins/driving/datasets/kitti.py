@@ -27,7 +27,8 @@ import numpy as np
 from perception.data import BadSampleError
 from perception.data.boxes import inclusive_to_xyxy
 from perception.registry import DATASETS
-from perception_driving.det_dataset import DrivingDetDataset, image_size
+
+from .base_det_dataset import DrivingDetDataset, image_size
 
 KITTI_FIELDS = ('type', 'truncated', 'occluded', 'alpha', 'left', 'top',
                 'right', 'bottom', 'height', 'width', 'length', 'x', 'y', 'z',
@@ -88,7 +89,7 @@ class KittiDataset(DrivingDetDataset):
         split_file: optional text file of image ids, one per line (e.g.
             ``ImageSets/train.txt``); default every image in ``img_dir``.
         img_suffix: image file suffix.
-        **kwargs: :class:`~perception_driving.det_dataset.DrivingDetDataset`
+        **kwargs: :class:`~.base_det_dataset.DrivingDetDataset`
             arguments (class_map, filters, pipeline, on_bad_sample, ...).
     """
 

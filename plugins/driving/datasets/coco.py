@@ -18,7 +18,8 @@ from collections import defaultdict
 from perception.data import BadSampleError
 from perception.data.boxes import xywh_to_xyxy
 from perception.registry import DATASETS
-from perception_driving.det_dataset import DrivingDetDataset, load_json
+
+from .base_det_dataset import DrivingDetDataset, load_json
 
 
 @DATASETS.register_module()
@@ -32,7 +33,7 @@ class CocoDetDataset(DrivingDetDataset):
         class_map: as for every driving dataset; default ``'coco'`` (the 80
             COCO classes to the driving taxonomy). ``None`` keeps the
             file's own categories (sorted by id) as the classes.
-        **kwargs: :class:`~perception_driving.det_dataset.DrivingDetDataset`
+        **kwargs: :class:`~.base_det_dataset.DrivingDetDataset`
             arguments (filters, pipeline, on_bad_sample, ...).
     """
 

@@ -24,12 +24,12 @@ import pytest
 from mmengine.config import Config
 from scipy.spatial.transform import Rotation
 
-import perception_driving  # noqa: F401
+import perception_driving  # noqa: F401  (registers the readers)
 from perception.data import BadSampleError
 from perception.registry import DATASETS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
+REPO = os.path.abspath(os.path.join(HERE, '..', '..', '..', '..'))
 FIXTURES = os.path.join(HERE, 'fixtures')
 
 

@@ -29,8 +29,9 @@ import numpy as np
 
 from perception.data import BadSampleError
 from perception.registry import DATASETS
-from perception_driving.det_dataset import DrivingDetDataset, load_json
-from perception_driving.det_filters import NUSCENES_VISIBILITY
+
+from .base_det_dataset import DrivingDetDataset, load_json
+from .box_filters import NUSCENES_VISIBILITY
 
 
 def quaternion_matrix(q: Sequence[float]) -> np.ndarray:
@@ -168,7 +169,7 @@ class NuImagesDataset(DrivingDetDataset):
         mode: 'nuimages', 'nuscenes' or 'auto' (by which tables exist).
         cameras: channels to keep (e.g. ``['CAM_FRONT']``); default all.
         class_map: default ``'nuimages'`` or ``'nuscenes'`` by mode.
-        **kwargs: :class:`~perception_driving.det_dataset.DrivingDetDataset`
+        **kwargs: :class:`~.base_det_dataset.DrivingDetDataset`
             arguments (filters, pipeline, on_bad_sample, ...).
     """
 

@@ -28,8 +28,8 @@ from mmengine.logging import print_log
 from perception.data import BadSampleError
 from perception.data.boxes import inclusive_to_xyxy
 from perception.registry import DATASETS
-from perception_driving.det_dataset import (DrivingDetDataset, image_size,
-                                           load_json)
+
+from .base_det_dataset import DrivingDetDataset, image_size, load_json
 
 
 def _frames_in(path: str) -> list[tuple[str, int, object]]:
@@ -67,7 +67,7 @@ class Bdd100kDataset(DrivingDetDataset):
         img_dir: image folder (``images/100k/train``).
         img_shape: (height, width) of every image, to skip reading image
             headers at load (BDD100K images are 720 x 1280); None reads them.
-        **kwargs: :class:`~perception_driving.det_dataset.DrivingDetDataset`
+        **kwargs: :class:`~.base_det_dataset.DrivingDetDataset`
             arguments (class_map, filters, pipeline, on_bad_sample, ...).
     """
 

@@ -7,10 +7,10 @@ import pytest
 from driving_fixtures import (camera_yaml, frame_code, stripes_are_rgb,
                               write_image_folder, write_rig, write_video)
 
-import perception_driving.camera_feed as camera_feed
+import perception_driving.datasets.camera_feed as camera_feed
 from perception.data import BadSampleError
 from perception.registry import DATASETS
-from perception_driving.camera_feed import CameraFeedDataset
+from perception_driving.datasets import CameraFeedDataset
 
 NUMBERS = [0, 0, 0, 1, 2, 2, 3, 4, 4, 4, 5, 6]
 
@@ -128,7 +128,7 @@ def test_driving_pretraining_config_builds_on_a_video(repeating_video,
                                                       tmp_path):
     from mmengine.config import Config
     root = os.path.dirname(os.path.abspath(__file__))
-    config = os.path.join(root, '..', '..', '..', 'configs', 'pretrain',
+    config = os.path.join(root, '..', '..', '..', '..', 'configs', 'pretrain',
                           'mae_vit-tiny-p16_1xb32-400e_driving-256x512.py')
     cfg = Config.fromfile(config).train_dataloader.dataset
     cfg.update(source=[str(repeating_video)], cache_dir=str(tmp_path))

@@ -1,0 +1,23 @@
+"""Driving datasets, registered in ``DATASETS``: KITTI, BDD100K, nuImages
+and COCO detection readers over one shared base (:mod:`.base_det_dataset`:
+class maps, box checks, :mod:`.box_filters`, the bad-sample policy), and
+camera feeds (videos, streams, bags) decoded once into a frame cache for
+pretraining. Built-in class maps (``class_maps/*.yaml``) map every format's
+classes onto the unified driving taxonomy. Names load on first use."""
+from perception._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    'KittiDataset': 'perception_driving.datasets.kitti',
+    'Bdd100kDataset': 'perception_driving.datasets.bdd100k',
+    'NuImagesDataset': 'perception_driving.datasets.nuimages',
+    'CocoDetDataset': 'perception_driving.datasets.coco',
+    'CameraFeedDataset': 'perception_driving.datasets.camera_feed',
+    'DrivingDetDataset': 'perception_driving.datasets.base_det_dataset',
+    'BoxFilter': 'perception_driving.datasets.box_filters',
+    'ClassMap': 'perception_driving.datasets.class_mapping',
+    'ClassCounter': 'perception_driving.datasets.class_mapping',
+    'UnmappedClassError': 'perception_driving.datasets.class_mapping',
+    'IGNORE_LABEL': 'perception_driving.datasets.class_mapping',
+    'load_class_map': 'perception_driving.datasets.class_mapping',
+    'builtin_class_maps': 'perception_driving.datasets.class_mapping',
+})
