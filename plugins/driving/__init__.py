@@ -7,7 +7,7 @@ from perception_driving import bench_decode  # noqa: F401
 from perception_driving.datasets import (bdd100k,  # noqa: F401
                                          camera_feed, coco, kitti,
                                          nuimages)
-from perception_driving import synth  # noqa: F401  (synth-drive)
+from perception_driving import commands  # noqa: F401  (synth-drive)
 
 __version__ = '0.1.0'
 __all__ = ['open_source']

@@ -1,9 +1,12 @@
-"""Synthetic drives: ``generate_drive`` and ``perception synth-drive OUT``.
+"""Synthetic drives: :func:`render_drive`, :func:`write_drive` and
+:func:`generate_drive` (both in one call; the ``synth-drive`` command,
+:mod:`perception_driving.commands`, runs it).
 
-A seeded drive through a city street seen by a one- to three-camera rig,
-rendered with numpy/OpenCV (:mod:`.synth_render`), labeled exactly from
-the scene geometry (:mod:`.synth_labels`) and written in every format the
-driving plugin reads (:mod:`.synth_writers`). The same seed gives the same
+A seeded drive (:mod:`.populate`) through a city street seen by a one- to
+three-camera rig, rendered with numpy/OpenCV (:mod:`.render`,
+:mod:`.effects`), labeled exactly from the scene geometry (:mod:`.labels`)
+and written in every format the driving plugin reads
+(:mod:`.sensor_writers`, :mod:`.label_writers`). The same seed gives the same
 labels byte for byte and the same pixels (within 2 grey levels across
 platforms, exactly on one machine).
 
@@ -22,33 +25,28 @@ Layout of ``OUT``::
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
-import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 
-from perception.commands import Command
-from perception.registry import COMMANDS
 from perception.structures import DRIVING_CLASSES
 
-from .synth_effects import finish
-from .synth_ground import Textures
-from .synth_labels import FrameLabels, compute_labels
-from .synth_render import render_view
-from .synth_scene import (LIGHTINGS, WEATHERS, CameraModel, Scene,
-                          build_scene, make_rig)
-from .synth_writers import (place_file, rotation_to_quaternion, write_bag,
-                            write_bdd100k, write_coco, write_image_folder,
-                            write_kitti, write_nuimages, write_rig,
-                            write_video)
+from .effects import finish
+from .ground import Textures
+from .label_writers import (place_file, rotation_to_quaternion,
+                            write_bdd100k, write_coco, write_kitti,
+                            write_nuimages)
+from .labels import FrameLabels, compute_labels
+from .options import FORMATS
+from .populate import build_scene
+from .render import render_view
+from .scene import CameraModel, Scene, make_rig
+from .sensor_writers import (write_bag, write_image_folder, write_rig,
+                             write_video)
 
-FORMATS = ('images', 'video', 'rig', 'bag', 'kitti', 'bdd100k', 'coco',
-           'nuimages')
 BDD_TIMEOFDAY = {'day': 'daytime', 'dusk': 'dawn/dusk', 'night': 'night'}
 BDD_WEATHER = {'clear': 'clear', 'rain': 'rainy', 'fog': 'foggy'}
 # Our world is X right, Y up, Z forward (left-handed); nuScenes' global
@@ -228,121 +226,3 @@ def generate_drive(out: str, seed: int = 0, frames: int = 20,
     (:func:`write_drive`) under ``out``; returns the summary."""
     drive = render_drive(seed, frames, size, cameras, lighting, weather, fps)
     return write_drive(drive, out, formats, overwrite)
-
-
-@COMMANDS.register_module(name='synth-drive')
-class SynthDriveCommand(Command):
-    name = 'synth-drive'
-    help = 'write a synthetic drive in every supported format'
-
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument('out', help='output folder (created)')
-        parser.add_argument('--seed', type=int, default=0,
-                            help='the same seed gives the same drive')
-        parser.add_argument('--frames', type=int, default=20,
-                            help='frames per camera (default 20)')
-        parser.add_argument('--size', type=int, nargs=2, default=(640, 360),
-                            metavar=('WIDTH', 'HEIGHT'),
-                            help='image size (default 640 360)')
-        parser.add_argument('--cameras', type=int, default=3,
-                            choices=(1, 2, 3),
-                            help='front, + front_left, + front_right '
-                                 '(default 3; a rig needs 2 or 3)')
-        parser.add_argument('--lighting', default='day', choices=LIGHTINGS)
-        parser.add_argument('--weather', default='clear', choices=WEATHERS)
-        parser.add_argument('--fps', type=float, default=10.0,
-                            help='frame rate (default 10)')
-        parser.add_argument('--formats', nargs='+', default=list(FORMATS),
-                            choices=FORMATS, metavar='FORMAT',
-                            help=f"subset of {', '.join(FORMATS)} "
-                                 '(default all; image folders are always '
-                                 'written)')
-        parser.add_argument('--overwrite', action='store_true',
-                            help='write into a folder that is not empty')
-
-    def run(self, args: argparse.Namespace) -> int:
-        start = time.perf_counter()
-        try:
-            summary = generate_drive(args.out, args.seed, args.frames,
-                                     args.size, args.cameras, args.lighting,
-                                     args.weather, args.fps, args.formats,
-                                     args.overwrite)
-        except (FileExistsError, ValueError) as exc:
-            print(f'perception synth-drive: error: {exc}', file=sys.stderr)
-            return 2
-        print(f"synth-drive: {summary['frames']} frames x "
-              f"{len(summary['cameras'])} camera(s) "
-              f"({', '.join(summary['cameras'])}), {args.lighting}, "
-              f'{args.weather}, seed {args.seed} -> {args.out} in '
-              f'{time.perf_counter() - start:.1f} s')
-        for cls, n in summary['boxes_per_class'].items():
-            print(f'  {cls:14s} {n:5d} boxes')
-        print(f"  ignore regions {summary['ignore_regions']:5d}")
-        for fmt, path in summary['paths'].items():
-            print(f'  {fmt:9s} {path}')
-        for note in summary['notes']:
-            print(f'  note: {note}')
-        return 0
-
-
-CLASS_COLOURS = {'pedestrian': (255, 60, 60), 'rider': (255, 150, 0),
-                 'car': (0, 200, 255), 'truck': (60, 110, 255),
-                 'bus': (190, 80, 255), 'train': (150, 150, 150),
-                 'motorcycle': (255, 230, 0), 'bicycle': (0, 255, 140),
-                 'traffic light': (255, 255, 255),
-                 'traffic sign': (255, 120, 200)}
-
-
-def draw_labels(image: np.ndarray, labels: FrameLabels,
-                scale: float = 1.0) -> np.ndarray:
-    """A copy of ``image`` (the labeled image resized by ``scale``) with
-    boxes coloured by class and ignore regions shaded grey."""
-    import cv2
-    out = image.copy()
-    for o in labels.objects:
-        x1, y1, x2, y2 = (int(round(v * scale)) for v in o.bbox)
-        if o.ignore:
-            region = out[y1:y2, x1:x2].astype(np.float32)
-            out[y1:y2, x1:x2] = (0.45 * region + 0.55 * 128).astype(np.uint8)
-            continue
-        colour = CLASS_COLOURS[o.category]
-        cv2.rectangle(out, (x1, y1), (x2 - 1, y2 - 1), colour, 1)
-        if y2 - y1 >= 14:
-            cv2.putText(out, o.category, (x1 + 1, max(y1 - 2, 7)),
-                        cv2.FONT_HERSHEY_SIMPLEX, 0.3, colour, 1,
-                        cv2.LINE_AA)
-    return out
-
-
-def write_sample_picture(path: str, seed: int = 10,
-                         size: Sequence[int] = (640, 360),
-                         tile: Sequence[int] = (480, 270)) -> str:
-    """The picture in ``docs/images``: one drive under five conditions, its
-    labels drawn on the first, and the rig's left camera."""
-    import cv2
-    tiles = []
-    for k, (lighting, weather) in enumerate((
-            ('day', 'clear'), ('day', 'clear'), ('dusk', 'rain'),
-            ('night', 'clear'), ('day', 'fog'), ('day', 'clear'))):
-        cams = 2 if k == 5 else 1
-        drive = render_drive(seed, 6, size, cams, lighting, weather)
-        cam = drive.rig[-1].name
-        image = cv2.resize(drive.images[cam][5], tuple(tile),
-                           interpolation=cv2.INTER_AREA)
-        if k == 0:
-            image = draw_labels(image, drive.labels[cam][5],
-                                tile[0] / size[0])
-        caption = ['labels (ignore regions shaded)', 'day, clear',
-                   'dusk, rain', 'night, headlights', 'day, fog',
-                   'rig: front_left camera'][k]
-        band = image[tile[1] - 26:tile[1] - 4, 4:12 + 9 * len(caption)]
-        band[:] = (band * 0.35).astype(np.uint8)
-        cv2.putText(image, caption, (8, tile[1] - 10),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
-                    cv2.LINE_AA)
-        tiles.append(image)
-    grid = np.concatenate([np.concatenate(tiles[:3], 1),
-                           np.concatenate(tiles[3:], 1)], 0)
-    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-    cv2.imwrite(path, grid[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    return path

@@ -12,14 +12,11 @@ pytest.importorskip('rosbags')
 
 from perception.sources import FrameSet, open_source  # noqa: E402
 from perception.structures import DRIVING_CLASSES  # noqa: E402
-from perception_driving.synth import (SynthDriveCommand,  # noqa: E402
-                                      render_drive, write_drive)
-from perception_driving.synth_effects import finish  # noqa: E402
-from perception_driving.synth_ground import Textures  # noqa: E402
-from perception_driving.synth_labels import compute_labels  # noqa: E402
-from perception_driving.synth_render import render_view  # noqa: E402
-from perception_driving.synth_scene import (Actor, build_scene,  # noqa: E402
-                                            make_rig)
+from perception_driving.commands import SynthDriveCommand  # noqa: E402
+from perception_driving.synth import (Actor, Textures,  # noqa: E402
+                                      build_scene, compute_labels, finish,
+                                      make_rig, render_drive, render_view,
+                                      write_drive)
 
 FRAMES, FPS, SIZE, SEED = 4, 10.0, (320, 192), 3
 

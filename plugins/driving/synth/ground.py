@@ -12,7 +12,7 @@ import math
 import cv2
 import numpy as np
 
-from .synth_scene import Scene
+from .scene import Scene
 
 # Lighting presets: sun direction (elevation, azimuth in degrees), ambient
 # and sun colours, sky (horizon, zenith), exposure.

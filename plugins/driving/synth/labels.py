@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
-from .synth_render import SHIFT, View
-from .synth_scene import CameraModel, Scene
+from .render import SHIFT, View
+from .scene import CameraModel, Scene
 
 
 @dataclass

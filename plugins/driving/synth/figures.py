@@ -15,8 +15,8 @@ import math
 import cv2
 import numpy as np
 
-from .synth_actors import Poly, _Frame, _box_corners, ngon, solid
-from .synth_scene import Actor, Scene
+from .actors import LocalFrame, Poly, box_corners, ngon, solid
+from .scene import Actor, Scene
 
 
 class Billboard:
@@ -197,7 +197,7 @@ def rider_polys(scene: Scene, a: Actor, R, p, C, t) -> list[Poly]:
 
 def tree_polys(scene: Scene, a: Actor, R, p, C) -> list[Poly]:
     crown_w, height, trunk = a.dims
-    polys = solid(_Frame(R, p), _box_corners(
+    polys = solid(LocalFrame(R, p), box_corners(
         -trunk / 2, trunk / 2, 0, height * 0.6, -trunk / 2, trunk / 2), 0,
         (0.23, 0.17, 0.12))
     bb = Billboard(R, p, C)

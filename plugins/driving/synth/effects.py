@@ -1,6 +1,6 @@
 """Lighting, weather and camera effects of synthetic drives.
 
-Applied to a rasterised :class:`~perception_driving.synth_render.View`:
+Applied to a rasterised :class:`~.render.View`:
 sun and sky light, the ego's headlights and street lamps at dusk and night
 (as light falling on the surfaces, from each pixel's 3D position), bloom
 around lights, fog by depth, rain streaks and wet glare, motion blur along
@@ -13,8 +13,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .synth_render import View, pixel_rays
-from .synth_scene import CameraModel, Scene
+from .render import View, pixel_rays
+from .scene import CameraModel, Scene
 
 FOG_VISIBILITY = {'clear': 0.0, 'rain': 260.0, 'fog': 55.0}
 EXPOSURE_S = {'day': 0.008, 'dusk': 0.016, 'night': 0.025}

@@ -7,7 +7,7 @@ depth test (inverse depth is affine in the image for planar polygons), which
 writes albedo, emission, a sun-shading factor, depth and the id of the
 labeled object. Lighting (sun, sky, headlights, street lamps), weather,
 motion blur, optics and sensor noise are applied last
-(:mod:`perception_driving.synth_effects`). The labels are computed from the
+(:mod:`.effects`). The labels are computed from the
 same fixed-point polygons and the id buffer, so they match the pixels.
 """
 from __future__ import annotations
@@ -18,11 +18,10 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from .synth_actors import (Poly, _Frame, building_polys, lamp_polys,
-                           traffic_light_polys, traffic_sign_polys,
-                           vehicle_polys)
-from .synth_figures import (pedestrian_polys, rider_polys, tree_polys)
-from .synth_scene import CameraModel, Scene
+from .actors import (LocalFrame, Poly, building_polys, lamp_polys,
+                     traffic_light_polys, traffic_sign_polys, vehicle_polys)
+from .figures import pedestrian_polys, rider_polys, tree_polys
+from .scene import CameraModel, Scene
 
 SHIFT = 4                   # fixed-point bits of cv2.fillPoly coordinates
 NEAR = 0.3                  # near clipping plane, metres
@@ -95,18 +94,18 @@ def scene_polys(scene: Scene, t: float, C: np.ndarray, fwd: np.ndarray
         if np.hypot(rel[0], rel[2]) > 220 or rel @ fwd < -15:
             continue
         if a.kind in ('car', 'truck', 'bus'):
-            polys += vehicle_polys(scene, a, _Frame(R, p),
+            polys += vehicle_polys(scene, a, LocalFrame(R, p),
                                    far=np.hypot(rel[0], rel[2]) > 35)
         elif a.kind == 'pedestrian':
             polys += pedestrian_polys(scene, a, R, p, C, t)
         elif a.kind in ('cyclist', 'motorcyclist'):
             polys += rider_polys(scene, a, R, p, C, t)
         elif a.kind == 'traffic_light':
-            polys += traffic_light_polys(scene, a, _Frame(R, p), t)
+            polys += traffic_light_polys(scene, a, LocalFrame(R, p), t)
         elif a.kind == 'traffic_sign':
-            polys += traffic_sign_polys(scene, a, _Frame(R, p))
+            polys += traffic_sign_polys(scene, a, LocalFrame(R, p))
         elif a.kind == 'lamp':
-            polys += lamp_polys(scene, a, _Frame(R, p))
+            polys += lamp_polys(scene, a, LocalFrame(R, p))
         elif a.kind == 'tree':
             polys += tree_polys(scene, a, R, p, C)
     return polys
@@ -154,7 +153,7 @@ def _inverse_depth_plane(pc: np.ndarray, K: np.ndarray):
 def render_view(scene: Scene, cam: CameraModel, frame: int,
                 textures) -> View:
     """Rasterise the scene for one camera and frame (no lighting yet)."""
-    from .synth_ground import draw_ground
+    from .ground import draw_ground
     t = scene.time(frame)
     H, W, K = cam.height, cam.width, cam.K
     R_wc, C = scene.camera_pose(cam, t)

@@ -14,9 +14,9 @@ import math
 
 import numpy as np
 
-from .synth_scene import Actor, Scene
+from .scene import Actor, Scene
 
-# Box faces as vertex indices of the corners from _box_corners.
+# Box faces as vertex indices of the corners from box_corners.
 _FACES = ((0, 1, 2, 3), (4, 5, 6, 7), (0, 1, 5, 4), (3, 2, 6, 7),
           (0, 3, 7, 4), (1, 2, 6, 5))
 GLASS = np.array([0.1, 0.12, 0.15])
@@ -39,7 +39,7 @@ class Poly:
         self.inside, self.tex, self.uv = inside, tex, uv
 
 
-class _Frame:
+class LocalFrame:
     """Local frame of an actor: x right, y up, z forward, metres."""
 
     def __init__(self, R: np.ndarray, p: np.ndarray) -> None:
@@ -49,7 +49,7 @@ class _Frame:
         return np.asarray(pts, np.float64) @ self.R.T + self.p
 
 
-def _box_corners(x0, x1, y0, y1, z0, z1, top_dz=(0.0, 0.0), top_dx=0.0):
+def box_corners(x0, x1, y0, y1, z0, z1, top_dz=(0.0, 0.0), top_dx=0.0):
     """Corners of a box, optionally a frustum: the top face is shrunk by
     ``top_dz`` (back, front) and ``top_dx`` (each side)."""
     b0, b1 = z0 + top_dz[0], z1 - top_dz[1]
@@ -58,7 +58,7 @@ def _box_corners(x0, x1, y0, y1, z0, z1, top_dz=(0.0, 0.0), top_dx=0.0):
                      [x1 - top_dx, y1, b1], [x0 + top_dx, y1, b1]])
 
 
-def solid(fr: _Frame, corners, obj, albedo, emit=None,
+def solid(fr: LocalFrame, corners, obj, albedo, emit=None,
           face_albedo: dict | None = None) -> list[Poly]:
     """The six faces of a (frustum) box given by local corners."""
     pts = fr.w(corners)
@@ -67,7 +67,7 @@ def solid(fr: _Frame, corners, obj, albedo, emit=None,
                  inside) for i, f in enumerate(_FACES)]
 
 
-def decal(fr: _Frame, corners, centre, obj, albedo, emit=None,
+def decal(fr: LocalFrame, corners, centre, obj, albedo, emit=None,
           lift=0.012) -> Poly:
     """A polygon laid on a face of a solid, lifted off it to win the depth
     test, and culled with that face."""
@@ -96,7 +96,7 @@ def ngon(cx, cy, rx, ry, n=10, start=0.0):
     return np.stack([cx + rx * np.cos(a), cy + ry * np.sin(a)], axis=1)
 
 
-def wheel(fr: _Frame, x0, x1, zc, r, obj, far=False) -> list[Poly]:
+def wheel(fr: LocalFrame, x0, x1, zc, r, obj, far=False) -> list[Poly]:
     """An octagonal prism along local x (a tyre with a lighter hub); far
     away only its outer disc."""
     ring = ngon(zc, r, r, r, 8, math.pi / 8)
@@ -125,7 +125,7 @@ def lights_on(scene: Scene) -> bool:
     return scene.lighting != 'day' or scene.weather != 'clear'
 
 
-def vehicle_polys(scene: Scene, a: Actor, fr: _Frame,
+def vehicle_polys(scene: Scene, a: Actor, fr: LocalFrame,
                   far: bool = False) -> list[Poly]:
     W, H, L = a.dims
     obj, col = a.object_ids()[0], np.array(a.color)
@@ -145,7 +145,7 @@ def vehicle_polys(scene: Scene, a: Actor, fr: _Frame,
         polys += wheel(fr, x0 - 0.01, x0 + 0.24, zc, r, obj, far)
         polys += wheel(fr, x1 - 0.24, x1 + 0.01, zc, r, obj, far)
     if style == 'bus':
-        c = _box_corners(x0, x1, 0.3, H, -L / 2, L / 2)
+        c = box_corners(x0, x1, 0.3, H, -L / 2, L / 2)
         polys += solid(fr, c, obj, col)
         ctr = [0, H / 2, 0]
         for xs in (x0, x1):
@@ -166,11 +166,11 @@ def vehicle_polys(scene: Scene, a: Actor, fr: _Frame,
         hl_y, tl_y, hb = (0.55, 0.8), (0.6, 1.1), 1.2
     elif style == 'truck':
         cab = L / 2 - 2.1
-        polys += solid(fr, _box_corners(x0 + .05, x1 - .05, 0.5, 2.9, cab,
+        polys += solid(fr, box_corners(x0 + .05, x1 - .05, 0.5, 2.9, cab,
                                         L / 2, (0.0, 0.35)), obj, col)
-        polys += solid(fr, _box_corners(x0, x1, 0.95, H, -L / 2, cab - 0.15),
+        polys += solid(fr, box_corners(x0, x1, 0.95, H, -L / 2, cab - 0.15),
                        obj, np.array(a.params['cargo']) * 0.3 + 0.65)
-        polys += solid(fr, _box_corners(x0 + .25, x1 - .25, 0.45, 0.95,
+        polys += solid(fr, box_corners(x0 + .25, x1 - .25, 0.45, 0.95,
                                         -L / 2 + 0.2, cab), obj, (.1, .1, .1))
         ctr = [0, 1.5, L / 2 - 1.0]
         polys.append(decal(fr, [[x0 + .2, 1.7, L / 2 - .28],
@@ -190,16 +190,16 @@ def vehicle_polys(scene: Scene, a: Actor, fr: _Frame,
                'suv': ((-0.47, 0.22), (0.03, 0.18)),
                'van': ((-0.49, 0.36), (0.01, 0.08))}[style]
         (zc0, zc1), (dz0, dz1) = cab
-        polys += solid(fr, _box_corners(x0, x1, 0.22, hb, -L / 2, L / 2,
+        polys += solid(fr, box_corners(x0, x1, 0.22, hb, -L / 2, L / 2,
                                         (0.04, 0.12)), obj, col)
-        cc = _box_corners(x0 + .04, x1 - .04, hb, H, zc0 * L, zc1 * L,
+        cc = box_corners(x0 + .04, x1 - .04, hb, H, zc0 * L, zc1 * L,
                           (dz0 * L, dz1 * L), 0.13)
         polys += solid(fr, cc, obj, col)
         ctr = cc.mean(axis=0)
         for face in _FACES[:2] + _FACES[4:]:
             q = cc[list(face)]
             polys.append(decal(fr, inset(q, 0.14), ctr, obj, GLASS))
-        polys += solid(fr, _box_corners(x0 - .01, x1 + .01, 0.22, 0.42,
+        polys += solid(fr, box_corners(x0 - .01, x1 + .01, 0.22, 0.42,
                                         -L / 2 - .02, L / 2 + .02),
                        obj, col * 0.35 + 0.05)
         hl_y, tl_y = (hb - 0.2, hb - 0.06), (hb - 0.22, hb - 0.04)
@@ -225,11 +225,11 @@ def vehicle_polys(scene: Scene, a: Actor, fr: _Frame,
     return polys
 
 
-def traffic_light_polys(scene: Scene, a: Actor, fr: _Frame,
+def traffic_light_polys(scene: Scene, a: Actor, fr: LocalFrame,
                         t: float) -> list[Poly]:
     W, H, D = a.dims
     obj, h = a.object_ids()[0], a.params['height']
-    polys = solid(fr, _box_corners(-W / 2, W / 2, h, h + H, -D / 2, D / 2),
+    polys = solid(fr, box_corners(-W / 2, W / 2, h, h + H, -D / 2, D / 2),
                   obj, a.color)
     ctr = [0, h + H / 2, 0]
     state = a.params['state']
@@ -246,16 +246,16 @@ def traffic_light_polys(scene: Scene, a: Actor, fr: _Frame,
     # Pole (and mast arm) are unlabeled scenery that still occludes.
     if a.params['mast']:
         rel = a.params['pole_x'] - a.x_rel
-        polys += solid(fr, _box_corners(-0.06, 0.06, h + H - 0.1, h + H,
+        polys += solid(fr, box_corners(-0.06, 0.06, h + H - 0.1, h + H,
                                         -0.06, 0.06), 0, (0.25, 0.25, 0.25))
         # Facing the ego, local x points to the world's left: the pole on
         # the right sidewalk is at local x = -rel.
-        polys += solid(fr, _box_corners(-rel, 0.0, h + H, h + H + 0.15,
+        polys += solid(fr, box_corners(-rel, 0.0, h + H, h + H + 0.15,
                                         -0.07, 0.07), 0, (0.3, 0.3, 0.3))
-        polys += solid(fr, _box_corners(-rel - .1, -rel + .1, 0, h + H + .2,
+        polys += solid(fr, box_corners(-rel - .1, -rel + .1, 0, h + H + .2,
                                         -.1, .1), 0, (0.3, 0.3, 0.3))
     else:
-        polys += solid(fr, _box_corners(-0.07, 0.07, 0, h, -0.07, 0.07), 0,
+        polys += solid(fr, box_corners(-0.07, 0.07, 0, h, -0.07, 0.07), 0,
                        (0.3, 0.3, 0.3))
     return polys
 
@@ -283,7 +283,7 @@ def _sign_shape(shape: str, w: float, h: float, cy: float) -> np.ndarray:
                      [w / 2, cy + h / 2], [-w / 2, cy + h / 2]])
 
 
-def traffic_sign_polys(scene: Scene, a: Actor, fr: _Frame) -> list[Poly]:
+def traffic_sign_polys(scene: Scene, a: Actor, fr: LocalFrame) -> list[Poly]:
     w, h, _ = a.dims
     obj, cy = a.object_ids()[0], a.params['height']
     shape, outer, scale, inner = SIGN_STYLES[a.params['shape']]
@@ -303,22 +303,22 @@ def traffic_sign_polys(scene: Scene, a: Actor, fr: _Frame) -> list[Poly]:
         polys.append(Poly(fr.w(bar), obj, (0.05, 0.05, 0.05)
                           if shape == 'disc' else (0.95, 0.95, 0.95), None,
                           fr.w([0, cy, 0.0])))
-    polys += solid(fr, _box_corners(-0.04, 0.04, 0, cy - h / 2, -0.1, -0.03),
+    polys += solid(fr, box_corners(-0.04, 0.04, 0, cy - h / 2, -0.1, -0.03),
                    0, (0.5, 0.5, 0.52))
     return polys
 
 
-def lamp_polys(scene: Scene, a: Actor, fr: _Frame) -> list[Poly]:
+def lamp_polys(scene: Scene, a: Actor, fr: LocalFrame) -> list[Poly]:
     _, h, _ = a.dims
     side = a.params['side']
-    polys = solid(fr, _box_corners(-0.09, 0.09, 0, h, -0.09, 0.09), 0,
+    polys = solid(fr, box_corners(-0.09, 0.09, 0, h, -0.09, 0.09), 0,
                   a.color)
     # The arm reaches over the road: towards -x_rel on the right side.
     reach = -1.6 * side
     xa, xb = sorted((0.0, reach))
-    polys += solid(fr, _box_corners(
+    polys += solid(fr, box_corners(
         xa, xb, h - 0.12, h, -0.06, 0.06), 0, a.color)
-    head = _box_corners(reach - 0.35, reach + 0.35, h - 0.2, h - 0.02,
+    head = box_corners(reach - 0.35, reach + 0.35, h - 0.2, h - 0.02,
                         -0.18, 0.18)
     emit = (3.0, 2.6, 1.8) if scene.lighting != 'day' else None
     polys += solid(fr, head, 0, (0.35, 0.35, 0.35),
