@@ -3,7 +3,7 @@ dataset formats and synthetic drives."""
 from perception.sources import open_source
 from perception_driving.sources import (bags, images,  # noqa: F401
                                         rig, streams, video)
-from perception_driving import bench_decode  # noqa: F401
+from perception_driving import benchmarks  # noqa: F401
 from perception_driving.datasets import (bdd100k,  # noqa: F401
                                          camera_feed, coco, kitti,
                                          nuimages)
