@@ -24,10 +24,12 @@ import pytest
 from mmengine.config import Config
 from PIL import Image
 
-import perception_driving  # noqa: F401  (registers the readers)
+import perception_driving
 from perception.data import BadSampleError
 from perception.registry import DATASETS
 from perception_driving.datasets import UnmappedClassError
+
+perception_driving.register()  # the readers register in DATASETS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, '..', '..', '..', '..'))

@@ -24,9 +24,11 @@ import pytest
 from mmengine.config import Config
 from scipy.spatial.transform import Rotation
 
-import perception_driving  # noqa: F401  (registers the readers)
+import perception_driving
 from perception.data import BadSampleError
 from perception.registry import DATASETS
+
+perception_driving.register()  # the readers register in DATASETS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, '..', '..', '..', '..'))
