@@ -6,7 +6,7 @@ subcommands (``deid``, ``synth-ct``) and benchmark (``dicom``).
 """
 from perception_medical import bench_dicom  # noqa: F401
 from perception_medical.dicom import source  # noqa: F401
-from perception_medical.deid import DeidCommand, deidentify
+from perception_medical.deid.files import DeidCommand, deidentify
 from perception_medical.froc import FROCMetric, froc
 from perception_medical.datasets.lesions import LesionDetectionDataset
 from perception_medical.dicom.reading import DicomReadError, read_dicom

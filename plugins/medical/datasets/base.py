@@ -11,6 +11,8 @@ import numpy as np
 
 from perception.data import BadSampleError, BaseTransform, PerceptionDataset
 from perception.registry import TRANSFORMS
+# declares the path arguments of these datasets private (config redaction)
+from perception_medical.deid import private_args  # noqa: F401
 
 from .series_index import SeriesIndex, load_series_index
 

@@ -2,7 +2,7 @@
 
 Applies the DICOM PS3.15 Basic Application Level Confidentiality Profile
 with the Retain Longitudinal Temporal Information with Modified Dates Option
-(Table E.1-1, edition in :data:`perception_medical.deid_profile.EDITION`) to
+(Table E.1-1, edition in :data:`perception_medical.deid.profile.EDITION`) to
 every DICOM file under IN and writes the result under OUT with the same
 folder structure. IN is never written. Pixel data and geometry are copied
 as they are (no decoding, same transfer syntax); pixels with burned-in text
@@ -23,9 +23,8 @@ from pydicom.errors import InvalidDicomError
 from perception.commands import Command
 from perception.registry import COMMANDS
 
-from . import deid_guard  # noqa: F401  (declares the CT datasets' private args)
-from .deid_dataset import Deidentifier
-from .deid_profile import EDITION, load_profile
+from .deidentifier import Deidentifier
+from .profile import EDITION, load_profile
 
 __all__ = ['Deidentifier', 'deidentify', 'read_key', 'DeidError', 'DeidCommand']
 

@@ -18,8 +18,8 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.uid import UID
 
-from .deid_profile import (CLEAN, DUMMY, EMPTY, KEEP, RECURSE, REMOVE, UID as
-                           UID_ACTION, Profile, dummy_value, load_profile)
+from .profile import (CLEAN, DUMMY, EMPTY, KEEP, RECURSE, REMOVE, UID as
+                      UID_ACTION, Profile, dummy_value, load_profile)
 
 # Free text and names inside a sequence whose action is D (Content
 # Sequence, Verifying Observer Sequence ...) are not all listed in the table
@@ -213,7 +213,7 @@ class _Walk:
                 self.items(elem, path, in_dummy)
         else:
             raise ValueError(f'PS3.15 table: unknown action {action!r} for {path}; '
-                             'fix the row in perception_medical/data')
+                             'fix the row in perception_medical/deid/data')
 
     def shift(self, elem, path: str) -> None:
         """Action C of the Modified Dates Option: move by the patient's offset.

@@ -1,8 +1,8 @@
 """perception deid: PS3.15 Basic Profile + Modified Dates Option.
 
 The reference list of attributes is DICOM PS3.15 Table E.1-1 as stored in
-tests/plugins/medical/data (edition named in the file), independent of the
-plugin's own copy of the table.
+tests/plugins/medical/deid/data (edition named in the file), independent of
+the plugin's own copy of the table.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from perception_medical.deid import DeidCommand, deidentify, read_key
-from perception_medical.deid_profile import load_profile
+from perception_medical.deid.profile import load_profile
 
 TABLE = json.loads((Path(__file__).parent / 'data' / 'ps3.15_2024b_table_e1-1.json')
                    .read_text())
@@ -307,15 +307,15 @@ def test_structure_kept_non_dicom_skipped_burned_in_flagged(tmp_path):
 
 
 def test_a_failing_file_is_reported_not_written(tmp_path, monkeypatch, capsys):
-    from perception_medical import deid_dataset
+    from perception_medical.deid import deidentifier
     _series(tmp_path / 'in', 'P1', n=2)
-    apply = deid_dataset.Deidentifier.apply
+    apply = deidentifier.Deidentifier.apply
 
     def flaky(self, ds):
         if ds.ImagePositionPatient[2] > 0:
             raise ValueError('boom')
         return apply(self, ds)
-    monkeypatch.setattr(deid_dataset.Deidentifier, 'apply', flaky)
+    monkeypatch.setattr(deidentifier.Deidentifier, 'apply', flaky)
     assert DeidCommand().main([str(tmp_path / 'in'), str(tmp_path / 'out')]) == 1
     assert 'could not be de-identified' in capsys.readouterr().out
     report = json.loads((tmp_path / 'out' / 'deid_report.json').read_text())
@@ -325,7 +325,7 @@ def test_a_failing_file_is_reported_not_written(tmp_path, monkeypatch, capsys):
 
 
 def test_dataset_level_api_drops_group_lengths():
-    from perception_medical.deid_dataset import Deidentifier
+    from perception_medical.deid.deidentifier import Deidentifier
     ds = _base('1.2.3', '1.2.3.4', '1.2.3.4.5', 'P9', 0.0)
     ds.add_new(0x00080000, 'UL', 1234)  # stale after any change
     changes = Deidentifier(KEY).apply(ds)

@@ -1,10 +1,11 @@
 """The confidentiality profile as data: DICOM PS3.15 Table E.1-1.
 
-The table ships as package data (``data/ps3.15_2024b_table_e1-1.csv``), so a
-new edition of the standard is a data change, not a code change. This module
-resolves each attribute's action for the Basic Application Level
-Confidentiality Profile with the Retain Longitudinal Temporal Information with
-Modified Dates Option, and makes the dummy values that action ``D`` needs.
+The table ships as package data beside this module
+(``deid/data/ps3.15_2024b_table_e1-1.csv``), so a new edition of the standard
+is a data change, not a code change. This module resolves each attribute's
+action for the Basic Application Level Confidentiality Profile with the
+Retain Longitudinal Temporal Information with Modified Dates Option, and
+makes the dummy values that action ``D`` needs.
 """
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Which arguments of the medical plugin's components identify patients.
+"""Which arguments of the medical plugin's components identify patients
+(imported by the CT datasets' base module, so declared wherever those
+datasets are defined).
 
 Hospital archives name folders after patients (``DOE_JOHN_19610101/``), so
 the folders and files a CT dataset is given must not be copied into what a
