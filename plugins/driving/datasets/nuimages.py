@@ -46,10 +46,10 @@ def quaternion_matrix(q: Sequence[float]) -> np.ndarray:
 def box_corners(center, size, rotation) -> np.ndarray:
     """(3, 8) corners of a nuScenes box: ``size`` = (width, length, height),
     x along the length (devkit ``Box.corners`` order)."""
-    w, l, h = size
-    x = l / 2 * np.array([1, 1, 1, 1, -1, -1, -1, -1])
-    y = w / 2 * np.array([1, -1, -1, 1, 1, -1, -1, 1])
-    z = h / 2 * np.array([1, 1, -1, -1, 1, 1, -1, -1])
+    width, length, height = size
+    x = length / 2 * np.array([1, 1, 1, 1, -1, -1, -1, -1])
+    y = width / 2 * np.array([1, -1, -1, 1, 1, -1, -1, 1])
+    z = height / 2 * np.array([1, 1, -1, -1, 1, 1, -1, -1])
     return quaternion_matrix(rotation) @ np.vstack([x, y, z]) + np.reshape(
         center, (3, 1))
 

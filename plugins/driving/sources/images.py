@@ -16,8 +16,14 @@ from typing import Iterator
 import numpy as np
 
 from perception.registry import SOURCES
-from perception.sources import (IMAGE_SUFFIXES, Frame, FrameSource,
-                                SourceError, SourceOpener, list_images)
+from perception.sources import (
+    IMAGE_SUFFIXES,
+    Frame,
+    FrameSource,
+    SourceError,
+    SourceOpener,
+    list_images,
+)
 
 SIDECAR_NAME = 'timestamps.csv'
 

@@ -17,8 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from perception.registry import SOURCES
-from perception.sources import (Frame, FrameSet, FrameSource, SourceError,
-                                SourceOpener, open_source)
+from perception.sources import Frame, FrameSet, FrameSource, SourceError, SourceOpener, open_source
 
 from .rig_spec import CameraSpec, RigError, load_rig, parse_undistort
 

@@ -27,8 +27,14 @@ from typing import Iterator
 import numpy as np
 
 from perception.registry import SOURCES
-from perception.sources import (EventKind, Frame, FrameSource, SourceError,
-                                SourceOpener, SourceTimeout)
+from perception.sources import (
+    EventKind,
+    Frame,
+    FrameSource,
+    SourceError,
+    SourceOpener,
+    SourceTimeout,
+)
 
 BUFFERING = ('latest', 'fifo')
 

@@ -36,16 +36,20 @@ from perception.structures import DRIVING_CLASSES
 
 from .effects import finish
 from .ground import Textures
-from .label_writers import (place_file, rotation_to_quaternion,
-                            write_bdd100k, write_coco, write_kitti,
-                            write_nuimages)
+from .label_writers import (
+    place_file,
+    rotation_to_quaternion,
+    write_bdd100k,
+    write_coco,
+    write_kitti,
+    write_nuimages,
+)
 from .labels import FrameLabels, compute_labels
 from .options import FORMATS
 from .populate import build_scene
 from .render import render_view
 from .scene import CameraModel, Scene, make_rig
-from .sensor_writers import (write_bag, write_image_folder, write_rig,
-                             write_video)
+from .sensor_writers import write_bag, write_image_folder, write_rig, write_video
 
 BDD_TIMEOFDAY = {'day': 'daytime', 'dusk': 'dawn/dusk', 'night': 'night'}
 BDD_WEATHER = {'clear': 'clear', 'rain': 'rainy', 'fog': 'foggy'}

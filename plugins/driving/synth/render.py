@@ -18,8 +18,15 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from .actors import (LocalFrame, Poly, building_polys, lamp_polys,
-                     traffic_light_polys, traffic_sign_polys, vehicle_polys)
+from .actors import (
+    LocalFrame,
+    Poly,
+    building_polys,
+    lamp_polys,
+    traffic_light_polys,
+    traffic_sign_polys,
+    vehicle_polys,
+)
 from .figures import pedestrian_polys, rider_polys, tree_polys
 from .scene import CameraModel, Scene
 

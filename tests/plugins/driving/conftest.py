@@ -8,5 +8,4 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from driving_fixtures import small_video  # noqa: E402,F401
-from driving_servers import (mjpeg_server, rtsp_server,  # noqa: E402,F401
-                             rtsp_server_process)
+from driving_servers import mjpeg_server, rtsp_server, rtsp_server_process  # noqa: E402,F401

@@ -6,14 +6,21 @@ per-kind modules (test_video.py, test_images.py, test_streams.py,
 test_bags.py, test_rig.py)."""
 import numpy as np
 import pytest
-from driving_fixtures import (camera_yaml, coded_frame, frame_code,
-                              image_message, mosaic_rggb, stripes_are_rgb,
-                              write_bag, write_image_folder, write_rig,
-                              write_video)
+from driving_fixtures import (
+    camera_yaml,
+    coded_frame,
+    frame_code,
+    image_message,
+    mosaic_rggb,
+    stripes_are_rgb,
+    write_bag,
+    write_image_folder,
+    write_rig,
+    write_video,
+)
 
 import perception_driving
-from perception.sources import (Frame, FrameSet, SourceError, open_source,
-                                registered_openers)
+from perception.sources import Frame, FrameSet, SourceError, open_source, registered_openers
 
 
 def first_frames(uri, n=3, **options):

@@ -4,8 +4,14 @@ import os
 
 import numpy as np
 import pytest
-from driving_fixtures import (camera_yaml, frame_code, stripes_are_rgb,
-                              write_image_folder, write_rig, write_video)
+from driving_fixtures import (
+    camera_yaml,
+    frame_code,
+    stripes_are_rgb,
+    write_image_folder,
+    write_rig,
+    write_video,
+)
 
 import perception_driving.datasets.camera_feed as camera_feed
 from perception.data import BadSampleError

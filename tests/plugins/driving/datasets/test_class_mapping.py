@@ -3,9 +3,14 @@ the per-class table counts what went where."""
 import pytest
 
 from perception.structures import DRIVING_CLASSES
-from perception_driving.datasets import (IGNORE_LABEL, ClassCounter,
-                                         ClassMap, UnmappedClassError,
-                                         builtin_class_maps, load_class_map)
+from perception_driving.datasets import (
+    IGNORE_LABEL,
+    ClassCounter,
+    ClassMap,
+    UnmappedClassError,
+    builtin_class_maps,
+    load_class_map,
+)
 
 KITTI = ('Car', 'Van', 'Truck', 'Pedestrian', 'Person_sitting', 'Cyclist',
          'Tram', 'Misc', 'DontCare')  # the object devkit readme's list

@@ -59,8 +59,8 @@ def _expected_pedestrian_box():
     load = lambda t: json.load(open(os.path.join(tables, t + '.json')))  # noqa
     ann, cs = load('sample_annotation')[0], load('calibrated_sensor')[0]
     ego = load('ego_pose')[0]
-    w, l, h = ann['size']
-    corners = np.array([[sx * l / 2, sy * w / 2, sz * h / 2, 1]
+    width, length, height = ann['size']
+    corners = np.array([[sx * length / 2, sy * width / 2, sz * height / 2, 1]
                         for sx in (1, -1) for sy in (1, -1) for sz in (1, -1)])
     world = _pose(ann) @ corners.T
     cam = np.linalg.inv(_pose(cs)) @ np.linalg.inv(_pose(ego)) @ world

@@ -3,8 +3,14 @@
 header stamps, padded rows and bad input."""
 import numpy as np
 import pytest
-from driving_fixtures import (coded_frame, frame_code, image_message,
-                              mosaic_rggb, stripes_are_rgb, write_bag)
+from driving_fixtures import (
+    coded_frame,
+    frame_code,
+    image_message,
+    mosaic_rggb,
+    stripes_are_rgb,
+    write_bag,
+)
 
 from perception.sources import SourceError, open_source
 from perception_driving.sources import BagSource, decode_image_message

@@ -4,8 +4,7 @@ and errors."""
 import cv2
 import numpy as np
 import pytest
-from driving_fixtures import (camera_yaml, frame_code, write_image_folder,
-                              write_rig, write_video)
+from driving_fixtures import camera_yaml, frame_code, write_image_folder, write_rig, write_video
 
 from perception.sources import FrameSet, open_source
 from perception_driving.sources import RigError, RigSource, load_rig

@@ -13,10 +13,17 @@ pytest.importorskip('rosbags')
 from perception.sources import FrameSet, open_source  # noqa: E402
 from perception.structures import DRIVING_CLASSES  # noqa: E402
 from perception_driving.commands import SynthDriveCommand  # noqa: E402
-from perception_driving.synth import (Actor, Textures,  # noqa: E402
-                                      build_scene, compute_labels, finish,
-                                      make_rig, render_drive, render_view,
-                                      write_drive)
+from perception_driving.synth import (  # noqa: E402
+    Actor,
+    Textures,
+    build_scene,
+    compute_labels,
+    finish,
+    make_rig,
+    render_drive,
+    render_view,
+    write_drive,
+)
 
 FRAMES, FPS, SIZE, SEED = 4, 10.0, (320, 192), 3
 
