@@ -13,7 +13,8 @@ from perception_medical.dicom.reading import DicomReadError, read_dicom
 from perception_medical.dicom.series import load_series
 from perception_medical.dicom.volume import SeriesError, Volume
 from perception_medical.datasets.slices import DicomSliceDataset
-from perception_medical.synth_ct import (SynthCtCommand, planted_phi,
+from perception_medical.synth.phi import planted_phi
+from perception_medical.synth.study import (SynthCtCommand,
                                          write_ct_study)
 from perception_medical.windows import (WINDOW_PRESETS, ApplyWindows,
                                         header_windows, window_preset,

@@ -28,8 +28,8 @@ import pytest
 from perception.cli import main as perception_main
 from perception_medical.deid import deidentify
 
-synth_ct = pytest.importorskip('perception_medical.synth_ct',
-                               reason='synthetic CT studies (issue 5) not installed')
+synth = pytest.importorskip('perception_medical.synth',
+                            reason='synthetic CT studies (issue 5) not installed')
 REPO = Path(__file__).resolve().parents[3]
 CT_CONFIG = REPO / 'configs' / 'pretrain' / 'mae_vit-tiny-p16_1xb32-400e_ct-1ch.py'
 
@@ -37,9 +37,9 @@ CT_CONFIG = REPO / 'configs' / 'pretrain' / 'mae_vit-tiny-p16_1xb32-400e_ct-1ch.
 def _study_with_phi_folders(root: Path) -> tuple[Path, list[str]]:
     """A 2-patient study whose patient and series folders are named after
     the patients; returns the DICOM root and every planted value."""
-    study = synth_ct.write_ct_study(root / 'export', n_patients=2, size=48, n_slices=6,
+    study = synth.write_ct_study(root / 'export', n_patients=2, size=48, n_slices=6,
                                     lesions_per_patient=1, seed=7)
-    phi = synth_ct.planted_phi(root / 'export')
+    phi = synth.planted_phi(root / 'export')
     needles = set(phi['values'])
     dicom = root / 'archive' / 'PHI_ARCHIVE_ST_MARY_2024'
     dicom.parent.mkdir(parents=True)

@@ -105,7 +105,7 @@ def test_voi_lut_table():
 
 
 def test_header_window_in_pipeline_and_from_file(tmp_path):
-    from perception_medical.synth_ct import write_ct_study
+    from perception_medical.synth import write_ct_study
     study = write_ct_study(tmp_path, n_patients=1, size=16, n_slices=2)
     path = next(study.dicom_dir.rglob('*.dcm'))
     found = header_windows(path)
@@ -145,7 +145,7 @@ def test_three_presets_as_rgb_channels_in_pretrained_cfg():
     pre = PerceptionDataPreprocessor(
         windows=windows, channel_meaning=['lung', 'mediastinum', 'bone'],
         mean=[0.5] * 3, std=[0.25] * 3)
-    cfg = pre.pretrained_cfg()
+    cfg = pre.preprocessing_cfg()
     assert cfg['windows'] == [[-600.0, 1500.0], [50.0, 350.0],
                               [400.0, 1800.0]]
     batch = pre({'inputs': [torch.from_numpy(HU)[None]]})['inputs']

@@ -7,7 +7,7 @@ import pytest
 from perception.registry import DATASETS
 from perception_medical.datasets.lesions import (LesionDetectionDataset,
                                                  lesion_sections)
-from perception_medical.synth_ct import write_ct_study
+from perception_medical.synth import write_ct_study
 
 
 @pytest.fixture(scope='module')

@@ -14,7 +14,7 @@ from perception.registry import DATASETS
 from perception_medical.datasets import series_index
 from perception_medical.datasets.base import neighbours
 from perception_medical.datasets.slices import DicomSliceDataset
-from perception_medical.synth_ct import planted_phi, write_ct_study
+from perception_medical.synth import planted_phi, write_ct_study
 
 
 @pytest.fixture(scope='module')

@@ -8,39 +8,38 @@
     OUT/manifest.json        geometry and lesions per series (no PHI)
     OUT/planted_phi.json     the identifying values planted in the headers
 
-The images come from :class:`ChestPhantom` (body outline, fat, muscle, lungs
-with vessels, heart, aorta, spine, ribs, liver), CT-like correlated noise,
-stored through RescaleSlope/Intercept. Lesions are spheres or lobulated
-spheres of 3-30 mm: lung nodules (ground glass to solid) and one liver
-lesion whose contrast against the liver is 50-100 HU.
+The images come from :class:`~perception_medical.synth.phantom.ChestPhantom`
+(body outline, fat, muscle, lungs with vessels, heart, aorta, spine, ribs,
+liver), CT-like correlated noise, stored through RescaleSlope/Intercept.
+Lesions are spheres or lobulated spheres of 3-30 mm: lung nodules (ground
+glass to solid) and one liver lesion whose contrast against the liver is
+50-100 HU.
 
 Every patient carries unique identifying values (name, ID, birth date,
 accession number, institution, referring physician, address, and a private
-tag repeating the name) so de-identification tests can check that none
-leaks. ``planted_phi.json`` lies beside ``dicom/``, never inside it, so a
-tool pointed at the DICOM folder cannot copy it.
+tag repeating the name; see :mod:`~perception_medical.synth.phi`) so
+de-identification tests can check that none leaks. ``planted_phi.json``
+lies beside ``dicom/``, never inside it, so a tool pointed at the DICOM
+folder cannot copy it.
 """
 from __future__ import annotations
 
 import csv
-import datetime
 import json
 import os
 import shutil
-import string
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
 
 from perception.commands import Command
 from perception.registry import COMMANDS
-from perception_medical._ct_phantom import ChestPhantom
+from perception_medical.synth.phantom import ChestPhantom
+from perception_medical.synth.phi import PHI_FILE, patient_phi
 
 CT_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.2'
-PHI_FILE = 'planted_phi.json'
 MANIFEST_FILE = 'manifest.json'
 # (slope, intercept, signed): the encodings scanners commonly use
 _ENCODINGS = [(1.0, -1024.0, False), (1.0, 0.0, True), (0.5, -1000.0, False)]
@@ -73,43 +72,6 @@ class SynthStudy:
     def phi_values(self) -> list[str]:
         """Every planted identifying string (for leak checks)."""
         return sorted({v for p in self.phi for v in p['values'].values()})
-
-
-def planted_phi(study_dir: str | os.PathLike) -> dict:
-    """Read ``planted_phi.json`` of a study written by :func:`write_ct_study`.
-
-    Returns ``{'patients': [{'patient_folder', 'series_uids', 'values':
-    {keyword: value}}], 'values': [every planted string]}``.
-    """
-    path = Path(study_dir) / PHI_FILE
-    if not path.is_file():
-        raise FileNotFoundError(
-            f'{path}: no planted PHI file; pass the folder given to '
-            '`perception synth-ct OUT` (not OUT/dicom)')
-    return json.loads(path.read_text())
-
-
-def _token(rng: np.random.Generator, n: int = 6) -> str:
-    alphabet = string.ascii_uppercase + string.digits
-    return ''.join(alphabet[i] for i in rng.integers(len(alphabet), size=n))
-
-
-def _patient_phi(rng: np.random.Generator, index: int) -> dict:
-    tok = f'{_token(rng)}{index:02d}'  # the index keeps values unique
-    birth = datetime.date(1930, 1, 1) + datetime.timedelta(
-        days=400 * index + int(rng.integers(0, 400)))
-    study = datetime.date(2018, 1, 1) + datetime.timedelta(
-        days=int(rng.integers(0, 1800)) + 7 * index)
-    return {
-        'PatientName': f'PHIFAMILY{tok}^PHIGIVEN{tok}',
-        'PatientID': f'PHIID{tok}',
-        'PatientBirthDate': birth.strftime('%Y%m%d'),
-        'AccessionNumber': f'PHIACC{tok}',
-        'InstitutionName': f'PHI Hospital {tok}',
-        'ReferringPhysicianName': f'PHIDOCTOR{tok}^REFERRING',
-        'PatientAddress': f'{index + 1} PHI Street {tok}',
-        'StudyDate': study.strftime('%Y%m%d'),
-    }
 
 
 def _orientation(rng: np.random.Generator, oblique: bool) -> np.ndarray:
@@ -269,7 +231,7 @@ def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
     manifest, phi_records, annotations, boxes = [], [], [], []
     for p in range(n_patients):
         prng = np.random.default_rng([seed, p])
-        phi = _patient_phi(prng, p)
+        phi = patient_phi(prng, p)
         tok = phi['PatientID'][5:]
         phantom = ChestPhantom(prng, z_range, lesions_per_patient)
         study_uid = generate_uid(entropy_srcs=[str(seed), str(p), 'study'])
@@ -346,40 +308,6 @@ def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
     return study
 
 
-def save_study_picture(study: SynthStudy, path: str,
-                       windows: Sequence = ('lung', 'mediastinum', 'liver',
-                                            'bone')) -> str:
-    """Picture of the first series: the central slice of up to three of its
-    lesions (largest lung nodule, liver lesion, smallest nodule), each row
-    through ``windows``, lesion boxes outlined."""
-    from perception_medical.datasets.lesions import lesion_sections
-    from perception_medical.dicom.series import load_series
-    from perception_medical.windows import save_window_montage
-    entry = study.series[0]
-    volume = load_series(study.root / entry['folder'])
-    lesions = sorted(entry['lesions'], key=lambda les: -les['diameter_mm'])
-    lung = [les for les in lesions if les['organ'] == 'lung']
-    liver = [les for les in lesions if les['organ'] == 'liver']
-    chosen = (lung[:1] + liver[:1] + lung[-1:])[:3]
-    rows, titles, boxes = [], [], []
-    for les in chosen:
-        sections = lesion_sections(volume.affine, volume.array.shape,
-                                   np.array(les['center_lps']),
-                                   les['diameter_mm'])
-        k = max(sections, key=lambda sec: sec[2])[0]
-        rows.append(volume.array[k])
-        titles.append(f"slice {k}: {les['organ']} lesion "
-                      f"{les['diameter_mm']:.0f} mm, "
-                      f"{les['contrast_hu']:+.0f} HU")
-        boxes.append([box for entry_les in entry['lesions']
-                      for kk, box, _ in lesion_sections(
-                          volume.affine, volume.array.shape,
-                          np.array(entry_les['center_lps']),
-                          entry_les['diameter_mm']) if kk == k])
-    return save_window_montage(rows, list(windows), path, titles=titles,
-                               boxes=boxes)
-
-
 @COMMANDS.register_module(name='synth-ct')
 class SynthCtCommand(Command):
     name = 'synth-ct'
@@ -418,5 +346,6 @@ class SynthCtCommand(Command):
               f'planted PHI (for de-identification checks): '
               f'{study.root / PHI_FILE}')
         if args.picture:
+            from perception_medical.synth.picture import save_study_picture
             print(f'picture: {save_study_picture(study, args.picture)}')
         return 0

@@ -7,8 +7,8 @@ import numpy as np
 import pydicom
 import pytest
 
-from perception_medical.synth_ct import (SynthCtCommand, planted_phi,
-                                         write_ct_study)
+from perception_medical import SynthCtCommand
+from perception_medical.synth import planted_phi, write_ct_study
 
 
 def _read_series(folder):
@@ -190,7 +190,7 @@ def test_mae_ct_config_trains_on_a_synthetic_study(tmp_path):
     out = tmp_path / 'ct'
     assert SynthCtCommand().main([str(out), '--patients', '2', '--size', '64',
                                   '--slices', '6']) == 0
-    config = os.path.join(os.path.dirname(__file__), '..', '..', '..',
+    config = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..',
                           'configs', 'pretrain',
                           'mae_vit-tiny-p16_1xb32-400e_ct-1ch.py')
     rc = all_commands()['train'].main([
