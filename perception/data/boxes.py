@@ -14,7 +14,7 @@ Formats on disk differ:
   index)" of the first and last pixel, clipped by KITTI to
   ``[0, W - 1]``: inclusive like BDD100K, but floats. KITTI's own benchmark
   measures height as ``bottom - top`` (one less than the pixel-edge
-  height); :mod:`perception_driving.det_filters` documents how its
+  height); :mod:`perception_driving.datasets.box_filters` documents how its
   ``min_height`` relates.
 * ``cxcywh``: centre and size in pixel-edge units.
 

@@ -11,14 +11,13 @@ from perception.engine.checkpoint import (UnsafeCheckpointError,
                                           install_safe_loading,
                                           load_checkpoint_file,
                                           trust_checkpoints)
-from perception.engine.hooks import (CheckpointStateHook, PretrainedCfgHook,
-                                     model_pretrained_cfg)
+from perception.engine.hooks import CheckpointStateHook, PretrainedCfgHook
 from perception.engine.optim import CPUAmpOptimWrapper
 from perception.engine.outputs import DumpPredictionsJSON
 
 __all__ = [
     'install', 'UnsafeCheckpointError', 'load_checkpoint_file',
-    'trust_checkpoints', 'CheckpointStateHook', 'PretrainedCfgHook', 'model_pretrained_cfg',
+    'trust_checkpoints', 'CheckpointStateHook', 'PretrainedCfgHook',
     'CPUAmpOptimWrapper', 'DumpPredictionsJSON'
 ]
 

@@ -6,10 +6,10 @@ import json
 import warnings
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from perception.engine.checkpoint import (decode_state, encode_state,
                                           unsafe_entries)
+from perception.data.pretrained_cfg import PretrainedCfg
 from perception.registry import HOOKS
 
 
@@ -41,38 +41,45 @@ class CheckpointStateHook(Hook):
         decode_state(checkpoint)
 
 
-def model_pretrained_cfg(model) -> dict | None:
-    """The preprocessing a model declares (timm's ``pretrained_cfg``):
-    its data preprocessor's ``pretrained_cfg()`` updated with the model's
-    own; ``None`` when neither defines one."""
-    if is_model_wrapper(model):
-        model = model.module
-    found = None
-    for owner in (getattr(model, 'data_preprocessor', None), model):
-        method = getattr(owner, 'pretrained_cfg', None)
-        if callable(method):
-            found = dict(found or {}, **(method() or {}))
-    return found
-
-
 @HOOKS.register_module()
 class PretrainedCfgHook(Hook):
-    """Store the model's preprocessing (``pretrained_cfg()`` of the model
-    and/or its data preprocessor: input size, channels, mean/std, windows,
-    channel meaning, architecture) in ``checkpoint['meta']['pretrained_cfg']``
-    so fine-tuning, export and inference never guess it."""
+    """Store the model's :class:`~perception.data.PretrainedCfg`
+    (architecture, input size and resize policy, channels and their meaning,
+    mean/std, CT windows and slices, class names) in
+    ``checkpoint['meta']['pretrained_cfg']`` so fine-tuning, export and
+    inference never guess it. Built from the model, its data preprocessor,
+    the val (or test) pipeline and the training dataset."""
 
     priority = 'NORMAL'
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        cfg = model_pretrained_cfg(runner.model)
-        if cfg is None:
-            return
+        record = run_pretrained_cfg(runner)
         try:
-            cfg = json.loads(json.dumps(cfg))
+            record = json.loads(json.dumps(record.to_dict()))
         except (TypeError, ValueError) as exc:
             raise TypeError(
-                f'pretrained_cfg() of {type(runner.model).__name__} must '
-                f'return a JSON-able dict (numbers, strings, lists): {exc}'
-            ) from exc
-        checkpoint.setdefault('meta', {})['pretrained_cfg'] = cfg
+                f'the pretrained_cfg of {type(runner.model).__name__} must be '
+                f'JSON-able (numbers, strings, lists): {exc}') from exc
+        checkpoint.setdefault('meta', {})['pretrained_cfg'] = record
+
+
+def run_pretrained_cfg(runner) -> PretrainedCfg:
+    """The :class:`PretrainedCfg` of a run's model and data."""
+    cfg = getattr(runner, 'cfg', None) or {}
+    pipeline: list = []
+    for split in ('val_dataloader', 'test_dataloader', 'train_dataloader'):
+        dataset = (cfg.get(split) or {}).get('dataset') or {}
+        if dataset.get('pipeline'):
+            pipeline = list(dataset['pipeline'])
+            break
+    dataset = _built_dataset(runner)
+    classes = (getattr(dataset, 'metainfo', None) or {}).get('classes') or ()
+    return PretrainedCfg.from_model(
+        runner.model, pipeline, class_names=tuple(classes),
+        slice_offsets=tuple(getattr(dataset, 'slice_offsets', ()) or ()))
+
+
+def _built_dataset(runner):
+    """The training dataset if the runner has built it (never builds)."""
+    loader = getattr(runner, '_train_dataloader', None)
+    return getattr(loader, 'dataset', None)

@@ -39,11 +39,10 @@ class TimmClassifier(BaseModel):
                                      num_classes=num_classes,
                                      in_chans=in_chans, **timm_kwargs)
 
-    def pretrained_cfg(self) -> dict:
-        """What fine-tuning, export and inference need to know."""
+    def architecture_cfg(self) -> dict:
+        """This model's part of :class:`~perception.data.PretrainedCfg`."""
         return dict(architecture=self.model_name, in_chans=self.in_chans,
-                    num_classes=self.net.num_classes,
-                    **self.data_preprocessor.pretrained_cfg())
+                    num_classes=self.net.num_classes)
 
     def forward(self, inputs: torch.Tensor, data_samples=None,
                 mode: str = 'tensor'):

@@ -1,5 +1,6 @@
 """Data preprocessor: batch, window (CT), normalize. Its settings are the
-preprocessing half of ``pretrained_cfg`` and travel with the weights."""
+preprocessing half of :class:`~perception.data.PretrainedCfg` and travel
+with the weights."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -7,7 +8,7 @@ from typing import Sequence
 import torch
 from mmengine.model import BaseDataPreprocessor
 
-from perception.data.windowing import apply_windows
+from perception.data.normalize import normalize_inputs
 from perception.registry import MODELS
 
 
@@ -20,8 +21,9 @@ class PerceptionDataPreprocessor(BaseDataPreprocessor):
         mean: per-channel mean on the 0..255 scale for uint8 images, or on
             the windowed [0, 1] scale when ``windows`` is set.
         std: per-channel std, same scale as ``mean``.
-        windows: ``[(center, width), ...]``: inputs are single-channel
-            modality values (HU); each window becomes one channel in [0, 1].
+        windows: ``[(center, width), ...]``: inputs are modality values
+            (HU), one channel per slice; every slice goes through every
+            window, giving ``slices x windows`` channels in [0, 1].
         channel_meaning: names of the channels (e.g. ``['lung', 'bone']``),
             recorded in ``pretrained_cfg``.
     """
@@ -47,22 +49,11 @@ class PerceptionDataPreprocessor(BaseDataPreprocessor):
                                  False)
 
     def preprocess(self, inputs: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) raw batch -> normalized float batch."""
-        inputs = inputs.float()
-        if self.windows:
-            if inputs.shape[1] != 1:
-                raise ValueError(
-                    f'windowing expects single-channel modality values, got '
-                    f'{inputs.shape[1]} channels; remove `windows` or feed '
-                    'one slice per sample')
-            inputs = apply_windows(inputs[:, 0], self.windows, axis=1)
-        if self._normalize:
-            if inputs.shape[1] != self.mean.shape[0]:
-                raise ValueError(
-                    f'data_preprocessor has {self.mean.shape[0]} mean values '
-                    f'but the inputs have {inputs.shape[1]} channels')
-            inputs = (inputs - self.mean) / self.std
-        return inputs
+        """(B, C, H, W) raw batch -> normalized float batch (every input
+        channel through every window, then mean/std)."""
+        return normalize_inputs(inputs, self.windows,
+                                self.mean if self._normalize else None,
+                                self.std if self._normalize else None)
 
     def forward(self, data: dict, training: bool = False) -> dict:
         data = self.cast_data(data)
@@ -72,8 +63,9 @@ class PerceptionDataPreprocessor(BaseDataPreprocessor):
         return dict(inputs=self.preprocess(inputs),
                     data_samples=data.get('data_samples'))
 
-    def pretrained_cfg(self) -> dict:
-        """Preprocessing to store with the weights (timm's pretrained_cfg)."""
+    def preprocessing_cfg(self) -> dict:
+        """This preprocessor's part of :class:`~perception.data.PretrainedCfg`
+        (mean, std, windows, channel meaning)."""
         cfg: dict = {}
         if self._normalize:
             cfg['mean'], cfg['std'] = (list(v) for v in self._mean_std)

@@ -152,17 +152,11 @@ class MaskedImageModel(BaseModel):
                               p, grid, 1)
         return dict(reconstruction=recon, mask=mask_img)
 
-    def pretrained_cfg(self) -> dict:
-        """What fine-tuning, export and inference need (timm's
-        ``pretrained_cfg`` plus CT windows and channel meaning)."""
+    def architecture_cfg(self) -> dict:
+        """This model's part of :class:`~perception.data.PretrainedCfg`
+        (the encoder's timm name and arguments, the input size)."""
         bb = self.backbone
-        size = self.input_size
-        cfg = dict(architecture=bb.timm_name,
-                   input_size=[bb.in_chans, *size], in_chans=bb.in_chans,
-                   model_args=dict(bb.model_args), num_classes=0,
-                   pretraining=type(self).__name__,
-                   mean=None, std=None, windows=None, channel_meaning=None)
-        pre = getattr(self.data_preprocessor, 'pretrained_cfg', None)
-        if pre is not None:
-            cfg.update(pre())
-        return cfg
+        return dict(architecture=bb.timm_name,
+                    input_size=[bb.in_chans, *self.input_size],
+                    in_chans=bb.in_chans, model_args=dict(bb.model_args),
+                    num_classes=0, pretraining=type(self).__name__)

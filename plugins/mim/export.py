@@ -10,26 +10,9 @@ from __future__ import annotations
 import json
 import os
 
+from perception.data.pretrained_cfg import PretrainedCfg
 from perception.fileio import CheckpointError
 from perception.models.backbones import read_state_dict
-
-
-def timm_pretrained_cfg(cfg: dict) -> dict:
-    """Our ``pretrained_cfg`` in timm's terms (only fields timm's
-    ``PretrainedCfg`` knows): timm's mean/std are on the [0, 1] scale, our
-    preprocessor's are on 0..255 for images (windowed CT is already
-    [0, 1])."""
-    out: dict = dict(num_classes=0)
-    if cfg.get('input_size'):
-        out['input_size'] = list(cfg['input_size'])
-    mean, std = cfg.get('mean'), cfg.get('std')
-    if mean is not None and std is not None:
-        scale = 1.0 if cfg.get('windows') else 255.0
-        out['mean'] = [m / scale for m in mean]
-        out['std'] = [s / scale for s in std]
-    if cfg.get('model_args', {}).get('dynamic_img_size'):
-        out['fixed_input_size'] = False
-    return out
 
 
 def export_backbone(checkpoint: str, out: str, prefix: str = 'backbone.',
@@ -41,13 +24,15 @@ def export_backbone(checkpoint: str, out: str, prefix: str = 'backbone.',
     """
     from safetensors.torch import save_file
     state_dict, meta = read_state_dict(checkpoint, trust)
-    cfg = meta.get('pretrained_cfg')
-    if not cfg:
+    values = meta.get('pretrained_cfg')
+    if not values:
         raise CheckpointError(
             f"{checkpoint}: meta.pretrained_cfg is missing; it is written by "
             'perception train (the pretrained_cfg hook) from the model\'s '
-            'pretrained_cfg(). Re-save the checkpoint with it, e.g. '
-            "ckpt['meta']['pretrained_cfg'] = model.pretrained_cfg()")
+            'model and its data preprocessor. Re-save the checkpoint with it, '
+            "e.g. ckpt['meta']['pretrained_cfg'] = PretrainedCfg.from_model("
+            'model).to_dict()')
+    cfg = PretrainedCfg.from_dict(values)
     weights = {k[len(prefix):]: v.detach().contiguous().clone()
                for k, v in state_dict.items() if k.startswith(prefix)}
     if not weights:
@@ -59,14 +44,13 @@ def export_backbone(checkpoint: str, out: str, prefix: str = 'backbone.',
     # timm reads architecture/model_args/pretrained_cfg; the full
     # pretrained_cfg (CT windows, channel meaning, our mean/std scale) is
     # under "perception", which timm ignores
-    config = dict(architecture=cfg['architecture'], num_classes=0,
-                  model_args=dict(cfg.get('model_args') or {}),
-                  pretrained_cfg=timm_pretrained_cfg(cfg),
-                  perception=dict(cfg))
-    if 'embed_dim' in config['model_args']:
-        config['num_features'] = config['model_args']['embed_dim']
-    elif 'dims' in config['model_args']:
-        config['num_features'] = config['model_args']['dims'][-1]
+    config = dict(architecture=cfg.architecture, num_classes=0,
+                  model_args=dict(cfg.model_args),
+                  pretrained_cfg=cfg.to_timm(), perception=cfg.to_dict())
+    if 'embed_dim' in cfg.model_args:
+        config['num_features'] = cfg.model_args['embed_dim']
+    elif 'dims' in cfg.model_args:
+        config['num_features'] = cfg.model_args['dims'][-1]
     with open(os.path.join(out, 'config.json'), 'w') as f:
         json.dump(config, f, indent=2)
     return config

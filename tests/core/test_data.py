@@ -91,10 +91,11 @@ def test_preprocessor_windows_then_normalizes():
     assert out.shape == (1, 2, 1, 2)
     assert out[0, 0, 0, 0].item() == pytest.approx(expected_soft, abs=1e-5)
     assert out[0, 0, 0, 1].item() == pytest.approx((1 - 0.5) / 0.25)
-    cfg = pre.pretrained_cfg()
+    cfg = pre.preprocessing_cfg()
     assert cfg['windows'] == [[40.0, 400.0], [-600.0, 1500.0]]
     assert cfg['channel_meaning'] == ['soft', 'lung']
-    with pytest.raises(ValueError, match='single-channel'):
+    with pytest.raises(ValueError, match='2 mean values but the inputs have '
+                       '6 channels'):  # 3 slices x 2 windows
         pre(dict(inputs=torch.zeros(1, 3, 2, 2)))
 
 

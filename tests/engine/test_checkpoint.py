@@ -14,9 +14,10 @@ from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 
 import perception.engine
+from perception.data import PretrainedCfg
 from perception.engine import (CheckpointStateHook, PretrainedCfgHook,
                                UnsafeCheckpointError, load_checkpoint_file,
-                               model_pretrained_cfg, trust_checkpoints)
+                               trust_checkpoints)
 from perception.engine.checkpoint import (decode_state, encode_state,
                                           unsafe_entries)
 
@@ -140,8 +141,8 @@ def test_unsafe_entries_names_paths():
 
 
 class _Preprocessor(torch.nn.Module):
-    def pretrained_cfg(self):
-        return {'mean': [0.5], 'std': [0.25], 'in_chans': 1}
+    def preprocessing_cfg(self):
+        return {'mean': [0.5], 'std': [0.25], 'windows': [[-600, 1500]]}
 
 
 class _Model(torch.nn.Module):
@@ -149,24 +150,30 @@ class _Model(torch.nn.Module):
         super().__init__()
         self.data_preprocessor = _Preprocessor()
 
-    def pretrained_cfg(self):
+    def architecture_cfg(self):
         return {'input_size': [1, 224, 224], 'architecture': 'vit_tiny'}
 
 
 def test_pretrained_cfg_lands_in_meta():
-    runner = type('R', (), {'model': _Model()})()
+    runner = type('R', (), {'model': _Model(), 'cfg': {
+        'val_dataloader': {'dataset': {'pipeline': [
+            {'type': 'Resize', 'scale': (224, 224),
+             'interpolation': 'bicubic'}]}}}})()
     checkpoint = {'meta': {'cfg': 'model = dict()'}}
     PretrainedCfgHook().before_save_checkpoint(runner, checkpoint)
-    assert checkpoint['meta']['pretrained_cfg'] == {
-        'mean': [0.5], 'std': [0.25], 'in_chans': 1,
-        'input_size': [1, 224, 224], 'architecture': 'vit_tiny'}
+    stored = checkpoint['meta']['pretrained_cfg']
+    assert stored == PretrainedCfg(
+        architecture='vit_tiny', input_size=(1, 224, 224), mean=[0.5],
+        std=[0.25], windows=[(-600, 1500)],
+        interpolation='bicubic').to_dict()
+    assert stored['format_version'] == 1
     assert checkpoint['meta']['cfg'] == 'model = dict()'
     json.dumps(checkpoint['meta'])
-    assert model_pretrained_cfg(torch.nn.Linear(1, 1)) is None
+    assert PretrainedCfg.from_model(torch.nn.Linear(1, 1)) == PretrainedCfg()
 
     class Bad(_Model):
-        def pretrained_cfg(self):
-            return {'size': object()}
+        def architecture_cfg(self):
+            return {'extra': {'size': object()}}
     with pytest.raises(TypeError, match='JSON'):
         PretrainedCfgHook().before_save_checkpoint(
             type('R', (), {'model': Bad()})(), {'meta': {}})

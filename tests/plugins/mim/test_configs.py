@@ -8,6 +8,7 @@ import os
 import pytest
 from mmengine.config import Config
 
+from perception.data import PretrainedCfg
 from perception.registry import MODELS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -28,15 +29,17 @@ def test_the_named_configs_exist():
 def test_config_loads_and_model_builds(path):
     cfg = Config.fromfile(path)
     model = MODELS.build(cfg.model)
-    pcfg = model.pretrained_cfg()
+    pcfg = PretrainedCfg.from_model(
+        model, cfg.val_dataloader.dataset.pipeline if 'val_dataloader' in cfg
+        else ())
     name = os.path.basename(path)
     if 'ct-1ch' in name:
         assert cfg.train_dataloader.dataset.type == 'DicomSliceDataset'
-        assert pcfg['in_chans'] == 1 and pcfg['windows'] == [[-600, 1500]]
-        assert pcfg['channel_meaning'] == ['lung']
+        assert pcfg.in_chans == 1 and pcfg.windows == [(-600, 1500)]
+        assert pcfg.channel_meaning == ['lung']
     if 'driving' in name:
         assert cfg.train_dataloader.dataset.type == 'CameraFeedDataset'
-        assert pcfg['input_size'] == [3, 256, 512]
+        assert pcfg.input_size == (3, 256, 512)
     if name == 'mae_vit-tiny_p16_224.py':
         assert cfg.train_dataloader.dataset.type == 'ImageFolderDataset'
         bb = model.backbone
@@ -47,7 +50,7 @@ def test_config_loads_and_model_builds(path):
         assert (dec.embed_dim, len(dec.blocks),
                 dec.blocks[0].attn.num_heads) == (128, 4, 4)
         assert model.mask_ratio == 0.75 and model.norm_pix_loss
-        assert pcfg['input_size'] == [3, 224, 224]
+        assert pcfg.input_size == (3, 224, 224)
 
 
 def test_benchmark_model_is_the_config_model():

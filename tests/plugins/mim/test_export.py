@@ -8,6 +8,7 @@ import pytest
 import timm
 import torch
 
+from perception.data import PretrainedCfg
 from perception.models.backbones import VisionTransformer
 from perception.registry import MODELS
 from perception_mim.commands import ExportBackboneCommand
@@ -16,7 +17,8 @@ TINY_VIT = dict(embed_dim=32, depth=2, num_heads=2)   # as in conftest
 
 
 def _save(model, path, with_cfg=True):
-    meta = dict(pretrained_cfg=model.pretrained_cfg()) if with_cfg else {}
+    meta = dict(pretrained_cfg=PretrainedCfg.from_model(model).to_dict()) \
+        if with_cfg else {}
     torch.save(dict(meta=meta, state_dict=model.state_dict()), path)
 
 
@@ -108,17 +110,19 @@ def test_export_errors_name_file_and_fix(tmp_path, capsys, make_mae):
     mae = make_mae()
     ckpt = str(tmp_path / 'nocfg.pth')
     _save(mae, ckpt, with_cfg=False)
-    assert ExportBackboneCommand().main([ckpt, str(tmp_path / 'o')]) == 1
-    out = capsys.readouterr().out
-    assert 'nocfg.pth' in out and 'pretrained_cfg' in out
+    assert ExportBackboneCommand().main([ckpt, str(tmp_path / 'o')]) == 2
+    err = capsys.readouterr().err  # a user error: one line, exit 2
+    assert 'nocfg.pth' in err and 'pretrained_cfg' in err
+    assert err.startswith('perception export-backbone: error: ')
+    assert 'Traceback' not in err
     ckpt2 = str(tmp_path / 'ok.pth')
     _save(mae, ckpt2)
     assert ExportBackboneCommand().main(
-        [ckpt2, str(tmp_path / 'o'), '--prefix', 'encoder.']) == 1
-    assert "--prefix" in capsys.readouterr().out
+        [ckpt2, str(tmp_path / 'o'), '--prefix', 'encoder.']) == 2
+    assert "--prefix" in capsys.readouterr().err
     assert ExportBackboneCommand().main(
-        [str(tmp_path / 'missing.pth'), str(tmp_path / 'o')]) == 1
-    assert 'missing.pth' in capsys.readouterr().out
+        [str(tmp_path / 'missing.pth'), str(tmp_path / 'o')]) == 2
+    assert 'missing.pth' in capsys.readouterr().err
 
 
 def test_fine_tuning_backbone_other_size(tmp_path, make_mae):
@@ -163,7 +167,7 @@ def test_export_backbone_takes_a_work_dir(tmp_path, make_mae):
     work = tmp_path / 'work'
     work.mkdir()
     command = ExportBackboneCommand()
-    assert command.main([str(work), str(tmp_path / 'none')]) == 1
+    assert command.main([str(work), str(tmp_path / 'none')]) == 2
     mae = make_mae(in_chans=3, img_size=32).eval()
     _save(mae, str(work / 'iter_2.pth'))
     (work / 'last_checkpoint').write_text(str(work / 'iter_2.pth'))
