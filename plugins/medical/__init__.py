@@ -1,30 +1,65 @@
 """perception_medical: DICOM reading, series geometry, CT datasets, FROC,
 windowing presets and de-identification.
 
-Importing the package registers its source (``dicom``), datasets, metric,
-subcommands (``deid``, ``synth-ct``) and benchmark (``dicom``).
+Parts: ``dicom`` (reading, header scan, series, geometry, the ``dicom``
+source), ``datasets`` (``DicomSliceDataset``, ``LesionDetectionDataset``),
+``deid`` (``perception deid``), ``synth`` (``perception synth-ct``),
+``evaluation`` (LUNA16 FROC, ``FROCMetric``), ``windows`` (window presets,
+``ApplyWindows``), ``annotations`` (annotation CSVs), ``benchmarks``
+(``perception benchmark dicom``), ``commands`` (the subcommands).
+
+Importing the package is cheap (no torch, no pydicom): the public names below
+are imported on first use. Plugin discovery calls :func:`register`, which
+imports the modules that register the source, datasets, transforms, metric,
+subcommands and benchmark; ``perception --help`` imports only
+``COMMAND_MODULES``.
 """
-from perception_medical import bench_dicom  # noqa: F401
-from perception_medical.dicom import source  # noqa: F401
-from perception_medical.deid.files import DeidCommand, deidentify
-from perception_medical.froc import FROCMetric, froc
-from perception_medical.datasets.lesions import LesionDetectionDataset
-from perception_medical.dicom.reading import DicomReadError, read_dicom
-from perception_medical.dicom.series import load_series
-from perception_medical.dicom.volume import SeriesError, Volume
-from perception_medical.datasets.slices import DicomSliceDataset
-from perception_medical.synth.phi import planted_phi
-from perception_medical.synth.study import (SynthCtCommand,
-                                         write_ct_study)
-from perception_medical.windows import (WINDOW_PRESETS, ApplyWindows,
-                                        header_windows, window_preset,
-                                        window_presets)
+from perception._lazy import import_all, lazy_exports
 
 __version__ = '0.1.0'
-__all__ = [
-    'read_dicom', 'DicomReadError', 'load_series', 'Volume', 'SeriesError',
-    'deidentify', 'DeidCommand', 'FROCMetric', 'froc',
-    'LesionDetectionDataset', 'DicomSliceDataset', 'write_ct_study',
-    'planted_phi', 'SynthCtCommand', 'WINDOW_PRESETS', 'ApplyWindows',
-    'header_windows', 'window_preset', 'window_presets'
-]
+
+#: modules that register the subcommands (cheap to import: no torch)
+COMMAND_MODULES = ('perception_medical.commands', )
+
+#: modules whose import registers classes in the core's registries
+REGISTERING_MODULES = (
+    'perception_medical.dicom.source',          # SOURCES: dicom
+    'perception_medical.datasets.base',         # TRANSFORMS: LoadCTSlices
+    'perception_medical.datasets.slices',       # DATASETS
+    'perception_medical.datasets.lesions',      # DATASETS
+    'perception_medical.deid.private_args',     # privacy guard: path args
+    'perception_medical.evaluation',            # METRICS: FROCMetric
+    'perception_medical.windows',               # TRANSFORMS: ApplyWindows
+    'perception_medical.benchmarks',            # BENCHMARKS: dicom
+) + COMMAND_MODULES
+
+_WINDOWS = 'perception_medical.windows'
+_EVALUATION = 'perception_medical.evaluation'
+_COMMANDS = 'perception_medical.commands'
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    'read_dicom': 'perception_medical.dicom.reading',
+    'DicomReadError': 'perception_medical.dicom.reading',
+    'load_series': 'perception_medical.dicom.series',
+    'Volume': 'perception_medical.dicom.volume',
+    'SeriesError': 'perception_medical.dicom.volume',
+    'deidentify': 'perception_medical.deid.files',
+    'DeidCommand': _COMMANDS,
+    'FROCMetric': _EVALUATION,
+    'froc': _EVALUATION,
+    'LesionDetectionDataset': 'perception_medical.datasets.lesions',
+    'DicomSliceDataset': 'perception_medical.datasets.slices',
+    'write_ct_study': 'perception_medical.synth.study',
+    'planted_phi': 'perception_medical.synth.phi',
+    'SynthCtCommand': _COMMANDS,
+    'WINDOW_PRESETS': _WINDOWS,
+    'ApplyWindows': _WINDOWS,
+    'header_windows': _WINDOWS,
+    'window_preset': _WINDOWS,
+    'window_presets': _WINDOWS,
+})
+
+
+def register() -> None:
+    """Register the plugin's classes (called by plugin discovery)."""
+    import_all(REGISTERING_MODULES)

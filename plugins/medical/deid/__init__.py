@@ -17,7 +17,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     'deidentify': _FILES,
     'read_key': _FILES,
     'DeidError': _FILES,
-    'DeidCommand': _FILES,
     'Deidentifier': 'perception_medical.deid.deidentifier',
     'Changes': 'perception_medical.deid.deidentifier',
     'load_profile': _PROFILE,

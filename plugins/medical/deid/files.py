@@ -1,4 +1,5 @@
-"""DICOM de-identification: ``perception deid IN OUT``.
+"""DICOM de-identification of files and folders (``perception deid IN OUT``,
+the command in :mod:`perception_medical.commands`).
 
 Applies the DICOM PS3.15 Basic Application Level Confidentiality Profile
 with the Retain Longitudinal Temporal Information with Modified Dates Option
@@ -11,7 +12,6 @@ clean.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import secrets
@@ -20,13 +20,10 @@ from pathlib import Path
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from perception.commands import Command
-from perception.registry import COMMANDS
-
 from .deidentifier import Deidentifier
 from .profile import EDITION, load_profile
 
-__all__ = ['Deidentifier', 'deidentify', 'read_key', 'DeidError', 'DeidCommand']
+__all__ = ['Deidentifier', 'deidentify', 'read_key', 'DeidError']
 
 _DICOMDIR_CLASS = '1.2.840.10008.1.3.10'
 _MIN_KEY_BYTES = 16
@@ -174,51 +171,3 @@ def deidentify(src: str | os.PathLike, dst: str | os.PathLike, key: bytes | None
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(json.dumps(result, indent=1) + '\n', encoding='utf-8')
     return result
-
-
-@COMMANDS.register_module(name='deid')
-class DeidCommand(Command):
-    """``perception deid IN OUT [--salt-file F] [--report FILE] [--hash-names]``."""
-
-    name = 'deid'
-    help = (f'de-identify DICOM files (PS3.15 {EDITION} Basic Profile with the Retain '
-            'Longitudinal Temporal Information with Modified Dates Option)')
-
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument('input', metavar='IN', help='a DICOM file or a folder')
-        parser.add_argument('output', metavar='OUT',
-                            help='a new folder for the de-identified copy (same structure)')
-        parser.add_argument('--salt-file', metavar='F',
-                            help='secret key (>= 16 bytes) of the keyed UID/date hashes: the '
-                                 'same key maps the same UIDs the same way across runs; '
-                                 'default: a random key for this run only')
-        parser.add_argument('--report', metavar='FILE',
-                            help='JSON report (default: OUT/deid_report.json)')
-        parser.add_argument('--hash-names', action='store_true',
-                            help='replace file and folder names by keyed hashes (for input '
-                                 'trees named after patients)')
-
-    def run(self, args: argparse.Namespace) -> int:
-        try:
-            key = read_key(args.salt_file) if args.salt_file else None
-            result = deidentify(args.input, args.output, key=key, report=args.report,
-                                hash_names=args.hash_names)
-        except DeidError as exc:
-            print(f'perception deid: error: {exc}')
-            return 2
-        summary = result['summary']
-        print(f"perception deid: {summary['written']} file(s) written to {args.output}, "
-              f"{summary['skipped']} skipped (not DICOM / DICOMDIR, listed in the report)")
-        if summary['burned_in_annotation']:
-            print(f"WARNING: {summary['burned_in_annotation']} file(s) have "
-                  'BurnedInAnnotation=YES: text in the pixels is NOT removed; see '
-                  '"burned_in_annotation" in the report')
-        print(f"report: {args.report or Path(args.output) / 'deid_report.json'}")
-        if summary['failed']:
-            print(f"perception deid: error: {summary['failed']} file(s) could not be "
-                  'de-identified and were not written (status "failed" in the report)')
-            return 1
-        if summary['written'] == 0:
-            print(f'perception deid: error: no DICOM file found in {args.input}')
-            return 1
-        return 0

@@ -15,7 +15,6 @@ _PHANTOM = 'perception_medical.synth.phantom'
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     'write_ct_study': _STUDY,
     'SynthStudy': _STUDY,
-    'SynthCtCommand': _STUDY,
     'planted_phi': 'perception_medical.synth.phi',
     'ChestPhantom': _PHANTOM,
     'Lesion': _PHANTOM,

@@ -34,8 +34,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from perception.commands import Command
-from perception.registry import COMMANDS
 from perception_medical.synth.phantom import ChestPhantom
 from perception_medical.synth.phi import PHI_FILE, patient_phi
 
@@ -306,46 +304,3 @@ def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
         'none of them may appear in de-identified output',
         patients=phi_records, values=study.phi_values()), indent=1))
     return study
-
-
-@COMMANDS.register_module(name='synth-ct')
-class SynthCtCommand(Command):
-    name = 'synth-ct'
-    help = 'write synthetic CT studies as DICOM (with lesions and annotations)'
-
-    def add_arguments(self, parser):
-        parser.add_argument('out', help='output folder')
-        parser.add_argument('--patients', type=int, default=3)
-        parser.add_argument('--series-per-patient', type=int, default=1)
-        parser.add_argument('--size', type=int, default=256,
-                            help='rows = columns (default 256)')
-        parser.add_argument('--slices', type=int, default=48,
-                            help='slices per series (default 48)')
-        parser.add_argument('--lesions', type=int, default=3,
-                            help='lung nodules per patient (default 3)')
-        parser.add_argument('--oblique', action='store_true',
-                            help='oblique slice orientation')
-        parser.add_argument('--seed', type=int, default=0)
-        parser.add_argument('--overwrite', action='store_true',
-                            help='replace an existing OUT/dicom')
-        parser.add_argument('--picture', metavar='PNG',
-                            help='also save windowed slices of the first '
-                            'series with its lesions boxed')
-
-    def run(self, args):
-        study = write_ct_study(
-            args.out, n_patients=args.patients,
-            series_per_patient=args.series_per_patient, size=args.size,
-            n_slices=args.slices, lesions_per_patient=args.lesions,
-            oblique=args.oblique, seed=args.seed, overwrite=args.overwrite)
-        n_lesions = sum(len(s['lesions']) for s in study.series)
-        print(f'wrote {len(study.series)} series of {args.patients} patients '
-              f'({n_lesions} lesion annotations) to {study.dicom_dir}\n'
-              f'annotations: {study.annotations_csv}\n'
-              f'slice boxes: {study.slice_boxes_csv}\n'
-              f'planted PHI (for de-identification checks): '
-              f'{study.root / PHI_FILE}')
-        if args.picture:
-            from perception_medical.synth.picture import save_study_picture
-            print(f'picture: {save_study_picture(study, args.picture)}')
-        return 0

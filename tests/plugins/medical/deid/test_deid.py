@@ -19,7 +19,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from perception_medical.deid import DeidCommand, deidentify, read_key
+from perception_medical import DeidCommand
+from perception_medical.deid import deidentify, read_key
 from perception_medical.deid.profile import load_profile
 
 TABLE = json.loads((Path(__file__).parent / 'data' / 'ps3.15_2024b_table_e1-1.json')

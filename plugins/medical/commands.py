@@ -1,0 +1,114 @@
+"""The medical plugin's subcommands: ``perception deid IN OUT`` and
+``perception synth-ct OUT``.
+
+Named in the package's ``COMMAND_MODULES``: ``perception --help`` imports this
+module alone to list the commands, so it imports nothing heavy (no torch, no
+pydicom) at module level; each ``run`` imports the work it does.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from perception.cli.base import Command
+from perception.registry import COMMANDS
+from perception_medical.deid.profile import EDITION
+
+__all__ = ['DeidCommand', 'SynthCtCommand']
+
+
+@COMMANDS.register_module(name='deid')
+class DeidCommand(Command):
+    """``perception deid IN OUT [--salt-file F] [--report FILE] [--hash-names]``."""
+
+    name = 'deid'
+    help = (f'de-identify DICOM files (PS3.15 {EDITION} Basic Profile with the Retain '
+            'Longitudinal Temporal Information with Modified Dates Option)')
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument('input', metavar='IN', help='a DICOM file or a folder')
+        parser.add_argument('output', metavar='OUT',
+                            help='a new folder for the de-identified copy (same structure)')
+        parser.add_argument('--salt-file', metavar='F',
+                            help='secret key (>= 16 bytes) of the keyed UID/date hashes: the '
+                                 'same key maps the same UIDs the same way across runs; '
+                                 'default: a random key for this run only')
+        parser.add_argument('--report', metavar='FILE',
+                            help='JSON report (default: OUT/deid_report.json)')
+        parser.add_argument('--hash-names', action='store_true',
+                            help='replace file and folder names by keyed hashes (for input '
+                                 'trees named after patients)')
+
+    def run(self, args: argparse.Namespace) -> int:
+        from perception_medical.deid.files import (DeidError, deidentify,
+                                                   read_key)
+        try:
+            key = read_key(args.salt_file) if args.salt_file else None
+            result = deidentify(args.input, args.output, key=key, report=args.report,
+                                hash_names=args.hash_names)
+        except DeidError as exc:
+            print(f'perception deid: error: {exc}')
+            return 2
+        summary = result['summary']
+        print(f"perception deid: {summary['written']} file(s) written to {args.output}, "
+              f"{summary['skipped']} skipped (not DICOM / DICOMDIR, listed in the report)")
+        if summary['burned_in_annotation']:
+            print(f"WARNING: {summary['burned_in_annotation']} file(s) have "
+                  'BurnedInAnnotation=YES: text in the pixels is NOT removed; see '
+                  '"burned_in_annotation" in the report')
+        print(f"report: {args.report or Path(args.output) / 'deid_report.json'}")
+        if summary['failed']:
+            print(f"perception deid: error: {summary['failed']} file(s) could not be "
+                  'de-identified and were not written (status "failed" in the report)')
+            return 1
+        if summary['written'] == 0:
+            print(f'perception deid: error: no DICOM file found in {args.input}')
+            return 1
+        return 0
+
+
+@COMMANDS.register_module(name='synth-ct')
+class SynthCtCommand(Command):
+    """``perception synth-ct OUT [--patients N] [--size S] [--slices N] ...``."""
+
+    name = 'synth-ct'
+    help = 'write synthetic CT studies as DICOM (with lesions and annotations)'
+
+    def add_arguments(self, parser):
+        parser.add_argument('out', help='output folder')
+        parser.add_argument('--patients', type=int, default=3)
+        parser.add_argument('--series-per-patient', type=int, default=1)
+        parser.add_argument('--size', type=int, default=256,
+                            help='rows = columns (default 256)')
+        parser.add_argument('--slices', type=int, default=48,
+                            help='slices per series (default 48)')
+        parser.add_argument('--lesions', type=int, default=3,
+                            help='lung nodules per patient (default 3)')
+        parser.add_argument('--oblique', action='store_true',
+                            help='oblique slice orientation')
+        parser.add_argument('--seed', type=int, default=0)
+        parser.add_argument('--overwrite', action='store_true',
+                            help='replace an existing OUT/dicom')
+        parser.add_argument('--picture', metavar='PNG',
+                            help='also save windowed slices of the first '
+                            'series with its lesions boxed')
+
+    def run(self, args):
+        from perception_medical.synth.phi import PHI_FILE
+        from perception_medical.synth.study import write_ct_study
+        study = write_ct_study(
+            args.out, n_patients=args.patients,
+            series_per_patient=args.series_per_patient, size=args.size,
+            n_slices=args.slices, lesions_per_patient=args.lesions,
+            oblique=args.oblique, seed=args.seed, overwrite=args.overwrite)
+        n_lesions = sum(len(s['lesions']) for s in study.series)
+        print(f'wrote {len(study.series)} series of {args.patients} patients '
+              f'({n_lesions} lesion annotations) to {study.dicom_dir}\n'
+              f'annotations: {study.annotations_csv}\n'
+              f'slice boxes: {study.slice_boxes_csv}\n'
+              f'planted PHI (for de-identification checks): '
+              f'{study.root / PHI_FILE}')
+        if args.picture:
+            from perception_medical.synth.picture import save_study_picture
+            print(f'picture: {save_study_picture(study, args.picture)}')
+        return 0
