@@ -12,8 +12,7 @@ from typing import Any, Iterable
 from mmengine.registry import Registry
 
 from perception.errors import UserError
-from perception.plugins import (describe_loaded_plugins, load_plugins,
-                                owner_of_module)
+from perception.plugins import describe_loaded_plugins, load_plugins, owner_of_module
 
 
 class UnknownTypeError(UserError, KeyError):

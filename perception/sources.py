@@ -19,8 +19,8 @@ from typing import Any, Iterator, Literal
 
 import numpy as np
 
-from perception.registry import SOURCES
 from perception.errors import UserError
+from perception.registry import SOURCES
 
 EventKind = Literal['stall', 'reconnect', 'dropped', 'corrupt', 'partial',
                     'eos']

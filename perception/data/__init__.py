@@ -2,6 +2,7 @@
 from perception.data.albu import Albumentations
 from perception.data.base_dataset import BadSampleError, PerceptionDataset
 from perception.data.boxes import convert_boxes, transform_boxes
+from perception.data.geometry import boxes_to_source, points_to_lps
 from perception.data.image_folder import ImageFolderDataset
 from perception.data.pretrained_cfg import PretrainedCfg
 from perception.data.synth import write_shape_images
@@ -10,7 +11,7 @@ from perception.data.transforms import (BaseTransform, LoadImage, PackInputs,
 from perception.data.windowing import apply_window, apply_windows
 
 __all__ = [
-    'BadSampleError', 'PretrainedCfg', 'PerceptionDataset', 'ImageFolderDataset',
+    'BadSampleError', 'PretrainedCfg', 'boxes_to_source', 'points_to_lps', 'PerceptionDataset', 'ImageFolderDataset',
     'write_shape_images', 'BaseTransform', 'LoadImage', 'PackInputs',
     'RandomFlip', 'RandomResizedCrop', 'Resize', 'apply_window',
     'apply_windows', 'Albumentations', 'convert_boxes', 'transform_boxes'

@@ -7,10 +7,12 @@ routes mmengine's checkpoint loading through the safe loader and makes
 mmengine's Runner work on newer Pythons.
 """
 from perception.engine import _compat
-from perception.engine.checkpoint import (UnsafeCheckpointError,
-                                          install_safe_loading,
-                                          load_checkpoint_file,
-                                          trust_checkpoints)
+from perception.engine.checkpoint import (
+    UnsafeCheckpointError,
+    install_safe_loading,
+    load_checkpoint_file,
+    trust_checkpoints,
+)
 from perception.engine.hooks import CheckpointStateHook, PretrainedCfgHook
 from perception.engine.optim import CPUAmpOptimWrapper
 from perception.engine.outputs import DumpPredictionsJSON

@@ -17,10 +17,16 @@ from typing import Any
 
 import torch
 
-from perception.fileio import (UnsafeCheckpointError, checkpoints_trusted,
-                               decode_state, encode_state,
-                               load_checkpoint_file, resolve_checkpoint,
-                               trust_checkpoints, unsafe_entries)
+from perception.fileio import (
+    UnsafeCheckpointError,
+    checkpoints_trusted,
+    decode_state,
+    encode_state,
+    load_checkpoint_file,
+    resolve_checkpoint,
+    trust_checkpoints,
+    unsafe_entries,
+)
 
 __all__ = [
     'install_safe_loading', 'UnsafeCheckpointError', 'load_checkpoint_file',

@@ -7,9 +7,8 @@ import warnings
 
 from mmengine.hooks import Hook
 
-from perception.engine.checkpoint import (decode_state, encode_state,
-                                          unsafe_entries)
 from perception.data.pretrained_cfg import PretrainedCfg
+from perception.engine.checkpoint import decode_state, encode_state, unsafe_entries
 from perception.registry import HOOKS
 
 

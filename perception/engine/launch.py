@@ -20,15 +20,17 @@ import torch
 from mmengine.config import Config
 
 from perception._registry import UnknownTypeError, unknown_type_message
-from perception.registry import translate_unknown_type
 from perception.engine import install
 from perception.engine.checkpoint import resolve_checkpoint, trust_checkpoints
 from perception.engine.config import load_config
-from perception.engine.dist import (cpu_ddp_wrapper_cfg,
-                                    destroy_process_group,
-                                    init_cpu_process_group)
+from perception.engine.dist import (
+    cpu_ddp_wrapper_cfg,
+    destroy_process_group,
+    init_cpu_process_group,
+)
 from perception.engine.optim import cpu_amp_optim_wrapper
 from perception.engine.privacy import private_runner_class
+from perception.registry import translate_unknown_type
 
 #: hooks added to every run (type names in perception's HOOKS).
 RUN_HOOKS = ('CheckpointStateHook', 'PretrainedCfgHook')

@@ -21,7 +21,8 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
-from perception.data.boxes import transform_boxes, xyxy_to_xywh
+from perception.data.boxes import xyxy_to_xywh
+from perception.data.geometry import boxes_to_source
 from perception.registry import METRICS
 
 #: Names of ``COCOeval.stats`` entries, in order.
@@ -135,14 +136,13 @@ class CocoMetric(BaseMetric):
                 sample = sample.to_dict()
             pred = sample.get('pred_instances', {})
             gt = sample.get('gt_instances', {})
-            matrix = sample.get('homography_matrix')
-            back = (np.linalg.inv(np.asarray(matrix, np.float64))
-                    if self.map_back and matrix is not None else None)
+            back = self.map_back and \
+                sample.get('homography_matrix') is not None
 
-            def boxes(inst, back=back):
+            def boxes(inst, sample=sample, back=back):
                 b = _np(inst.get('bboxes', np.zeros((0, 4)))).reshape(-1, 4)
-                return transform_boxes(b, back) if back is not None else b
-            shape = sample.get('ori_shape' if back is not None
+                return boxes_to_source(sample, b) if back else b
+            shape = sample.get('ori_shape' if back
                                else 'img_shape') or sample.get('img_shape')
             self.results.append(dict(
                 img_id=sample.get('img_id', sample.get('sample_idx')),

@@ -5,9 +5,13 @@ the primitives plugins draw with (boxes, windowed CT panels, palette).
 Importing it registers :class:`PredictionPicturesHook` in ``HOOKS``.
 """
 from perception.visualization.browse import browse, find_windows
-from perception.visualization.draw import (IGNORE_COLOUR, PALETTE,
-                                           draw_boxes, render_sample,
-                                           to_panels)
+from perception.visualization.draw import (
+                                           IGNORE_COLOUR,
+                                           PALETTE,
+                                           draw_boxes,
+                                           render_sample,
+                                           to_panels,
+)
 from perception.visualization.predictions import PredictionPicturesHook
 
 __all__ = [

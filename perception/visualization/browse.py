@@ -54,8 +54,7 @@ def browse(config: str, split: str = 'train', n: int = 16,
                   if k.endswith('_dataloader')]
         raise ConfigError(f"{config}: no {key}.dataset; splits in this config: "
                          f"{', '.join(splits) or 'none'}")
-    from perception.engine.privacy import (redactor_for, sample_caption,
-                                           sample_name)
+    from perception.engine.privacy import redactor_for, sample_caption, sample_name
     redactor = redactor_for(cfg)
     random.seed(seed)
     np.random.seed(seed)

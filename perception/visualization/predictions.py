@@ -11,10 +11,9 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
-import numpy as np
 from mmengine.hooks import Hook
 
-from perception.data.boxes import transform_boxes
+from perception.data.geometry import boxes_to_source
 from perception.engine.privacy import sample_name
 from perception.registry import HOOKS
 from perception.visualization.draw import to_panels
@@ -83,7 +82,10 @@ class PredictionPicturesHook(Hook):
               stem: str) -> None:
         from PIL import ImageDraw
         draw = ImageDraw.Draw(image)
-        name = (lambda i: classes[i] if 0 <= i < len(classes) else str(i))
+
+        def name(i: int) -> str:
+            return classes[i] if 0 <= i < len(classes) else str(i)
+
         lines = []
         if 'pred_score' in sample:
             score = sample.pred_score
@@ -93,12 +95,10 @@ class PredictionPicturesHook(Hook):
             lines.append(f'gt {name(int(sample.gt_label[0]))}')
         if 'pred_instances' in sample:
             inst = sample.pred_instances
-            boxes = inst.bboxes.detach().cpu().numpy()
-            homography = sample.get('homography_matrix')
-            if not scaled and homography is not None:
-                # back to the original image through what the transforms
-                # recorded (resize, flip, crop...)
-                boxes = transform_boxes(boxes, np.linalg.inv(homography))
+            # the source image: back through what the transforms recorded
+            # (resize, flip, crop...); the model input needs no mapping
+            boxes = inst.bboxes.detach().cpu().numpy() if scaled else \
+                boxes_to_source(sample, inst.bboxes)
             for box, label, score in zip(boxes, inst.labels, inst.scores):
                 if float(score) < self.score_thr:
                     continue

@@ -9,8 +9,7 @@ from mmengine.model import BaseModel
 from perception.models import build_data_preprocessor
 from perception.registry import MODELS
 from perception.structures import DataSample
-from perception_mim.masking import (masked_patch_loss, patch_targets,
-                                    sample_generators, unpatchify)
+from perception_mim.masking import masked_patch_loss, patch_targets, sample_generators, unpatchify
 
 
 class MaskedImageModel(BaseModel):

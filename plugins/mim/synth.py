@@ -15,7 +15,6 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 
-
 def _texture(rng: np.random.Generator, size: int) -> np.ndarray:
     """(size, size, 3) float texture: a gradient, stripes or checks."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size

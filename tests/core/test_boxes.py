@@ -3,8 +3,14 @@ import numpy as np
 import pytest
 import torch
 
-from perception.data.boxes import (BOX_FORMATS, box_areas, box_problem,
-                                   clip_boxes, convert_boxes, transform_boxes)
+from perception.data.boxes import (
+    BOX_FORMATS,
+    box_areas,
+    box_problem,
+    clip_boxes,
+    convert_boxes,
+    transform_boxes,
+)
 
 RNG = np.random.default_rng(0)
 XYXY = np.concatenate([RNG.uniform(0, 500, (20, 2)),

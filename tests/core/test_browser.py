@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from perception.cli import all_commands
-from perception.visualization import IGNORE_COLOUR, PALETTE, browse
 from perception.data.windowing import apply_window
+from perception.visualization import IGNORE_COLOUR, PALETTE, browse
 
 pytest.importorskip('perception_driving', reason='KITTI reader lives in the '
                     'driving plugin')

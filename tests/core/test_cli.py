@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from perception.cli import main
-from perception.cli import all_commands
+from perception.cli import all_commands, main
 
 COMMANDS = all_commands()
 

@@ -6,8 +6,7 @@ import io
 import numpy as np
 import pytest
 
-from perception.evaluation.coco_metric import (STAT_NAMES, CocoMetric,
-                                               evaluate_coco)
+from perception.evaluation.coco_metric import STAT_NAMES, CocoMetric, evaluate_coco
 from perception.structures import DataSample, make_instances
 
 pycocotools = pytest.importorskip('pycocotools', reason='pycocotools is the '

@@ -6,8 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from perception.data import (BadSampleError, ImageFolderDataset, LoadImage,
-                             write_shape_images)
+from perception.data import BadSampleError, ImageFolderDataset, LoadImage, write_shape_images
 from perception.models import PerceptionDataPreprocessor
 from perception.registry import DATASETS, TRANSFORMS
 

@@ -6,9 +6,15 @@ import pytest
 from PIL import Image
 
 from perception.registry import SOURCES
-from perception.sources import (Frame, FrameSource, ImageFileOpener,
-                                SourceError, SourceOpener, open_source,
-                                registered_openers)
+from perception.sources import (
+    Frame,
+    FrameSource,
+    ImageFileOpener,
+    SourceError,
+    SourceOpener,
+    open_source,
+    registered_openers,
+)
 
 
 def _write(path, array):

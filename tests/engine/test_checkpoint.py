@@ -15,11 +15,14 @@ from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 
 import perception.engine
 from perception.data import PretrainedCfg
-from perception.engine import (CheckpointStateHook, PretrainedCfgHook,
-                               UnsafeCheckpointError, load_checkpoint_file,
-                               trust_checkpoints)
-from perception.engine.checkpoint import (decode_state, encode_state,
-                                          unsafe_entries)
+from perception.engine import (
+    CheckpointStateHook,
+    PretrainedCfgHook,
+    UnsafeCheckpointError,
+    load_checkpoint_file,
+    trust_checkpoints,
+)
+from perception.engine.checkpoint import decode_state, encode_state, unsafe_entries
 
 perception.engine.install()  # explicitly, as every run the engine builds does
 

@@ -191,6 +191,7 @@ def test_unknown_dataset_type_from_inside_training(tmp_path, shapes, capsys):
 
 def test_runner_type_is_honoured_and_checked(tmp_path, shapes, capsys):
     from mmengine.runner import Runner
+
     from perception.registry import RUNNERS
 
     class CountingRunner(Runner):

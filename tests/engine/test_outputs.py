@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from perception.visualization import PredictionPicturesHook
 from perception.engine.privacy import Redactor
 from perception.structures import DataSample, make_instances
+from perception.visualization import PredictionPicturesHook
 
 
 def _sample(path: str) -> DataSample:

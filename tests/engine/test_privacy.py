@@ -8,9 +8,13 @@ import pytest
 from mmengine.config import Config
 
 from perception.data.synth import write_shape_images
-from perception.engine.privacy import (Redactor, install_log_filter,
-                                       private_runner_class, redact_config,
-                                       redactor_for)
+from perception.engine.privacy import (
+    Redactor,
+    install_log_filter,
+    private_runner_class,
+    redact_config,
+    redactor_for,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,8 +9,12 @@ import timm
 import torch
 from timm.layers import resample_abs_pos_embed
 
-from perception.models.backbones import (ConvNeXt, VisionTransformer,
-                                         load_pretrained, sincos_pos_embed)
+from perception.models.backbones import (
+    ConvNeXt,
+    VisionTransformer,
+    load_pretrained,
+    sincos_pos_embed,
+)
 from perception.registry import MODELS
 
 SMALL = dict(embed_dim=32, depth=2, num_heads=2)

@@ -12,8 +12,7 @@ from typing import Sequence
 
 import torch
 from timm.layers import resample_abs_pos_embed
-from timm.models.vision_transformer import \
-    VisionTransformer as _TimmVisionTransformer
+from timm.models.vision_transformer import VisionTransformer as _TimmVisionTransformer
 
 from perception.models.backbones._attention import Attention
 from perception.models.backbones._pretrained import PretrainedMixin

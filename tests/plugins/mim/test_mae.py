@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from perception_mim.masking import (masked_patch_loss, patch_targets,
-                                    patchify, random_masking, unpatchify)
+from perception_mim.masking import (
+    masked_patch_loss,
+    patch_targets,
+    patchify,
+    random_masking,
+    unpatchify,
+)
 
 
 def test_random_masking_exact_ratio():
