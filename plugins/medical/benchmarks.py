@@ -18,8 +18,7 @@ def write_ct_series(folder: str, n_slices: int = 256, size: int = 512,
     """Axial CT, int16 stored values, slope 1 / intercept -1024, file names
     in shuffled order (so sorting by name would be wrong)."""
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import (CTImageStorage, ExplicitVRLittleEndian,
-                             generate_uid)
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
     rng = np.random.default_rng(seed)
     series, frame_ref, study = generate_uid(), generate_uid(), generate_uid()
     order = rng.permutation(n_slices)

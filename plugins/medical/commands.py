@@ -40,8 +40,7 @@ class DeidCommand(Command):
                                  'trees named after patients)')
 
     def run(self, args: argparse.Namespace) -> int:
-        from perception_medical.deid.files import (DeidError, deidentify,
-                                                   read_key)
+        from perception_medical.deid.files import DeidError, deidentify, read_key
         try:
             key = read_key(args.salt_file) if args.salt_file else None
             result = deidentify(args.input, args.output, key=key, report=args.report,

@@ -29,8 +29,7 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 
 from perception.registry import METRICS
-from perception_medical.annotations import (csv_number, read_annotations,
-                                            read_csv_rows)
+from perception_medical.annotations import csv_number, read_annotations, read_csv_rows
 
 FP_RATES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 Candidate = tuple  # (seriesuid, x, y, z, probability)

@@ -11,6 +11,7 @@ import numpy as np
 
 from perception.data import BadSampleError, BaseTransform, PerceptionDataset
 from perception.registry import TRANSFORMS
+
 # declares the path arguments of these datasets private (config redaction)
 from perception_medical.deid import private_args  # noqa: F401
 

@@ -10,8 +10,7 @@ import numpy as np
 from mmengine.logging import print_log
 
 from perception.registry import DATASETS
-from perception_medical.annotations import (BOX_COLUMNS, csv_number,
-                                            read_annotations, read_csv_rows)
+from perception_medical.annotations import BOX_COLUMNS, csv_number, read_annotations, read_csv_rows
 
 from .base import CTSliceBase, with_slice_loader
 from .series_index import sop_digest
@@ -93,8 +92,12 @@ class LesionDetectionDataset(CTSliceBase):
                              'box_file')
         self._setup(data_root, series_dirs, num_slices, slice_stride,
                     index_file, on_problem)
-        resolve = (lambda p: None if p is None else
-                   p if os.path.isabs(p) else os.path.join(data_root or '', p))
+
+        def resolve(path: str | None) -> str | None:
+            if path is None or os.path.isabs(path):
+                return path
+            return os.path.join(data_root or '', path)
+
         self.lesion_file, self.box_file = resolve(ann_file), resolve(box_file)
         self.split, self.val_fraction = split, val_fraction
         self.split_seed, self.min_size_mm = split_seed, min_size_mm

@@ -158,6 +158,7 @@ def _header_pass(roots: Sequence[str]) -> tuple[dict, list[str]]:
     """Group files by SeriesInstanceUID (headers only)."""
     import pydicom
     from pydicom.errors import InvalidDicomError
+
     from perception_medical.dicom.header_scan import list_dicom_files
     series: dict[str, dict] = {}
     skipped = []

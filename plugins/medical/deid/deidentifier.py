@@ -18,8 +18,8 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.uid import UID
 
-from .profile import (CLEAN, DUMMY, EMPTY, KEEP, RECURSE, REMOVE, UID as
-                      UID_ACTION, Profile, dummy_value, load_profile)
+from .profile import CLEAN, DUMMY, EMPTY, KEEP, RECURSE, REMOVE, Profile, dummy_value, load_profile
+from .profile import UID as UID_ACTION
 
 # Free text and names inside a sequence whose action is D (Content
 # Sequence, Verifying Observer Sequence ...) are not all listed in the table

@@ -18,8 +18,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .fast_header import read_fast_header
-from .reading import (NATIVE_SYNTAXES, DicomReadError, captured_warnings,
-                      frame_rescales, open_dicom)
+from .reading import NATIVE_SYNTAXES, DicomReadError, captured_warnings, frame_rescales, open_dicom
 
 __all__ = ['SliceHeader', 'Unreadable', 'scan_headers', 'list_dicom_files']
 

@@ -23,8 +23,16 @@ from . import geometry as geo
 from .header_scan import SliceHeader, list_dicom_files, scan_headers
 from .reading import DicomReadError
 from .series_build import build_volume
-from .volume import (CODES, POLICIES, LoadPolicy, OnProblem, SeriesError,
-                     SeriesReport, Volume, resolve_policies)
+from .volume import (
+    CODES,
+    POLICIES,
+    LoadPolicy,
+    OnProblem,
+    SeriesError,
+    SeriesReport,
+    Volume,
+    resolve_policies,
+)
 
 __all__ = ['load_series', 'Volume', 'SeriesError', 'SeriesReport',
            'CODES', 'POLICIES']

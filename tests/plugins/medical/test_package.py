@@ -69,8 +69,7 @@ def test_subpackage_exports_resolve(sub):
 
 
 def test_register_fills_the_core_registries():
-    from perception.registry import (BENCHMARKS, COMMANDS, DATASETS, METRICS,
-                                     SOURCES, TRANSFORMS)
+    from perception.registry import BENCHMARKS, COMMANDS, DATASETS, METRICS, SOURCES, TRANSFORMS
     perception_medical.register()
     expected = {DATASETS: ('DicomSliceDataset', 'LesionDetectionDataset'),
                 TRANSFORMS: ('LoadCTSlices', 'ApplyWindows'),

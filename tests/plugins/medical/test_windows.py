@@ -7,10 +7,16 @@ from pydicom.dataset import Dataset
 from perception.data import apply_window
 from perception.models import PerceptionDataPreprocessor
 from perception.registry import TRANSFORMS
-from perception_medical.windows import (WINDOW_PRESETS, ApplyWindows,
-                                        HeaderWindow, display_slice,
-                                        header_windows, save_window_montage,
-                                        window_preset, window_presets)
+from perception_medical.windows import (
+    WINDOW_PRESETS,
+    ApplyWindows,
+    HeaderWindow,
+    display_slice,
+    header_windows,
+    save_window_montage,
+    window_preset,
+    window_presets,
+)
 
 HU = np.array([[-1350.0, -600.0], [0.0, 150.0]], np.float32)
 

@@ -5,8 +5,7 @@ import pydicom
 import pytest
 
 from perception.registry import DATASETS
-from perception_medical.datasets.lesions import (LesionDetectionDataset,
-                                                 lesion_sections)
+from perception_medical.datasets.lesions import LesionDetectionDataset, lesion_sections
 from perception_medical.synth import write_ct_study
 
 

@@ -52,7 +52,8 @@ def _value(vr: str, n: int):
     if vr == 'DA':
         return (datetime.date(1990, 1, 1) + datetime.timedelta(days=n)).strftime('%Y%m%d')
     if vr == 'DT':
-        return (datetime.date(1990, 1, 1) + datetime.timedelta(days=n)).strftime('%Y%m%d') + '101112'
+        day = datetime.date(1990, 1, 1) + datetime.timedelta(days=n)
+        return day.strftime('%Y%m%d') + '101112'
     if vr == 'TM':
         return '101112'
     if vr == 'AS':
@@ -207,7 +208,7 @@ def test_every_attribute_of_table_e1_1_handled(tmp_path):
 
 def _series(root: Path, patient: str, n: int = 3, study: str | None = None) -> list[Path]:
     study, series = study or generate_uid(), generate_uid()
-    paths = []
+    paths, prev = [], None
     for i in range(n):
         ds = _base(study, series, generate_uid(), patient, float(i) * 2.5)
         if i:  # a reference across files must follow the referenced file

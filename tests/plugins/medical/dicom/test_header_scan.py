@@ -9,8 +9,7 @@ pydicom = pytest.importorskip('pydicom')
 from pydicom.dataset import Dataset  # noqa: E402
 
 from perception_medical.dicom.fast_header import read_fast_header  # noqa: E402
-from perception_medical.dicom.header_scan import (  # noqa: E402
-    SliceHeader, Unreadable, _scan_one, scan_headers)
+from perception_medical.dicom.header_scan import SliceHeader, Unreadable, _scan_one, scan_headers  # noqa: E402
 
 FIELDS = [f for f in SliceHeader.__dataclass_fields__ if f != 'notes']
 

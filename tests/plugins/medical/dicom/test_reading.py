@@ -255,6 +255,7 @@ def test_uid_generation_does_not_touch_the_network():
 
 def test_warning_capture_is_per_thread():
     import threading
+
     from perception_medical.dicom.reading import captured_warnings
     started, release, sink = threading.Event(), threading.Event(), []
 

@@ -344,6 +344,7 @@ def test_few_slices_with_a_long_gap_are_missing_slices(write_series):
 
 def test_dicomdir_file_ids_match_case_insensitively(write_series, tmp_path):
     import os
+
     from pydicom.fileset import FileSet
     s = write_series(n=3)
     fs = FileSet()

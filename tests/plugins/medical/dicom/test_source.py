@@ -8,8 +8,7 @@ pytest.importorskip('pydicom')
 
 from perception.sources import open_source  # noqa: E402
 from perception_medical import SeriesError, load_series  # noqa: E402
-from perception_medical.dicom.source import (DicomOpener,  # noqa: E402
-                                            DicomSeriesSource)
+from perception_medical.dicom.source import DicomOpener, DicomSeriesSource  # noqa: E402
 
 
 def test_open_source_yields_one_frame_per_slice(write_series):

@@ -186,6 +186,7 @@ def test_mae_ct_config_trains_on_a_synthetic_study(tmp_path):
     """The done-when of the issue: `perception synth-ct OUT`, then a few
     iterations of the MAE CT config through `perception train`."""
     import os
+
     from perception.cli import all_commands
     out = tmp_path / 'ct'
     assert SynthCtCommand().main([str(out), '--patients', '2', '--size', '64',
