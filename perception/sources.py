@@ -182,6 +182,7 @@ def open_source(uri: str | os.PathLike, **options) -> FrameSource:
         "(pip install 'perception-toolkit[medical]').")
 
 
+#: suffixes of the image files that image-folder sources and datasets accept
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp',
                   '.ppm', '.pgm')
 
@@ -201,15 +202,16 @@ def list_images(uri: str) -> list[str]:
 
 def read_image(path: str, raw: bool = False) -> np.ndarray:
     """Read an image file as RGB uint8 (H, W, 3), or in its native depth and
-    channels (e.g. uint16 (H, W)) with ``raw=True``."""
-    from PIL import Image, UnidentifiedImageError
+    channels (e.g. uint16 (H, W)) with ``raw=True``: the one reader,
+    :func:`perception.data.image_io.read_image` (16-bit -> 8-bit by
+    ``>> 8``), with errors as :class:`SourceError` naming the file."""
+    # imported here: perception.data imports torch, a source listing not
+    from perception.data.image_io import ImageReadError
+    from perception.data.image_io import read_image as read
     try:
-        with Image.open(path) as img:
-            if raw:
-                return np.asarray(img)
-            return np.asarray(img.convert('RGB'))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise SourceError(f'{path}: not a readable image ({exc})') from exc
+        return read(path, raw=raw)
+    except ImageReadError as exc:
+        raise SourceError(str(exc)) from exc
 
 
 class ImageSequenceSource(FrameSource):

@@ -12,6 +12,7 @@ import torch
 
 from perception.data.base_dataset import BadSampleError
 from perception.data.geometry import record_geometry
+from perception.data.image_io import ImageReadError, read_image
 from perception.registry import TRANSFORMS
 from perception.structures import DataSample, make_instances
 
@@ -33,11 +34,13 @@ class BaseTransform:
 
 @TRANSFORMS.register_module()
 class LoadImage(BaseTransform):
-    """Read ``img_path`` into ``img`` (H, W, C), any channel count.
+    """Read ``img_path`` into ``img`` (H, W, C), any channel count, with
+    :func:`perception.data.image_io.read_image` (its 16-bit rule).
 
     Args:
-        color_type: 'color' (RGB, 3 channels), 'grayscale' (1 channel) or
-            'unchanged' (native depth and channels, e.g. uint16).
+        color_type: 'color' (RGB uint8, 3 channels), 'grayscale' (uint8, 1
+            channel) or 'unchanged' (native depth and channels, e.g.
+            uint16).
     """
 
     def __init__(self, color_type: str = 'color') -> None:
@@ -47,20 +50,15 @@ class LoadImage(BaseTransform):
         self.color_type = color_type
 
     def transform(self, results: dict) -> dict:
-        from PIL import Image, UnidentifiedImageError
         path = results['img_path']
         try:
-            with Image.open(path) as img:
-                if self.color_type == 'color':
-                    img = img.convert('RGB')
-                elif self.color_type == 'grayscale':
-                    img = img.convert('L')
-                array = np.asarray(img)
-        except (UnidentifiedImageError, OSError) as exc:
-            raise BadSampleError(f'{path}: cannot read image ({exc})') from exc
+            array = read_image(path, raw=self.color_type == 'unchanged',
+                               gray=self.color_type == 'grayscale')
+        except ImageReadError as exc:
+            raise BadSampleError(str(exc)) from exc
         if array.ndim == 2:
             array = array[..., None]
-        results['img'] = np.array(array)  # PIL's buffer is read-only
+        results['img'] = array
         results['img_shape'] = array.shape[:2]
         results['ori_shape'] = array.shape[:2]
         return results
@@ -172,7 +170,7 @@ class RandomFlip(BaseTransform):
 DEFAULT_META_KEYS = ('img_path', 'img_id', 'img_shape', 'ori_shape', 'scale_factor',
                      'homography_matrix', 'flip', 'camera', 'timestamp_ns',
                      'intrinsics', 'series_uid', 'slice_index', 'affine',
-                     'sample_idx')
+                     'slice_offsets', 'sample_idx')
 
 
 @TRANSFORMS.register_module()
