@@ -6,12 +6,19 @@ from perception.data.geometry import boxes_to_source, points_to_lps
 from perception.data.image_folder import ImageFolderDataset
 from perception.data.pretrained_cfg import PretrainedCfg
 from perception.data.synth import write_shape_images
-from perception.data.transforms import (BaseTransform, LoadImage, PackInputs,
-                                        RandomFlip, RandomResizedCrop, Resize)
+from perception.data.transforms import (
+                                        BaseTransform,
+                                        LoadImage,
+                                        PackInputs,
+                                        RandomFlip,
+                                        RandomResizedCrop,
+                                        Resize,
+)
 from perception.data.windowing import apply_window, apply_windows
 
 __all__ = [
-    'BadSampleError', 'PretrainedCfg', 'boxes_to_source', 'points_to_lps', 'PerceptionDataset', 'ImageFolderDataset',
+    'BadSampleError', 'PretrainedCfg', 'boxes_to_source', 'points_to_lps',
+    'PerceptionDataset', 'ImageFolderDataset',
     'write_shape_images', 'BaseTransform', 'LoadImage', 'PackInputs',
     'RandomFlip', 'RandomResizedCrop', 'Resize', 'apply_window',
     'apply_windows', 'Albumentations', 'convert_boxes', 'transform_boxes'

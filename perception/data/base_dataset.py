@@ -11,8 +11,8 @@ from typing import Any
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
-from perception.registry import TRANSFORMS
 from perception.errors import UserError
+from perception.registry import TRANSFORMS
 
 
 class BadSampleError(UserError, ValueError):
