@@ -137,13 +137,18 @@ def load_plugins(force: bool = False) -> dict[str, PluginInfo]:
         return _PLUGINS
 
 
-def load_commands() -> None:
+def load_commands() -> list[str]:
     """Import every plugin's ``COMMAND_MODULES`` (registering its
     subcommands) without loading its classes; a plugin that declares none is
-    loaded in full. A plugin that fails is left to :func:`load_plugins` to
-    report."""
+    loaded in full.
+
+    Returns:
+        Names of plugins whose commands could not be loaded (the reason is
+        reported by :func:`load_plugins` / ``perception plugins``).
+    """
+    failed: list[str] = []
     if _env_on(DISABLE_ENV):
-        return
+        return failed
     for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             package = entry_point.load()
@@ -153,8 +158,9 @@ def load_commands() -> None:
                 continue
             for module in modules:
                 importlib.import_module(module)
-        except Exception:  # named by load_plugins when a command needs it
-            continue
+        except Exception:  # named by `perception plugins` with the reason
+            failed.append(entry_point.name)
+    return failed
 
 
 def plugin_infos(registries: Sequence[Registry]) -> list[PluginInfo]:

@@ -22,13 +22,17 @@ CORE_COMMAND_MODULES = ('perception.cli.runs', 'perception.cli.listing',
                         'perception.cli.benchmark', 'perception.cli.data')
 
 
+#: plugins whose commands failed to load in this process (for --help).
+FAILED_PLUGINS: list[str] = []
+
+
 def all_commands() -> dict[str, Command]:
     """Every registered subcommand by name (core and plugins)."""
     from perception.plugins import load_commands
     from perception.registry import COMMANDS
     for module in CORE_COMMAND_MODULES:
         importlib.import_module(module)
-    load_commands()
+    FAILED_PLUGINS[:] = load_commands()
     commands = {}
     for name, cls in sorted(COMMANDS.module_dict.items()):
         command = cls()
@@ -44,7 +48,9 @@ def make_parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
         description='Multimodal perception toolkit (driving cameras, DICOM): '
         'train, test, export, infer, benchmark.',
         epilog='`perception COMMAND --help` explains one command; '
-        '`perception plugins` lists what each plugin registered.')
+        '`perception plugins` lists what each plugin registered.' + (
+            f" Not loaded: {', '.join(FAILED_PLUGINS)} (`perception plugins` "
+            'says why).' if FAILED_PLUGINS else ''))
     parser.add_argument('--version', action='version',
                         version=f'perception {__version__}')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')

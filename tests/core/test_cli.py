@@ -51,3 +51,46 @@ def test_tools_scripts_are_the_cli(tool, name, monkeypatch, capsys):
         runpy.run_path(str(script), run_name='__main__')
     assert info.value.code == 0
     assert capsys.readouterr().out.startswith('usage: perception ' + name)
+
+
+def test_help_lists_every_plugin_command_without_importing_torch():
+    """`perception --help` stays fast: command modules import no torch, and
+    no plugin's classes are loaded, yet every plugin's commands are listed."""
+    import subprocess
+    import sys
+    code = ('import sys\n'
+            'from perception.cli import main\n'
+            'assert main(["--help"]) == 0\n'
+            'heavy = [m for m in ("torch", "pydicom", "cv2", "timm") '
+            'if m in sys.modules]\n'
+            'assert not heavy, heavy\n')
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    for name in ('train', 'test', 'browse', 'plugins', 'benchmark',
+                 'synth-images', 'synth-mim', 'export-backbone',
+                 'synth-drive', 'synth-ct', 'deid'):
+        assert f'    {name}' in result.stdout, name
+
+
+def test_unknown_command_is_one_line_with_close_matches(capsys):
+    assert main(['trian']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("perception: error: unknown command 'trian'.")
+    assert 'Did you mean: train' in err and len(err.splitlines()) == 1
+
+
+def test_user_error_is_one_line_exit_2_and_a_bug_is_a_traceback(
+        tmp_path, capsys, monkeypatch):
+    assert main(['train', str(tmp_path / 'missing.py')]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('perception train: error: ') and \
+        'missing.py' in err and 'Traceback' not in err
+    from perception.cli import runs
+
+    def broken(*args, **kwargs):
+        raise RuntimeError('an internal bug')
+    monkeypatch.setattr('perception.apis.train', broken)
+    assert runs.TrainCommand().main([str(tmp_path / 'x.py')]) == 1
+    err = capsys.readouterr().err
+    assert 'Traceback' in err and 'RuntimeError: an internal bug' in err

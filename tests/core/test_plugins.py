@@ -82,6 +82,13 @@ def test_broken_plugin_is_named_and_others_still_load(tmp_path):
     assert 'package perception_mim' in result.stdout
     assert '[loaded]' in result.stdout
 
+    listing = run_python("from perception.cli import main; "
+                         "raise SystemExit(main(['--help']))",
+                         pythonpath=[str(tmp_path)])
+    assert listing.returncode == 0, listing.stderr
+    assert 'Not loaded: broken_plugin' in ' '.join(listing.stdout.split())
+    assert 'synth-drive' in listing.stdout  # the others' commands still show
+
     strict = run_python(code, {'PERCEPTION_STRICT_PLUGINS': '1'},
                         pythonpath=[str(tmp_path)])
     assert strict.returncode != 0
