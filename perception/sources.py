@@ -187,6 +187,25 @@ IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp',
                   '.ppm', '.pgm')
 
 
+def camera_name(uri: str, paths: list[str] | None = None) -> str:
+    """The camera name a single-camera source gives its frames when none is
+    asked for: a video file's stem (``front.mp4`` -> ``front``), an image
+    folder's name (``drive/left/`` -> ``left``), for an image file or a glob
+    the name of the folder holding the images; ``cam0`` when there is none
+    (``/``, a URL)."""
+    if '://' in uri:
+        return 'cam0'
+    path = uri.rstrip('/\\') or uri
+    if os.path.isdir(path):
+        name = os.path.basename(os.path.abspath(path))
+    elif paths is not None or any(ch in uri for ch in '*?['):
+        folders = {os.path.dirname(os.path.abspath(p)) for p in paths or []}
+        name = os.path.basename(folders.pop()) if len(folders) == 1 else ''
+    else:
+        name = os.path.splitext(os.path.basename(path))[0]
+    return name or 'cam0'
+
+
 def list_images(uri: str) -> list[str]:
     """Image files named by a file, a folder (not recursive) or a glob, in
     name order."""
@@ -218,13 +237,14 @@ class ImageSequenceSource(FrameSource):
     """Frames from image files in name order, timestamps from index / fps."""
 
     def __init__(self, uri: str, paths: list[str], fps: float = 10.0,
-                 raw: bool = False, camera: str = 'cam0',
+                 raw: bool = False, camera: str | None = None,
                  timeout_s: float | None = None) -> None:
         super().__init__(uri, timeout_s)
         if not paths:
             raise SourceError(f'{uri}: no image files found '
                               f'(suffixes {", ".join(IMAGE_SUFFIXES)})')
-        self.paths, self.fps, self.raw, self.camera = paths, fps, raw, camera
+        self.paths, self.fps, self.raw = paths, fps, raw
+        self.camera = camera or camera_name(uri, paths)
 
     def _iter_frames(self) -> Iterator[Frame]:
         for index, path in enumerate(self.paths):
@@ -250,7 +270,7 @@ class ImageFileOpener(SourceOpener):
         return bool(list_images(uri))
 
     def open(self, uri: str, fps: float = 10.0, raw: bool = False,
-             camera: str = 'cam0',
+             camera: str | None = None,
              timeout_s: float | None = None) -> FrameSource:
         return ImageSequenceSource(uri, list_images(uri), fps, raw, camera,
                                    timeout_s)

@@ -1,5 +1,6 @@
 """The one image reader: every image file the core and the plugins read
-(image-folder sources, ``LoadImage``, camera-feed caches) goes through
+(image-folder sources, ``LoadImage``, camera-feed caches; which file
+suffixes count as images: ``perception.sources.IMAGE_SUFFIXES``) goes through
 :func:`read_image`, and every decoded buffer (bag messages) through
 :func:`decode_image`, so that channel order and bit depth mean the same
 everywhere.
@@ -29,9 +30,8 @@ import os
 import numpy as np
 
 from perception.errors import UserError
-from perception.sources import IMAGE_SUFFIXES
 
-__all__ = ['IMAGE_SUFFIXES', 'ImageReadError', 'decode_image', 'image_size',
+__all__ = ['ImageReadError', 'decode_image', 'image_size',
            'read_image', 'to_gray8', 'to_rgb8', 'to_uint8']
 
 
@@ -89,8 +89,8 @@ def decode_image(data, raw: bool = False, gray: bool = False,
     if image is None:
         raise ImageReadError(
             f'{name}: not a readable image (OpenCV cannot decode its '
-            f'{buffer.size} bytes: truncated, corrupt or an unsupported '
-            f'format; supported: {", ".join(IMAGE_SUFFIXES)})')
+            f'{buffer.size} bytes: truncated, corrupt or not an image '
+            'format OpenCV reads (PNG, JPEG, BMP, TIFF, WebP, PPM/PGM))')
     if gray:
         return to_gray8(image, 'bgr')
     if not raw:

@@ -2,10 +2,12 @@
 
 Frames are read once from any ``open_source`` URI (video, image folder,
 bag, rig, a bounded stream), thinned by ``stride`` and near-duplicate
-skipping, and cached to disk as image files with a manifest, so later
-epochs and runs read small images instead of decoding video again. The
+skipping, and either cached to disk as image files with a manifest, so
+later epochs and runs read small images instead of decoding video again,
+or (``cache=False``) held in memory as the RGB arrays the source gave. The
 cache key covers the source (path, size and modification time) and every
-option that changes which frames are kept.
+option that changes which frames are kept. Samples are made by
+:func:`perception.data.frames.frame_to_sample`, as inference makes them.
 """
 from __future__ import annotations
 
@@ -19,6 +21,9 @@ import numpy as np
 from mmengine.logging import print_log
 
 from perception.data import BadSampleError, PerceptionDataset
+from perception.data.cache import cache_dir as core_cache_dir
+from perception.data.frames import frame_to_sample
+from perception.data.image_io import ImageReadError, read_image, to_rgb8
 from perception.registry import DATASETS
 from perception.sources import Frame, FrameSet, open_source
 
@@ -26,10 +31,9 @@ MANIFEST = 'manifest.json'
 
 
 def default_cache_dir() -> str:
-    """``$PERCEPTION_CACHE/frames`` (default ``~/.cache/perception``)."""
-    root = os.environ.get('PERCEPTION_CACHE') or os.path.join(
-        os.path.expanduser('~'), '.cache', 'perception')
-    return os.path.join(root, 'frames')
+    """``$PERCEPTION_CACHE/frames`` (default ``~/.cache/perception``):
+    :func:`perception.data.cache.cache_dir` of ``'frames'``."""
+    return core_cache_dir('frames')
 
 
 def _thumbnail(image: np.ndarray) -> np.ndarray:
@@ -62,12 +66,16 @@ def _safe(name: str) -> str:
 
 @DATASETS.register_module()
 class CameraFeedDataset(PerceptionDataset):
-    """Unlabeled frames from camera sources, cached as images.
+    """Unlabeled frames from camera sources, cached as images or held in
+    memory.
 
     Each item (before the pipeline) is a results dict with ``img`` (RGB
-    uint8 (H, W, 3)), ``img_path`` (the cached file), ``img_shape``,
-    ``ori_shape``, ``camera``, ``timestamp_ns``, ``source`` and
-    ``frame_index``.
+    uint8 (H, W, 3); 16-bit frames by the rule of
+    :mod:`perception.data.image_io`), ``img_path`` (the cached file; without
+    a cache the source file where there is one), ``img_shape``,
+    ``ori_shape``, ``camera`` (the source's camera name: a rig's camera,
+    the video's or image folder's name), ``timestamp_ns``, ``source``,
+    ``frame_index`` and ``intrinsics`` where the source has them.
 
     Args:
         source: one URI or a list of URIs for ``open_source``; relative
@@ -75,6 +83,9 @@ class CameraFeedDataset(PerceptionDataset):
             accepted as another name for it.
         cache_dir: where decoded frames are kept (default
             :func:`default_cache_dir`).
+        cache: ``False`` keeps the kept frames in memory as RGB arrays
+            (no files written, no PNG/BGR round trip; decoded again by
+            every new dataset); ``True`` (default) caches them on disk.
         source_options: keyword options for ``open_source``.
         stride: keep every ``stride``-th frame of each camera.
         dedup_threshold: skip a frame whose 32x32 grey thumbnail differs
@@ -92,7 +103,7 @@ class CameraFeedDataset(PerceptionDataset):
                  dedup_threshold: float = 0.0, max_frames: int | None = None,
                  image_format: str = 'png', pipeline: Sequence = (),
                  sources: str | Sequence[str] | None = None,
-                 **kwargs) -> None:
+                 cache: bool = True, **kwargs) -> None:
         if source is not None and sources is not None:
             raise ValueError('CameraFeedDataset: give source or sources, '
                              'not both')
@@ -108,7 +119,13 @@ class CameraFeedDataset(PerceptionDataset):
         if image_format not in ('png', 'jpg'):
             raise ValueError("CameraFeedDataset: image_format must be 'png' "
                              f"or 'jpg', got {image_format!r}")
-        self.cache_dir = cache_dir or default_cache_dir()
+        if not cache and cache_dir:
+            raise ValueError('CameraFeedDataset: cache=False keeps frames in '
+                             f'memory, but cache_dir={cache_dir!r} was given;'
+                             ' drop one of them')
+        self.cache = bool(cache)
+        self.cache_dir = (cache_dir or default_cache_dir()) if cache else None
+        self._frames: list[np.ndarray] = []
         self.source_options = dict(source_options or {})
         self.stride, self.dedup_threshold = int(stride), float(dedup_threshold)
         self.max_frames, self.image_format = max_frames, image_format
@@ -133,6 +150,9 @@ class CameraFeedDataset(PerceptionDataset):
             if '://' in uri and not self.max_frames:
                 raise ValueError(f'CameraFeedDataset: {uri} is a live stream;'
                                  ' set max_frames to bound what is cached')
+            if not self.cache:
+                data.extend(self._read_frames(uri))
+                continue
             folder = os.path.join(self.cache_dir, self._cache_key(uri))
             manifest = os.path.join(folder, MANIFEST)
             if not os.path.isfile(manifest):
@@ -148,12 +168,11 @@ class CameraFeedDataset(PerceptionDataset):
                              ' (after stride and near-duplicate skipping)')
         return data
 
-    def _build_cache(self, uri: str, folder: str) -> None:
-        import cv2
-        tmp = f'{folder}.tmp-{os.getpid()}'
-        shutil.rmtree(tmp, ignore_errors=True)
-        os.makedirs(tmp)
-        entries, last, seen, skipped = [], {}, {}, 0
+    def _kept_frames(self, uri: str, counts: dict):
+        """Frames of ``uri`` after stride, near-duplicate skipping and
+        ``max_frames``; ``counts`` gets ``skipped`` and ``events``."""
+        last, seen, kept = {}, {}, 0
+        counts['skipped'] = 0
         with open_source(uri, **self.source_options) as src:
             for item in src:
                 frames = (item.frames.values() if isinstance(item, FrameSet)
@@ -169,17 +188,41 @@ class CameraFeedDataset(PerceptionDataset):
                         if previous is not None and float(np.abs(
                                 thumb - previous).mean()
                         ) < self.dedup_threshold:
-                            skipped += 1
+                            counts['skipped'] += 1
                             continue
                         last[frame.camera] = thumb
-                    entries.append(self._write(tmp, frame, cv2))
-                if self.max_frames and len(entries) >= self.max_frames:
+                    kept += 1
+                    yield frame
+                if self.max_frames and kept >= self.max_frames:
                     break
-            events = [(e.kind, e.detail) for e in src.events
-                      if e.kind in ('corrupt', 'dropped', 'partial')]
-        for kind, detail in events:
+            counts['events'] = [(e.kind, e.detail) for e in src.events
+                                if e.kind in ('corrupt', 'dropped', 'partial')]
+        for kind, detail in counts['events']:
             print_log(f'CameraFeedDataset: {kind}: {detail}',
                       logger='current', level=30)
+
+    def _read_frames(self, uri: str) -> list[dict]:
+        """Without a cache: the kept frames' samples, images in memory."""
+        counts: dict = {}
+        data = []
+        for frame in self._kept_frames(uri, counts):
+            sample = frame_to_sample(frame)
+            self._frames.append(to_rgb8(frame.image))
+            sample.pop('img')
+            data.append(dict(sample, source=uri,
+                             frame=len(self._frames) - 1))
+        self.skipped_duplicates += counts['skipped']
+        return data
+
+    def _build_cache(self, uri: str, folder: str) -> None:
+        import cv2
+        tmp = f'{folder}.tmp-{os.getpid()}'
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        counts: dict = {}
+        entries = [self._write(tmp, frame, cv2)
+                   for frame in self._kept_frames(uri, counts)]
+        skipped, events = counts['skipped'], counts['events']
         with open(os.path.join(tmp, MANIFEST), 'w', encoding='utf-8') as f:
             json.dump({'source': uri, 'frames': entries,
                        'skipped_duplicates': skipped,
@@ -196,29 +239,34 @@ class CameraFeedDataset(PerceptionDataset):
         camera = _safe(str(frame.camera))
         os.makedirs(os.path.join(folder, camera), exist_ok=True)
         name = os.path.join(camera, f'{frame.index:08d}.{self.image_format}')
-        image = frame.image
-        if image.dtype != np.uint8:
-            image = (image >> 8).astype(np.uint8) if image.dtype == np.uint16\
-                else np.clip(image, 0, 255).astype(np.uint8)
-        if image.ndim == 3:
-            image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        image = np.ascontiguousarray(to_rgb8(frame.image)[..., ::-1])  # BGR
         if not cv2.imwrite(os.path.join(folder, name), image):
             raise OSError(f'CameraFeedDataset: cannot write {name} under '
                           f'{folder}; check free space and permissions')
-        return {'file': name, 'camera': str(frame.camera),
-                'timestamp_ns': int(frame.timestamp_ns),
-                'frame_index': int(frame.index)}
+        entry = {'file': name, 'camera': str(frame.camera),
+                 'timestamp_ns': int(frame.timestamp_ns),
+                 'frame_index': int(frame.index)}
+        intrinsics = frame.meta.get('intrinsics')
+        if intrinsics is not None:
+            entry['intrinsics'] = np.asarray(intrinsics, float).tolist()
+        return entry
 
     # -- items -----------------------------------------------------------
     def get_data_info(self, idx: int) -> dict:
-        import cv2
         info = super().get_data_info(idx)
-        bgr = cv2.imread(info['img_path'], cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise BadSampleError(
-                f"{info['img_path']}: img: the cached frame is missing or "
-                f'unreadable; delete {os.path.dirname(info["img_path"])} to '
-                'rebuild the cache')
-        info['img'] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        if 'frame' in info:  # held in memory (cache=False)
+            # a copy: transforms may write into it
+            info['img'] = self._frames[info.pop('frame')].copy()
+        else:
+            try:
+                info['img'] = read_image(info['img_path'])
+            except ImageReadError as exc:
+                raise BadSampleError(
+                    f'{exc}. img: the cached frame is missing or unreadable;'
+                    f' delete {os.path.dirname(info["img_path"])} to rebuild '
+                    'the cache') from exc
+            if 'intrinsics' in info:
+                info['intrinsics'] = np.asarray(info['intrinsics'],
+                                                np.float32)
         info['img_shape'] = info['ori_shape'] = info['img'].shape[:2]
         return info

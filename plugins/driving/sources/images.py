@@ -22,6 +22,7 @@ from perception.sources import (
     FrameSource,
     SourceError,
     SourceOpener,
+    camera_name,
     list_images,
 )
 
@@ -113,7 +114,8 @@ class ImageFolderSource(FrameSource):
         uri: an image file, a folder (not recursive) or a glob.
         fps: frame rate for index timestamps when there is no sidecar.
         raw: native depth and channels instead of RGB uint8.
-        camera: ``Frame.camera``.
+        camera: ``Frame.camera`` (default: the images' folder name,
+            :func:`perception.sources.camera_name`).
         sidecar: CSV of timestamps (default: ``timestamps.csv`` beside the
             images, when present); ``False`` ignores any sidecar.
         stride: every ``stride``-th image.
@@ -121,7 +123,7 @@ class ImageFolderSource(FrameSource):
     """
 
     def __init__(self, uri: str, fps: float = 10.0, raw: bool = False,
-                 camera: str = 'cam0', sidecar: str | bool | None = None,
+                 camera: str | None = None, sidecar: str | bool | None = None,
                  stride: int = 1, timeout_s: float | None = None) -> None:
         super().__init__(uri, timeout_s)
         if int(stride) < 1 or fps <= 0:
@@ -133,7 +135,8 @@ class ImageFolderSource(FrameSource):
             where = 'the path exists' if exists else 'the path does not exist'
             raise SourceError(f'{uri}: no image files found ({where}; '
                               f'suffixes {", ".join(IMAGE_SUFFIXES)})')
-        self.fps, self.raw, self.camera = fps, raw, camera
+        self.fps, self.raw = fps, raw
+        self.camera = camera or camera_name(uri, self.paths)
         self.stride = int(stride)
         if sidecar is None:
             sidecar = find_sidecar(uri, self.paths)

@@ -17,7 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from perception.registry import SOURCES
-from perception.sources import Frame, FrameSource, SourceError, SourceOpener
+from perception.sources import Frame, FrameSource, SourceError, SourceOpener, camera_name
 
 VIDEO_SUFFIXES = ('.mp4', '.m4v', '.mkv', '.avi', '.mov', '.webm', '.ts',
                   '.mts', '.m2ts', '.h264', '.264', '.h265', '.hevc', '.mpg',
@@ -38,7 +38,8 @@ class VideoSource(FrameSource):
         end_s: presentation time to stop at, seconds (exclusive).
         backend: 'pyav', 'opencv' or 'auto' (PyAV, OpenCV if PyAV is not
             installed or cannot open the file).
-        camera: ``Frame.camera``.
+        camera: ``Frame.camera`` (default: the file's stem,
+            :func:`perception.sources.camera_name`).
         threads: decoder threads (0: the decoder's choice).
         fps: frame rate for files without timestamps (raw ``.h264``
             streams); default: the rate coded in the bitstream.
@@ -47,7 +48,7 @@ class VideoSource(FrameSource):
 
     def __init__(self, uri: str, stride: int = 1, start_s: float | None = None,
                  end_s: float | None = None, backend: str = 'auto',
-                 camera: str = 'cam0', threads: int = 0,
+                 camera: str | None = None, threads: int = 0,
                  fps: float | None = None,
                  timeout_s: float | None = None) -> None:
         super().__init__(uri, timeout_s)
@@ -63,7 +64,8 @@ class VideoSource(FrameSource):
             raise SourceError(f'{uri}: video file does not exist; check the '
                               'path (relative paths are relative to the '
                               f'working directory {os.getcwd()})')
-        self.stride, self.camera, self.threads = int(stride), camera, threads
+        self.stride, self.threads = int(stride), threads
+        self.camera = camera or camera_name(uri)
         if fps is not None and fps <= 0:
             raise ValueError(f'{uri}: fps must be > 0, got {fps}')
         self.fps = fps

@@ -42,13 +42,14 @@ def test_results_dicts_for_the_pipeline(repeating_video, tmp_path):
     info = dataset.get_data_info(4)
     assert info['img'].shape == (96, 128, 3) and info['img'].dtype == np.uint8
     assert stripes_are_rgb(info['img'])
-    assert info['camera'] == 'cam0' and info['timestamp_ns'] == 400_000_000
+    # a video's frames are named after the file
+    assert info['camera'] == 'repeats' and info['timestamp_ns'] == 400_000_000
     assert info['frame_index'] == 4 and os.path.isfile(info['img_path'])
     assert info['img_path'].startswith(str(tmp_path / 'cache'))
     packed = dataset[4]
     assert tuple(packed['inputs'].shape) == (3, 48, 64)
     meta = packed['data_samples'].metainfo
-    assert meta['camera'] == 'cam0' and meta['timestamp_ns'] == 400_000_000
+    assert meta['camera'] == 'repeats' and meta['timestamp_ns'] == 400_000_000
     assert meta['ori_shape'] == (96, 128)
 
 
@@ -98,7 +99,8 @@ def test_rig_and_image_folder_sources(tmp_path):
                                 image_format='jpg')
     cameras = [dataset.get_data_info(i)['camera']
                for i in range(len(dataset))]
-    assert cameras == ['front', 'left'] * 4 + ['cam0'] * 4
+    # rig cameras keep the rig's names; an image folder is named after it
+    assert cameras == ['front', 'left'] * 4 + ['left'] * 4
     assert numbers_of(dataset) == [0, 0, 1, 1, 2, 2, 3, 3, 0, 1, 2, 3]
 
 
@@ -142,4 +144,43 @@ def test_driving_pretraining_config_builds_on_a_video(repeating_video,
     assert len(dataset) == 3  # 12 frames, the config's stride of 5
     item = dataset[0]
     assert tuple(item['inputs'].shape) == (3, 256, 512)
-    assert item['data_samples'].metainfo['camera'] == 'cam0'
+    assert item['data_samples'].metainfo['camera'] == 'repeats'
+
+
+def test_without_cache_frames_stay_in_memory(repeating_video, tmp_path,
+                                             monkeypatch):
+    """cache=False: no files, no PNG/BGR round trip, the same samples."""
+    cached = CameraFeedDataset(str(repeating_video),
+                               cache_dir=str(tmp_path / 'c'), stride=2,
+                               pipeline=[dict(type='PackInputs')])
+    monkeypatch.setenv('PERCEPTION_CACHE', str(tmp_path / 'env'))
+
+    def no_writing(*args, **kwargs):
+        raise AssertionError('cache=False must not write frames')
+
+    monkeypatch.setattr(camera_feed.CameraFeedDataset, '_write', no_writing)
+    memory = CameraFeedDataset(str(repeating_video), cache=False, stride=2,
+                               pipeline=[dict(type='PackInputs')])
+    assert not (tmp_path / 'env').exists()
+    assert len(memory) == len(cached) == 6
+    assert numbers_of(memory) == numbers_of(cached) == NUMBERS[::2]
+    info = memory.get_data_info(1)
+    assert info['camera'] == 'repeats' and info['frame_index'] == 2
+    assert stripes_are_rgb(info['img']) and info['img'].dtype == np.uint8
+    # PNG is lossless: the cached frame is the source frame, pixel for pixel
+    np.testing.assert_array_equal(info['img'],
+                                  cached.get_data_info(1)['img'])
+    info['img'][:] = 0  # a transform writing into img changes no other item
+    assert stripes_are_rgb(memory.get_data_info(1)['img'])
+    assert memory[1]['data_samples'].metainfo['timestamp_ns'] == 200_000_000
+    with pytest.raises(ValueError, match='cache=False keeps frames in memory'):
+        CameraFeedDataset(str(repeating_video), cache=False,
+                          cache_dir=str(tmp_path))
+
+
+def test_default_cache_follows_perception_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv('PERCEPTION_CACHE', str(tmp_path))
+    assert camera_feed.default_cache_dir() == str(tmp_path / 'frames')
+    monkeypatch.setenv('PERCEPTION_CACHE', '')
+    assert camera_feed.default_cache_dir() == os.path.join(
+        os.path.expanduser('~'), '.cache', 'perception', 'frames')
