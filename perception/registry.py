@@ -1,6 +1,10 @@
 """Registries of perception, children of mmengine's roots (scope
 ``perception``), in the habit of ``mmpretrain/registry.py``.
 
+``locations`` name exactly the core packages whose classes a registry holds
+(tests/core/test_layers.py checks it); a registry the core adds nothing to
+has none, and plugins fill it.
+
 Backbones, necks, heads and whole models share ``MODELS``. Plugins register
 into these registries when imported; they are discovered through the
 ``perception.plugins`` entry-point group on the first lookup, so
@@ -56,34 +60,30 @@ def _child(name: str, parent: Registry, locations: list[str]) -> Registry:
 #######################################################################
 
 # Runners (mmengine's Runner through perception's builder).
-RUNNERS = _child('runner', MMENGINE_RUNNERS, ['perception.engine'])
+RUNNERS = _child('runner', MMENGINE_RUNNERS, [])
 # Runner constructors that define how to initialize runners.
 RUNNER_CONSTRUCTORS = _child('runner constructor',
-                             MMENGINE_RUNNER_CONSTRUCTORS,
-                             ['perception.engine'])
+                             MMENGINE_RUNNER_CONSTRUCTORS, [])
 # Loops which define the training or test process, like epoch-based loops.
-LOOPS = _child('loop', MMENGINE_LOOPS, ['perception.engine'])
+LOOPS = _child('loop', MMENGINE_LOOPS, [])
 # Hooks to add extra functions during running, like checkpoint-safe state
 # (engine) and pictures of predictions (visualization).
 HOOKS = _child('hook', MMENGINE_HOOKS,
                ['perception.engine', 'perception.visualization'])
 # Log processors which define the format of the runtime logs.
-LOG_PROCESSORS = _child('log processor', MMENGINE_LOG_PROCESSORS,
-                        ['perception.engine'])
+LOG_PROCESSORS = _child('log processor', MMENGINE_LOG_PROCESSORS, [])
 # Optimizers to optimize the model weights.
-OPTIMIZERS = _child('optimizer', MMENGINE_OPTIMIZERS, ['perception.engine'])
+OPTIMIZERS = _child('optimizer', MMENGINE_OPTIMIZERS, [])
 # Optimizer wrappers, like the CPU bf16 AMP wrapper.
 OPTIM_WRAPPERS = _child('optim_wrapper', MMENGINE_OPTIM_WRAPPERS,
                         ['perception.engine'])
 # Optimizer wrapper constructors, like layer-wise lr decay.
 OPTIM_WRAPPER_CONSTRUCTORS = _child('optimizer wrapper constructor',
-                                    MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
-                                    ['perception.engine'])
+                                    MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, [])
 # Parameter schedulers to adjust optimizer hyper-parameters.
-PARAM_SCHEDULERS = _child('parameter scheduler', MMENGINE_PARAM_SCHEDULERS,
-                          ['perception.engine'])
+PARAM_SCHEDULERS = _child('parameter scheduler', MMENGINE_PARAM_SCHEDULERS, [])
 # Training strategies (DDP, FSDP...).
-STRATEGIES = _child('strategy', MMENGINE_STRATEGIES, ['perception.engine'])
+STRATEGIES = _child('strategy', MMENGINE_STRATEGIES, [])
 
 #######################################################################
 #                          perception.data                            #
@@ -92,8 +92,7 @@ STRATEGIES = _child('strategy', MMENGINE_STRATEGIES, ['perception.engine'])
 # Datasets: ImageFolderDataset in the core; plugins add driving/CT formats.
 DATASETS = _child('dataset', MMENGINE_DATASETS, ['perception.data'])
 # Samplers to sample the dataset.
-DATA_SAMPLERS = _child('data sampler', MMENGINE_DATA_SAMPLERS,
-                       ['perception.data'])
+DATA_SAMPLERS = _child('data sampler', MMENGINE_DATA_SAMPLERS, [])
 # Transforms to process samples from the dataset (explicit, dict-based).
 TRANSFORMS = _child('transform', MMENGINE_TRANSFORMS, ['perception.data'])
 
@@ -104,17 +103,15 @@ TRANSFORMS = _child('transform', MMENGINE_TRANSFORMS, ['perception.data'])
 # Backbones, necks, heads, data preprocessors and whole models.
 MODELS = _child('model', MMENGINE_MODELS, ['perception.models'])
 # Model wrappers like 'MMDistributedDataParallel'.
-MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS,
-                        ['perception.models'])
+MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS, [])
 # Weight initialization methods like uniform, xavier.
 WEIGHT_INITIALIZERS = _child('weight initializer',
-                             MMENGINE_WEIGHT_INITIALIZERS,
-                             ['perception.models'])
+                             MMENGINE_WEIGHT_INITIALIZERS, [])
 # Batch augmentations like Mixup and CutMix.
 BATCH_AUGMENTS = PerceptionRegistry('batch augment', scope='perception',
-                                    locations=['perception.models'])
+                                    locations=[])
 # Task-specific modules like anchor generators and box coders.
-TASK_UTILS = _child('task util', MMENGINE_TASK_UTILS, ['perception.models'])
+TASK_UTILS = _child('task util', MMENGINE_TASK_UTILS, [])
 
 #######################################################################
 #                       perception.evaluation                         #
@@ -124,23 +121,20 @@ TASK_UTILS = _child('task util', MMENGINE_TASK_UTILS, ['perception.models'])
 METRICS = _child('metric', MMENGINE_METRICS,
                  ['perception.evaluation', 'perception.engine'])
 # Evaluators to define the evaluation process.
-EVALUATOR = _child('evaluator', MMENGINE_EVALUATOR, ['perception.evaluation'])
+EVALUATOR = _child('evaluator', MMENGINE_EVALUATOR, [])
 
 #######################################################################
 #                      perception.visualization                       #
 #######################################################################
 
 # Visualizers to display task-specific results.
-VISUALIZERS = _child('visualizer', MMENGINE_VISUALIZERS,
-                     ['perception.visualization'])
+VISUALIZERS = _child('visualizer', MMENGINE_VISUALIZERS, [])
 # Backends to save the visualization results, like TensorBoard, WandB.
-VISBACKENDS = _child('vis_backend', MMENGINE_VISBACKENDS,
-                     ['perception.visualization'])
+VISBACKENDS = _child('vis_backend', MMENGINE_VISBACKENDS, [])
 # Inferencers (high-level prediction APIs).
-INFERENCERS = _child('inferencer', MMENGINE_INFERENCERS,
-                     ['perception.deploy'])
+INFERENCERS = _child('inferencer', MMENGINE_INFERENCERS, [])
 # Functions, like collate functions.
-FUNCTIONS = _child('function', MMENGINE_FUNCTIONS, ['perception.data'])
+FUNCTIONS = _child('function', MMENGINE_FUNCTIONS, [])
 
 #######################################################################
 #                    perception's own registries                      #
@@ -148,19 +142,23 @@ FUNCTIONS = _child('function', MMENGINE_FUNCTIONS, ['perception.data'])
 
 # Exporters turning a trained model into a deployable file (ONNX, engines).
 EXPORTERS = PerceptionRegistry('exporter', scope='perception',
-                               locations=['perception.deploy'])
+                               locations=[])
 # Inference backends (ONNX Runtime, TensorRT) that run exported models.
 BACKENDS = PerceptionRegistry('backend', scope='perception',
-                              locations=['perception.deploy'])
+                              locations=[])
 # Source openers used by open_source(): files, folders, streams, DICOM.
 SOURCES = PerceptionRegistry('source', scope='perception',
                              locations=['perception.sources'])
 # Subcommands of the `perception` command added by the core and plugins.
+#: the core's command modules; they import no torch, so `perception --help`
+#: imports them directly (perception.cli) without loading any plugin.
+CORE_COMMAND_MODULES = ('perception.cli.runs', 'perception.cli.listing',
+                        'perception.cli.benchmark', 'perception.cli.data')
 COMMANDS = PerceptionRegistry('command', scope='perception',
-                              locations=['perception.cli'])
+                              locations=list(CORE_COMMAND_MODULES))
 # Benchmarks run by `perception benchmark NAME`.
 BENCHMARKS = PerceptionRegistry('benchmark', scope='perception',
-                                locations=['perception.benchmarks'])
+                                locations=[])
 
 ALL_REGISTRIES = [
     RUNNERS, RUNNER_CONSTRUCTORS, LOOPS, HOOKS, LOG_PROCESSORS, OPTIMIZERS,

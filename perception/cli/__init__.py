@@ -17,11 +17,6 @@ from perception.cli.base import Command
 
 __all__ = ['Command', 'all_commands', 'main']
 
-#: the core's command modules (each registers its commands in COMMANDS).
-CORE_COMMAND_MODULES = ('perception.cli.runs', 'perception.cli.listing',
-                        'perception.cli.benchmark', 'perception.cli.data')
-
-
 #: plugins whose commands failed to load in this process (for --help).
 FAILED_PLUGINS: list[str] = []
 
@@ -29,7 +24,7 @@ FAILED_PLUGINS: list[str] = []
 def all_commands() -> dict[str, Command]:
     """Every registered subcommand by name (core and plugins)."""
     from perception.plugins import load_commands
-    from perception.registry import COMMANDS
+    from perception.registry import COMMANDS, CORE_COMMAND_MODULES
     for module in CORE_COMMAND_MODULES:
         importlib.import_module(module)
     FAILED_PLUGINS[:] = load_commands()

@@ -214,3 +214,34 @@ def test_a_violating_file_is_caught(tree_copy, path, source, expected):
                         'import offender  # noqa\n')
     found = violations(tree_copy)
     assert any(expected in p and 'offender' in p for p in found), found
+
+
+def test_registry_locations_name_where_the_classes_live():
+    """Each registry's ``locations`` are exactly the core packages whose
+    classes it holds: every core class lives under one, and every location
+    holds one (checked in a fresh process with no plugin loaded)."""
+    import subprocess
+    import sys
+    code = '''
+import perception.registry as r
+problems = []
+for reg in r.ALL_REGISTRIES:
+    reg.import_from_location()
+    locations = list(reg._locations)
+    core = {n: o.__module__ for n, o in reg.module_dict.items()
+            if o.__module__.split('.')[0] == 'perception'}
+    for name, module in core.items():
+        if not any(module == l or module.startswith(l + '.')
+                   for l in locations):
+            problems.append(f'{reg.name}: {name} ({module}) not under '
+                            f'{locations}')
+    for l in locations:
+        if not any(m == l or m.startswith(l + '.') for m in core.values()):
+            problems.append(f'{reg.name}: location {l} holds nothing')
+assert not problems, chr(10).join(problems)
+'''
+    env = dict(__import__('os').environ,
+               PERCEPTION_DISABLE_PLUGIN_AUTOLOAD='1')
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                            text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
