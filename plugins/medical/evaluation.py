@@ -28,6 +28,12 @@ from typing import Iterable, Sequence
 import numpy as np
 from mmengine.evaluator import BaseMetric
 
+from perception.data.geometry import (
+    boxes_to_source,
+    points_to_lps,
+    sample_meta,
+    source_pixel_spacing,
+)
 from perception.registry import METRICS
 from perception_medical.annotations import csv_number, read_annotations, read_csv_rows
 
@@ -156,30 +162,55 @@ def merge_slice_detections(detections: Iterable[tuple],
     return out
 
 
+def sample_boxes_to_detections(sample, bboxes, scores) -> list[tuple]:
+    """xyxy pixel-edge boxes predicted on a CT slice sample's current
+    (model input) image -> ``(seriesuid, centre LPS, probability, radius
+    mm)``.
+
+    The boxes are mapped back through what the pipeline did
+    (``homography_matrix``: resize, crop, flip, pad) and then the slice's
+    volume ``affine`` at ``slice_index``, with
+    :mod:`perception.data.geometry` (the one back-mapping): centres by
+    :func:`~perception.data.geometry.points_to_lps`, the radius is half the
+    longer side of the box on the source slice in mm.
+
+    Args:
+        sample: DataSample, its ``to_dict()`` or a results dict with
+            ``series_uid``, ``slice_index``, ``affine`` and (unless the
+            pipeline left the geometry alone) ``homography_matrix``.
+        bboxes: (N, 4) on the current image.
+        scores: (N,).
+    """
+    boxes = _numpy(bboxes).astype(np.float64).reshape(-1, 4)
+    scores = _numpy(scores).astype(np.float64).reshape(-1)
+    if not len(boxes):
+        return []
+    uid = str(sample_meta(sample, 'series_uid'))
+    centres = points_to_lps(sample, np.stack(
+        [(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2],
+        axis=1))
+    source = boxes_to_source(sample, boxes)
+    sy, sx = source_pixel_spacing(sample)
+    radii = np.maximum((source[:, 2] - source[:, 0]) * sx,
+                       (source[:, 3] - source[:, 1]) * sy) / 2
+    return [(uid, centre, float(score), float(radius))
+            for centre, score, radius in zip(centres, scores, radii)]
+
+
 def slice_boxes_to_detections(series_uid: str, slice_index: int,
                               affine: np.ndarray, bboxes: np.ndarray,
-                              scores: np.ndarray) -> list[tuple]:
+                              scores: np.ndarray,
+                              homography_matrix: np.ndarray | None = None
+                              ) -> list[tuple]:
     """Per-slice xyxy pixel-edge boxes -> ``(seriesuid, centre LPS,
-    probability, radius mm)`` through the slice's volume affine."""
-    affine = np.asarray(affine, float)
-    bboxes = np.asarray(bboxes, float).reshape(-1, 4)
-    _, sy, sx = np.linalg.norm(affine[:3, :3], axis=0)
-    out = []
-    for box, score in zip(bboxes, np.asarray(scores, float).reshape(-1)):
-        cx, cy = (box[0] + box[2]) / 2 - 0.5, (box[1] + box[3]) / 2 - 0.5
-        lps = affine[:3, :3] @ np.array([slice_index, cy, cx]) + affine[:3, 3]
-        radius = max((box[2] - box[0]) * sx, (box[3] - box[1]) * sy) / 2
-        out.append((series_uid, lps, float(score), float(radius)))
-    return out
-
-
-def _field(sample, key):
-    if isinstance(sample, dict):
-        if key in sample:
-            return sample[key]
-        return sample.get('metainfo', {}).get(key)
-    return getattr(sample, key, None) if hasattr(sample, key) else \
-        sample.metainfo.get(key)
+    probability, radius mm)``: :func:`sample_boxes_to_detections` for a
+    slice given by its fields (``homography_matrix``: what the pipeline
+    did to the slice; None: boxes are in source pixels)."""
+    sample = dict(series_uid=series_uid, slice_index=slice_index,
+                  affine=np.asarray(affine, np.float64))
+    if homography_matrix is not None:
+        sample['homography_matrix'] = _numpy(homography_matrix)
+    return sample_boxes_to_detections(sample, bboxes, scores)
 
 
 def _numpy(value) -> np.ndarray:
@@ -193,8 +224,11 @@ class FROCMetric(BaseMetric):
     """LUNA16 FROC / CPM of lesion detections as an mmengine metric.
 
     Each data sample is one slice with ``series_uid``, ``slice_index`` and
-    ``affine`` in its meta and ``pred_instances`` (``bboxes``, ``scores``);
-    slice boxes are merged into 3D candidates. A sample may instead carry
+    ``affine`` in its meta and ``pred_instances`` (``bboxes``, ``scores``)
+    on the pipeline's current image; the boxes are mapped back through the
+    sample's ``homography_matrix`` (keep it in ``PackInputs``' meta_keys, as
+    the default does) and the affine (:func:`sample_boxes_to_detections`),
+    then merged into 3D candidates. A sample may instead carry
     ``pred_candidates`` = dict(points=(N, 3) LPS mm, scores=(N,)) from a 3D
     detector. Every series seen is a scan, with or without lesions.
 
@@ -225,8 +259,8 @@ class FROCMetric(BaseMetric):
 
     def process(self, data_batch, data_samples: Sequence) -> None:
         for sample in data_samples:
-            uid = str(_field(sample, 'series_uid'))
-            cands = _field(sample, 'pred_candidates')
+            uid = str(sample_meta(sample, 'series_uid'))
+            cands = sample_meta(sample, 'pred_candidates')
             if cands is not None:
                 pts = _numpy(cands['points']).reshape(-1, 3)
                 scores = _numpy(cands['scores']).reshape(-1)
@@ -234,17 +268,16 @@ class FROCMetric(BaseMetric):
                     (uid, *p.tolist(), float(s)) for p, s in zip(pts, scores)]
                     , detections=[]))
                 continue
-            pred = _field(sample, 'pred_instances')
+            pred = sample_meta(sample, 'pred_instances')
             dets = []
             if pred is not None:
                 get = pred.get if isinstance(pred, dict) else \
                     (lambda k: getattr(pred, k))
                 scores = _numpy(get('scores')).reshape(-1)
                 keep = scores >= self.score_thr
-                dets = slice_boxes_to_detections(
-                    uid, int(_field(sample, 'slice_index')),
-                    _numpy(_field(sample, 'affine')),
-                    _numpy(get('bboxes')).reshape(-1, 4)[keep], scores[keep])
+                dets = sample_boxes_to_detections(
+                    sample, _numpy(get('bboxes')).reshape(-1, 4)[keep],
+                    scores[keep])
             self.results.append(dict(uid=uid, candidates=[],
                                      detections=dets))
 
