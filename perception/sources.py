@@ -11,6 +11,7 @@ globs at the lowest priority.
 from __future__ import annotations
 
 import abc
+import csv
 import glob
 import os
 import time
@@ -233,29 +234,148 @@ def read_image(path: str, raw: bool = False) -> np.ndarray:
         raise SourceError(str(exc)) from exc
 
 
-class ImageSequenceSource(FrameSource):
-    """Frames from image files in name order, timestamps from index / fps."""
+#: the timestamp sidecar of an image folder (see docs/rig.md)
+SIDECAR_NAME = 'timestamps.csv'
 
-    def __init__(self, uri: str, paths: list[str], fps: float = 10.0,
-                 raw: bool = False, camera: str | None = None,
-                 timeout_s: float | None = None) -> None:
+
+def find_sidecar(uri: str, paths: list[str]) -> str | None:
+    """``timestamps.csv`` in the folder of the images, if any (none when a
+    glob spans several folders: pass ``sidecar=`` then)."""
+    if os.path.isdir(uri):
+        folder = uri
+    else:
+        folders = {os.path.dirname(p) for p in paths}
+        if len(folders) != 1:
+            return None
+        folder = folders.pop() or '.'
+    candidate = os.path.join(folder, SIDECAR_NAME)
+    return candidate if os.path.isfile(candidate) else None
+
+
+def read_sidecar(csv_path: str) -> dict[str, tuple[int, int]]:
+    """Normalised image path -> (timestamp_ns, CSV line number)."""
+    folder = os.path.dirname(csv_path)
+    rows: dict[str, tuple[int, int]] = {}
+    with open(csv_path, newline='', encoding='utf-8') as f:
+        reader = csv.DictReader(f)
+        fields = reader.fieldnames or []
+        if 'filename' not in fields or not ({'timestamp_ns', 'timestamp_s'}
+                                            & set(fields)):
+            raise SourceError(
+                f'{csv_path}: line 1: the header must have the columns '
+                f"'filename' and 'timestamp_ns' (or 'timestamp_s'); found "
+                f'{fields}. See docs/rig.md (sidecar CSV).')
+        column = 'timestamp_ns' if 'timestamp_ns' in fields else 'timestamp_s'
+        for line, row in enumerate(reader, start=2):
+            name, value = (row.get('filename') or '').strip(), row.get(column)
+            try:
+                t_ns = (int(value) if column == 'timestamp_ns' else
+                        int(round(float(value) * 1e9)))
+            except (TypeError, ValueError):
+                raise SourceError(
+                    f'{csv_path}: line {line}: {column} {value!r} of '
+                    f"'{name}' is not a number; write integer nanoseconds "
+                    '(timestamp_ns) or float seconds (timestamp_s)') from None
+            key = os.path.normpath(os.path.join(folder, name))
+            if key in rows:
+                raise SourceError(
+                    f"{csv_path}: line {line}: '{name}' is listed twice "
+                    f'(first on line {rows[key][1]}); keep one row per image')
+            rows[key] = (t_ns, line)
+    return rows
+
+
+class ImageSequenceSource(FrameSource):
+    """Frames from image files in name order: the one image-folder source
+    (the core's opener and the driving plugin's use it).
+
+    Timestamps come from a sidecar CSV (``filename,timestamp_ns`` or
+    ``filename,timestamp_s``; :data:`SIDECAR_NAME` beside the images, see
+    docs/rig.md) when there is one, else from ``index / fps``. Pixels come
+    from :func:`read_image` (RGB uint8, 16-bit by ``>> 8``; native depth
+    with ``raw``); an unreadable file is a ``corrupt`` event, not a frame.
+
+    Args:
+        uri: an image file, a folder (not recursive) or a glob.
+        paths: the image files (default: :func:`list_images` of ``uri``).
+        fps: frame rate for index timestamps when there is no sidecar.
+        raw: native depth and channels instead of RGB uint8.
+        camera: ``Frame.camera`` (default: :func:`camera_name`).
+        timeout_s: accepted for API symmetry; files never wait.
+        sidecar: CSV of timestamps (default: the one beside the images,
+            when present); ``False`` ignores any sidecar.
+        stride: every ``stride``-th image.
+    """
+
+    def __init__(self, uri: str, paths: list[str] | None = None,
+                 fps: float = 10.0, raw: bool = False,
+                 camera: str | None = None, timeout_s: float | None = None,
+                 sidecar: str | bool | None = None, stride: int = 1) -> None:
         super().__init__(uri, timeout_s)
-        if not paths:
-            raise SourceError(f'{uri}: no image files found '
-                              f'(suffixes {", ".join(IMAGE_SUFFIXES)})')
-        self.paths, self.fps, self.raw = paths, fps, raw
-        self.camera = camera or camera_name(uri, paths)
+        if int(stride) < 1 or fps <= 0:
+            raise ValueError(f'{uri}: stride must be >= 1 and fps > 0 (got '
+                             f'stride={stride}, fps={fps})')
+        self.paths = list_images(uri) if paths is None else list(paths)
+        if not self.paths:
+            exists = os.path.exists(uri) or bool(glob.glob(uri))
+            where = 'the path exists' if exists else 'the path does not exist'
+            raise SourceError(f'{uri}: no image files found ({where}; '
+                              f'suffixes {", ".join(IMAGE_SUFFIXES)})')
+        self.fps, self.raw, self.stride = fps, raw, int(stride)
+        self.camera = camera or camera_name(uri, self.paths)
+        if sidecar is None:
+            sidecar = find_sidecar(uri, self.paths)
+        self.sidecar = sidecar or None
+        self.times = self._sidecar_times() if self.sidecar else None
+
+    def _sidecar_times(self) -> list[int]:
+        if not os.path.isfile(self.sidecar):
+            raise SourceError(f'{self.uri}: sidecar {self.sidecar} does not '
+                              'exist')
+        rows = read_sidecar(self.sidecar)
+        times, previous = [], None
+        for path in self.paths:
+            key = os.path.normpath(path)
+            if key not in rows:
+                raise SourceError(
+                    f"{self.sidecar}: no row for image '{path}'; add a line "
+                    f'`{os.path.relpath(path, os.path.dirname(self.sidecar))}'
+                    ',<timestamp_ns>` or pass sidecar=False to use index / '
+                    'fps timestamps')
+            t_ns, line = rows[key]
+            if previous is not None and t_ns <= previous[0]:
+                raise SourceError(
+                    f'{self.sidecar}: line {line}: timestamp {t_ns} of '
+                    f"'{os.path.basename(path)}' is not after {previous[0]} "
+                    f'(line {previous[1]}); timestamps must increase in file-'
+                    'name order (name files with zero-padded numbers)')
+            previous = (t_ns, line)
+            times.append(t_ns)
+        listed = set(map(os.path.normpath, self.paths))
+        missing = [k for k in rows
+                   if k not in listed and not os.path.exists(k)]
+        if missing:
+            self.stats['missing'] = len(missing)
+            self.emit('dropped', f'{self.sidecar}: {len(missing)} listed '
+                      f'images do not exist (first: {missing[0]})',
+                      len(missing))
+        return times
 
     def _iter_frames(self) -> Iterator[Frame]:
-        for index, path in enumerate(self.paths):
+        for index in range(0, len(self.paths), self.stride):
+            path = self.paths[index]
             try:
                 image = read_image(path, self.raw)
             except SourceError as exc:
-                self.emit('corrupt', str(exc))
+                self.emit('corrupt', f'{exc}; skipped')
                 continue
-            yield Frame(image, int(round(index * 1e9 / self.fps)), index,
-                        self.camera, {'clock': 'index', 'path': path})
-        self.emit('eos', f'{len(self.paths)} files')
+            if self.times is not None:
+                t_ns, clock = self.times[index], 'sidecar'
+            else:
+                t_ns, clock = int(round(index * 1e9 / self.fps)), 'index'
+            yield Frame(image, t_ns, index, self.camera,
+                        {'clock': clock, 'path': path})
+        self.emit('eos', f'{self.uri}: {len(self.paths)} files')
 
 
 @SOURCES.register_module()
@@ -270,7 +390,8 @@ class ImageFileOpener(SourceOpener):
         return bool(list_images(uri))
 
     def open(self, uri: str, fps: float = 10.0, raw: bool = False,
-             camera: str | None = None,
-             timeout_s: float | None = None) -> FrameSource:
+             camera: str | None = None, timeout_s: float | None = None,
+             sidecar: str | bool | None = None,
+             stride: int = 1) -> FrameSource:
         return ImageSequenceSource(uri, list_images(uri), fps, raw, camera,
-                                   timeout_s)
+                                   timeout_s, sidecar, stride)

@@ -98,3 +98,22 @@ def test_closed_source_refuses_iteration(tmp_path):
     source.close()
     with pytest.raises(SourceError, match='closed'):
         list(source)
+
+
+def test_core_opener_is_the_one_image_folder_source(tmp_path):
+    """Sidecar timestamps, stride and camera names in the core itself (the
+    driving plugin's image opener uses this source)."""
+    for i in range(4):
+        _write(tmp_path / f'{i:02d}.png', np.full((2, 3, 3), i, np.uint8))
+    (tmp_path / 'timestamps.csv').write_text(
+        'filename,timestamp_ns\n' + ''.join(f'{i:02d}.png,{100 + i}\n'
+                                            for i in range(4)))
+    with ImageFileOpener().open(str(tmp_path), stride=2) as source:
+        frames = list(source)
+    assert [f.timestamp_ns for f in frames] == [100, 102]
+    assert [f.meta['clock'] for f in frames] == ['sidecar'] * 2
+    assert frames[0].camera == tmp_path.name  # named after the folder
+    with ImageFileOpener().open(str(tmp_path), sidecar=False,
+                                camera='left') as source:
+        frame = next(iter(source))
+    assert frame.meta['clock'] == 'index' and frame.camera == 'left'
