@@ -16,5 +16,6 @@ from perception.visualization.predictions import PredictionPicturesHook
 
 __all__ = [
     'browse', 'find_windows', 'IGNORE_COLOUR', 'PALETTE', 'draw_boxes',
-    'render_sample', 'to_panels', 'PredictionPicturesHook'
+    'image_grid', 'normalized_to_rgb', 'render_sample', 'to_panels',
+    'PredictionPicturesHook'
 ]

@@ -98,3 +98,37 @@ def draw_boxes(image, gt, classes: Sequence[str] = ()):
                        fill=(0, 0, 0, 160))
         draw.text((x1 + 1, ty), text, fill=colour + (255, ))
     return image
+
+
+def normalized_to_rgb(images, mean=None, std=None,
+                      windowed: bool = False) -> np.ndarray:
+    """Network input (B, C, H, W), normalized by ``mean``/``std``, back to
+    displayable uint8 (B, H, W, 3): windowed CT ([0, 1] before
+    normalization) is scaled to 0..255 and its first channel shown in grey;
+    images other than 3-channel show their first channel."""
+    import torch
+    x = images.detach().float().cpu()
+    if mean is not None and std is not None and len(mean) == x.shape[1]:
+        x = x * torch.as_tensor(std).view(1, -1, 1, 1).cpu() + \
+            torch.as_tensor(mean).view(1, -1, 1, 1).cpu()
+    x = (x * (255.0 if windowed else 1.0)).clamp(0, 255).round().to(
+        torch.uint8)
+    x = x if x.shape[1] == 3 else x[:, :1].expand(-1, 3, -1, -1)
+    return x.permute(0, 2, 3, 1).numpy()
+
+
+def image_grid(rows: Sequence[Sequence[np.ndarray]], gap: int = 2,
+               background: tuple[int, int, int] = (255, 255, 255)
+               ) -> np.ndarray:
+    """Tile equally sized uint8 (H, W, 3) panels into one picture, a list of
+    panels per row, ``gap`` pixels of ``background`` between them."""
+    height, width = rows[0][0].shape[:2]
+    cols = max(len(row) for row in rows)
+    grid = np.empty((len(rows) * (height + gap), cols * (width + gap), 3),
+                    np.uint8)
+    grid[:] = background
+    for r, row in enumerate(rows):
+        for c, panel in enumerate(row):
+            y, x = r * (height + gap), c * (width + gap)
+            grid[y:y + height, x:x + width] = panel
+    return grid

@@ -10,25 +10,18 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from perception.registry import HOOKS
+from perception.visualization.draw import image_grid, normalized_to_rgb
 
 
 def to_display(images: torch.Tensor, preprocessor) -> np.ndarray:
-    """Normalized (B, C, H, W) -> uint8 (B, H, W, 3) for pictures.
-
-    Undoes the preprocessor's mean/std. With CT ``windows`` the values are
-    windowed [0, 1] slices (the first window shown in grey); otherwise
-    0..255 images; channel counts other than 3 show the first channel.
-    """
-    x = images.detach().float().cpu()
+    """Normalized (B, C, H, W) -> uint8 (B, H, W, 3) for pictures, undoing
+    the preprocessor's mean/std (the core's drawing primitive)."""
     mean = getattr(preprocessor, 'mean', None)
     std = getattr(preprocessor, 'std', None)
-    if mean is not None and std is not None \
-            and mean.shape[0] == x.shape[1]:
-        x = x * std.cpu() + mean.cpu()
-    scale = 255.0 if getattr(preprocessor, 'windows', None) else 1.0
-    x = (x * scale).clamp(0, 255).round().to(torch.uint8)
-    x = x if x.shape[1] == 3 else x[:, :1].expand(-1, 3, -1, -1)
-    return x.permute(0, 2, 3, 1).numpy()
+    return normalized_to_rgb(
+        images, None if mean is None else mean.flatten().tolist(),
+        None if std is None else std.flatten().tolist(),
+        windowed=bool(getattr(preprocessor, 'windows', None)))
 
 
 def reconstruction_grid(model, images: torch.Tensor, seed: int = 0,
@@ -52,13 +45,8 @@ def reconstruction_grid(model, images: torch.Tensor, seed: int = 0,
     masked[hidden] = (70, 80, 130)
     panels = [original, masked, to_display(recon, pre),
               to_display(pasted, pre)]
-    B, H, W, _ = panels[0].shape
-    grid = np.full((B * (H + gap), 4 * (W + gap), 3), 255, np.uint8)
-    for row in range(B):
-        for col, panel in enumerate(panels):
-            y, x = row * (H + gap), col * (W + gap)
-            grid[y:y + H, x:x + W] = panel[row]
-    return grid
+    return image_grid([[panel[row] for panel in panels]
+                       for row in range(len(original))], gap)
 
 
 @HOOKS.register_module()
