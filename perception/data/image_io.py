@@ -122,7 +122,7 @@ def read_image(path: str | os.PathLike, raw: bool = False,
     try:
         data = np.fromfile(path, np.uint8)
     except FileNotFoundError:
-        raise ImageReadError(f'{path}: the image file does not exist; check '
+        raise ImageReadError(f'{path}: image file is missing (no such file); check '
                              'the path') from None
     except OSError as exc:
         raise ImageReadError(f'{path}: cannot read the file ({exc})'
@@ -139,7 +139,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     from PIL import Image, UnidentifiedImageError
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise ImageReadError(f'{path}: the image file does not exist; check '
+        raise ImageReadError(f'{path}: image file is missing (no such file); check '
                              'the path')
     try:
         with Image.open(path) as img:

@@ -130,8 +130,8 @@ def test_one_reader_one_16_bit_rule(tmp_path):
 
 
 def test_bad_files_name_the_file_and_why(tmp_path):
-    with pytest.raises(ImageReadError, match=r'nope\.png: the image file '
-                       'does not exist'):
+    with pytest.raises(ImageReadError, match=r'nope\.png: image file is '
+                       'missing'):
         read_image(tmp_path / 'nope.png')
     (tmp_path / 'empty.png').write_bytes(b'')
     with pytest.raises(ImageReadError, match=r'empty\.png: is empty'):

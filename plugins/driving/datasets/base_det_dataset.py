@@ -23,6 +23,8 @@ from mmengine.logging import print_log
 
 from perception.data import BadSampleError, PerceptionDataset
 from perception.data.boxes import box_problem, clip_boxes
+from perception.data.image_io import ImageReadError
+from perception.data.image_io import image_size as read_image_size
 
 from .box_filters import BoxFilter
 from .class_mapping import IGNORE_LABEL, ClassCounter, load_class_map
@@ -39,17 +41,14 @@ def load_json(path: str):
 
 
 def image_size(path: str) -> tuple[int, int]:
-    """(height, width) of an image file, reading only its header."""
-    from PIL import Image, UnidentifiedImageError
-    if not os.path.exists(path):
-        raise BadSampleError(f'{path}: image file is missing; restore it or '
-                             'remove its labels')
+    """(height, width) of an image file, reading only its header
+    (:func:`perception.data.image_io.image_size`); errors as
+    :class:`BadSampleError` naming the file."""
     try:
-        with Image.open(path) as img:
-            return img.height, img.width
-    except (UnidentifiedImageError, OSError) as exc:
-        raise BadSampleError(f'{path}: cannot read image header ({exc})'
-                             ) from exc
+        return read_image_size(path)
+    except ImageReadError as exc:
+        raise BadSampleError(f'{exc}; restore the file or remove its '
+                             'labels') from exc
 
 
 class DrivingDetDataset(PerceptionDataset):
