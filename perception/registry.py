@@ -158,7 +158,7 @@ COMMANDS = PerceptionRegistry('command', scope='perception',
                               locations=list(CORE_COMMAND_MODULES))
 # Benchmarks run by `perception benchmark NAME`.
 BENCHMARKS = PerceptionRegistry('benchmark', scope='perception',
-                                locations=[])
+                                locations=['perception.cli.benchmark'])
 
 ALL_REGISTRIES = [
     RUNNERS, RUNNER_CONSTRUCTORS, LOOPS, HOOKS, LOG_PROCESSORS, OPTIMIZERS,

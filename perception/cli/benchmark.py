@@ -6,8 +6,9 @@ import argparse
 import sys
 from typing import Sequence
 
+from perception.benchmarks import Benchmark
 from perception.cli.base import Command
-from perception.registry import COMMANDS
+from perception.registry import BENCHMARKS, COMMANDS
 
 
 @COMMANDS.register_module(name='benchmark')
@@ -43,3 +44,40 @@ class BenchmarkCommand(Command):
                                       description=bench.help)
         bench.add_arguments(sub)
         return int(bench.run(sub.parse_args(rest)) or 0)
+
+
+@BENCHMARKS.register_module(name='cli-startup')
+class CliStartupBenchmark(Benchmark):
+    """``perception --help`` in a fresh interpreter, against the same help
+    after loading every plugin's classes (what the command did before
+    commands were declared apart from the classes)."""
+
+    name = 'cli-startup'
+    help = ('`perception --help` in a fresh process vs. the same with every '
+            'plugin loaded')
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument('--repeats', type=int, default=5)
+
+    def run(self, args: argparse.Namespace) -> int:
+        import subprocess
+
+        from perception.benchmarks import format_table, interleave
+
+        def command(code: str):
+            def run_once() -> None:
+                subprocess.run([sys.executable, '-c', code], check=True,
+                               stdout=subprocess.DEVNULL)
+            return run_once
+        help_only = 'from perception.cli import main; main(["--help"])'
+        loaded = ('from perception.plugins import load_plugins; '
+                  'load_plugins(); ' + help_only)
+        timings = interleave({'perception --help': command(help_only),
+                              'help after loading plugins': command(loaded)},
+                             repeats=args.repeats)
+        base = timings['help after loading plugins'].median
+        rows = [(name, t.median, t.best, base / t.median)
+                for name, t in timings.items()]
+        print(format_table(('command', 'median s', 'best s',
+                            'speed-up vs loaded'), rows))
+        return 0
