@@ -102,8 +102,8 @@ def _walk(roots: Sequence[str], options: dict,
 
 
 def _cache_base() -> str:
-    return os.environ.get('PERCEPTION_CACHE') or os.path.join(
-        os.path.expanduser('~'), '.cache', 'perception')
+    from perception.data.cache import cache_root
+    return cache_root()
 
 
 def default_index_file(roots: Sequence[str], key: bytes | None = None) -> str:
