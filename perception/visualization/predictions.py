@@ -14,6 +14,7 @@ from typing import Sequence
 from mmengine.hooks import Hook
 
 from perception.data.geometry import boxes_to_source
+from perception.data.image_io import ImageReadError, read_image
 from perception.engine.privacy import sample_name
 from perception.registry import HOOKS
 from perception.visualization.draw import to_panels
@@ -70,10 +71,10 @@ class PredictionPicturesHook(Hook):
     def _image(path: str, inputs, j: int):
         """(RGB picture, whether it is the resized model input) or (None,
         False) when neither the file nor the input can be shown."""
-        from PIL import Image, UnidentifiedImageError
-        try:
-            return Image.open(path).convert('RGB'), False
-        except (UnidentifiedImageError, OSError):
+        from PIL import Image
+        try:  # the one image reader (16-bit shown by its documented rule)
+            return Image.fromarray(read_image(path)), False
+        except ImageReadError:
             if inputs is None or j >= len(inputs):
                 return None, False
         return Image.fromarray(to_panels(inputs[j])[0]), True
