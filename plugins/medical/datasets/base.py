@@ -20,25 +20,21 @@ from .series_index import SeriesIndex, load_series_index
 
 def read_slices(paths: Sequence[tuple[str, int]]) -> np.ndarray:
     """(H, W, C) float32 modality values of the given (file, frame) slices
-    (frame -1: single-frame file); errors as :class:`BadSampleError`."""
-    from perception_medical.dicom.reading import DicomReadError, read_dicom
+    (frame -1: single-frame file), each read by
+    :func:`~perception_medical.dicom.reading.read_slice` (the reader the
+    ``dicom`` source uses too); errors as :class:`BadSampleError`."""
+    from perception_medical.dicom.reading import DicomReadError, read_slice
     out = []
     for path, frame in paths:
         try:
-            pixels = read_dicom(path, problems=[])
+            out.append(read_slice(path, frame, problems=[]))
         except DicomReadError as exc:
             raise BadSampleError(str(exc)) from exc
-        if frame >= 0:
-            pixels = pixels[frame]
-        if pixels.ndim != 2:
-            raise BadSampleError(f'{path}: pixels have shape {pixels.shape}; '
-                                 'CT slice datasets need grayscale slices')
-        out.append(pixels)
     shapes = {p.shape for p in out}
     if len(shapes) > 1:
         raise BadSampleError(f'{paths[0][0]}: adjacent slices differ in size '
                              f'{sorted(shapes)}')
-    return np.stack(out, axis=-1).astype(np.float32, copy=False)
+    return np.stack(out, axis=-1)
 
 
 def neighbours(k: int, n: int, num_slices: int, stride: int) -> list[int]:

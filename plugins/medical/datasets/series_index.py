@@ -2,9 +2,11 @@
 ``LesionDetectionDataset``): which series lie under a set of folders, their
 geometry and the files of their slices.
 
-The index is built once per set of folders (headers scanned, every series
-loaded once through :func:`load_series` so its geometry is checked) and
-cached as JSON, rebuilt when a file is added, removed or changed. It holds no
+The index is built once per set of folders from the headers alone (no pixel
+is read: every series goes through
+:func:`~perception_medical.dicom.series.series_plan`, the header half of
+:func:`load_series`, so its geometry is checked with the same policies and
+problem codes) and cached as JSON, rebuilt when a file is added, removed or changed. It holds no
 PHI, even when folders are named after patients (``DOE_JOHN_19610101/``):
 no names, IDs, dates, institutions or paths. Patients are opaque keys
 (``patient-0000``...) numbered in series-UID order, series are referred to by
@@ -21,14 +23,12 @@ import hashlib
 import hmac
 import json
 import os
-import re
 from typing import Sequence
 
 import numpy as np
 
 INDEX_VERSION = 2  # 1 stored relative paths (folder names): rebuilt
 KEY_FILE = 'index.key'
-_FRAME = re.compile(r'^(.*) \[frame (\d+)\]$')
 _TAGS = ['SeriesInstanceUID', 'SOPInstanceUID', 'PatientID', 'Modality',
          'PhotometricInterpretation', 'WindowCenter', 'WindowWidth']
 
@@ -186,7 +186,7 @@ def build_series_index(roots: Sequence[str], on_problem='error',
     """Index every series under ``roots`` (see the module docstring); files
     are named by :func:`path_digest` with ``key`` (default: the key of the
     default cache folder)."""
-    from perception_medical.dicom.series import load_series
+    from perception_medical.dicom.series import series_plan
     from perception_medical.dicom.volume import SeriesError
     from perception_medical.windows import header_windows
     name_key = key if key is not None else index_key(
@@ -202,17 +202,18 @@ def build_series_index(roots: Sequence[str], on_problem='error',
     for uid in sorted(series):
         info = series[uid]
         try:
-            vol = load_series(info['files'], series_uid=uid,
-                              on_problem=on_problem, min_slices=min_slices)
+            geom, report = series_plan(info['files'], series_uid=uid,
+                                       on_problem=on_problem,
+                                       min_slices=min_slices)
         except SeriesError as exc:
             raise SeriesError(
                 f'series {uid} under {info["root"]}: {exc} (or set the '
                 "dataset's on_problem, e.g. on_problem='keep_largest')",
                 exc.code) from exc
-        if len(vol.files) != vol.array.shape[0]:
+        if geom.resampled:
             raise ValueError(
-                f'series {uid}: on_problem resampled it ({vol.array.shape[0]}'
-                f' slices from {len(vol.files)} files); slice datasets read '
+                f'series {uid}: on_problem resampled it ({geom.n_slices}'
+                f' slices from {len(geom.slices)} files); slice datasets read '
                 "slices lazily and need 'error', 'warn' or 'keep_largest'")
         first = info['first']
         pid = str(first.get('PatientID', '') or f'unknown:{uid}')
@@ -225,22 +226,20 @@ def build_series_index(roots: Sequence[str], on_problem='error',
             windows = []  # a broken header window is not worth a failure
         root = info['root']
         files, sops = [], []
-        for item in vol.files:
-            m = _FRAME.match(item)
-            path, frame = (m.group(1), int(m.group(2)) - 1) if m else \
-                (item, -1)
+        for h in geom.slices:
+            path, frame = h.path, (h.frame if h.n_frames > 1 else -1)
             files.append([path_digest(name_key, os.path.relpath(path, root)),
                           frame])
             sops.append(sop_digest(info['sops'].get(path, '')))
         entries.append(dict(
             series_uid=uid, patient=key, root=roots.index(root),
             files=files, sop_digests=sops,
-            shape=list(vol.array.shape[:3]),
-            spacing=[float(v) for v in vol.spacing],
-            affine=np.asarray(vol.affine, float).tolist(),
+            shape=[geom.n_slices, geom.slices[0].rows, geom.slices[0].cols],
+            spacing=[float(v) for v in geom.spacing],
+            affine=np.asarray(geom.affine, float).tolist(),
             modality=str(first.get('Modality', '')),
             photometric=str(first.get('PhotometricInterpretation', '')),
-            header_windows=windows, problems=vol.report.codes))
+            header_windows=windows, problems=report.codes))
     return dict(version=INDEX_VERSION, series=entries,
                 skipped_files=len(skipped))
 

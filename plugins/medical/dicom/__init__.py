@@ -2,7 +2,8 @@
 loading into a calibrated :class:`Volume` (:func:`load_series`) and the
 ``dicom`` frame source (``open_source('path/to/series')``).
 
-Modules: ``reading`` (one file's pixels in modality units), ``fast_header``
+Modules: ``reading`` (one file's pixels in modality units; ``read_slice``:
+one slice, the reader of the datasets and the source), ``fast_header``
 and ``header_scan`` (headers without pixels), ``series`` (picking and
 checking the slices), ``series_build`` (reading and stacking them),
 ``volume`` (result types and problem policies), ``geometry`` (spacing, tilt,
@@ -19,6 +20,7 @@ _SOURCE = 'perception_medical.dicom.source'
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     'read_dicom': _READING,
+    'read_slice': _READING,
     'DicomReadError': _READING,
     'DicomProblemWarning': _READING,
     'open_dicom': _READING,

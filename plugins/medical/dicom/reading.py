@@ -19,7 +19,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-__all__ = ['DicomReadError', 'DicomProblemWarning', 'read_dicom',
+__all__ = ['DicomReadError', 'DicomProblemWarning', 'read_dicom', 'read_slice',
            'open_dicom', 'frame_rescales', 'modality_transform']
 
 GPL_HINT = ("pip install 'perception-toolkit[gpl]' (installs "
@@ -373,3 +373,35 @@ def read_dicom(path: str | os.PathLike,
             for text in found:
                 warnings.warn(text, DicomProblemWarning, stacklevel=2)
     return out
+
+
+def read_slice(path: str | os.PathLike, frame: int = -1,
+               problems: list[str] | None = None) -> np.ndarray:
+    """One slice's pixels in modality units: the one reader of the CT
+    datasets (training) and the ``dicom`` frame source.
+
+    Args:
+        path: a DICOM file.
+        frame: 0-based frame of a multi-frame file; -1 for a single-frame
+            file.
+        problems: as in :func:`read_dicom`.
+
+    Returns:
+        float32 (rows, cols).
+
+    Raises:
+        DicomReadError: unreadable, or not a grayscale slice (the message
+            names the file and the shape).
+    """
+    pixels = read_dicom(path, problems=problems)
+    if frame >= 0:
+        if pixels.ndim != 3 or frame >= len(pixels):
+            raise DicomReadError(
+                f'{os.fspath(path)}: no frame {frame + 1} in pixels of shape '
+                f'{pixels.shape}; the series index is stale (delete it)')
+        pixels = pixels[frame]
+    if pixels.ndim != 2:
+        raise DicomReadError(
+            f'{os.fspath(path)}: pixels have shape {pixels.shape}; CT slices '
+            'must be grayscale (one sample per pixel, one frame per slice)')
+    return pixels.astype(np.float32, copy=False)

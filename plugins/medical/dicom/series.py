@@ -22,7 +22,7 @@ import numpy as np
 from . import geometry as geo
 from .header_scan import SliceHeader, list_dicom_files, scan_headers
 from .reading import DicomReadError
-from .series_build import build_volume
+from .series_build import SeriesGeometry, build_volume, series_geometry, sort_slices
 from .volume import (
     CODES,
     POLICIES,
@@ -34,7 +34,7 @@ from .volume import (
     resolve_policies,
 )
 
-__all__ = ['load_series', 'Volume', 'SeriesError', 'SeriesReport',
+__all__ = ['load_series', 'series_plan', 'Volume', 'SeriesError', 'SeriesReport',
            'CODES', 'POLICIES']
 
 
@@ -71,6 +71,36 @@ def load_series(path: Union[str, os.PathLike, Sequence[str]],
             without ``series_uid`` (``several_series``, listing them), or
             nothing left to load.
     """
+    run, slices = _choose_slices(path, series_uid, on_problem, min_slices,
+                                 workers)
+    return build_volume(run, slices, workers)
+
+
+def series_plan(path: Union[str, os.PathLike, Sequence[str]],
+                series_uid: str | None = None,
+                on_problem: OnProblem = 'error', *,
+                min_slices: int = 2, workers: int | None = None
+                ) -> tuple[SeriesGeometry, SeriesReport]:
+    """What :func:`load_series` would load, from the headers alone (no
+    pixel is read): the slices kept in order, the affine, the spacing and
+    the report, with the same policies and problem codes. Pixels that
+    cannot be decoded are only found when the slices are read.
+
+    Returns:
+        (:class:`~perception_medical.dicom.series_build.SeriesGeometry`,
+        :class:`SeriesReport`)
+
+    Raises:
+        SeriesError: as :func:`load_series`.
+    """
+    run, slices = _choose_slices(path, series_uid, on_problem, min_slices,
+                                 workers)
+    return series_geometry(run, sort_slices(slices)), run.report
+
+
+def _choose_slices(path, series_uid, on_problem, min_slices, workers
+                   ) -> tuple[LoadPolicy, list[SliceHeader]]:
+    """Scan the headers, pick the series and its slices (policies applied)."""
     if not isinstance(path, (str, os.PathLike)):
         path = [os.fspath(p) for p in path]
     where = (os.fspath(path) if isinstance(path, (str, os.PathLike))
@@ -102,7 +132,9 @@ def load_series(path: Union[str, os.PathLike, Sequence[str]],
                     f'{min_slices} needed')
         if not slices:
             raise run.fatal('too_few_slices', 'no slices left')
-    return build_volume(run, slices, workers)
+    return run, slices
+
+
 
 
 def _pick_series(run: LoadPolicy, headers: list[SliceHeader],

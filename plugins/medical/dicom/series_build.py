@@ -1,6 +1,9 @@
 """Second half of :func:`perception_medical.load_series`: read the pixels of
 the chosen slices, check spacing and tilt, build the affine.
 
+:func:`series_geometry` is the header-only part (spacing, gaps, tilt, the
+affine), shared with the CT datasets' series index, which reads no pixels.
+
 Native single-frame grayscale files are read with one ``readinto`` at the
 pixel offset found by the header scan into a per-thread buffer, then scaled
 into the output volume (float64 then rounded once where the slope is not 1,
@@ -12,6 +15,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -117,18 +121,42 @@ def _read_pixels(run: LoadPolicy, slices: list[SliceHeader],
     return out[ok] if not ok.all() else out, kept, decoder
 
 
-def build_volume(run: LoadPolicy, slices: list[SliceHeader],
-                 workers: int | None) -> Volume:
-    """The :class:`Volume` of the chosen ``slices`` (sorted here along the
-    slice normal), problems handled by ``run``'s policies."""
+@dataclass
+class SeriesGeometry:
+    """What the headers alone say about a series' volume: the slices kept
+    (sorted along the normal), their positions, the affine and spacing,
+    and whether building the array resamples it (``untilt``,
+    ``z_resample``; ``n_slices`` counts the slices after resampling)."""
+
+    slices: list[SliceHeader]
+    positions: np.ndarray
+    proj: np.ndarray
+    step_len: float
+    affine: np.ndarray
+    spacing: tuple[float, float, float]
+    n_slices: int
+    untilt: bool = False
+    z_resample: bool = False
+
+    @property
+    def resampled(self) -> bool:
+        return self.untilt or self.z_resample
+
+
+def sort_slices(slices: list[SliceHeader]) -> list[SliceHeader]:
+    """``slices`` in order along the slice normal."""
+    normal = geo.slice_normal(slices[0].orientation)
+    return sorted(slices, key=lambda h: float(h.position @ normal))
+
+
+def series_geometry(run: LoadPolicy, slices: list[SliceHeader]
+                    ) -> SeriesGeometry:
+    """Spacing, gaps, tilt and the affine of sorted ``slices`` from their
+    headers (no pixels), problems handled by ``run``'s policies; the slices
+    ``keep_largest`` drops are left out of the result."""
     orient = slices[0].orientation
     row_dir, col_dir = orient[:3], orient[3:]
     normal = geo.slice_normal(orient)
-    slices = sorted(slices, key=lambda h: float(h.position @ normal))
-    array, slices, decoder = _read_pixels(run, slices, workers)
-    if not slices:
-        raise SeriesError(f'{run.where}: unreadable: no slice could be read',
-                          'unreadable')
     positions = np.stack([h.position for h in slices])
     proj = positions @ normal
     spacing_rc = slices[0].pixel_spacing
@@ -147,23 +175,21 @@ def build_volume(run: LoadPolicy, slices: list[SliceHeader],
             for h in slices[:keep.start] + slices[keep.stop:]:
                 run.report.dropped.append((h.where, 'outside the largest '
                                            'evenly spaced run'))
-            slices, array = slices[keep], array[keep]
+            slices = slices[keep]
             positions, proj = positions[keep], proj[keep]
     tilt = geo.tilt_angle(positions, normal)
-    resampled = False
+    untilt = False
     if tilt > geo.TILT_TOL:
         tilt_policy = run.problem(
             'gantry_tilt', f'slices step {np.degrees(tilt):.2f} degrees off '
             'the slice normal (gantry tilt)')
-        if tilt_policy == 'resample':
-            array = geo.untilt(array, positions, row_dir, col_dir, spacing_rc)
-            resampled = True
-    z_resampled = gap_policy == 'resample' and len(slices) > 1
-    if z_resampled:
-        array, _ = geo.resample_z(array, proj, step_len)
-    n = len(array)
+        untilt = tilt_policy == 'resample'
+    z_resample = gap_policy == 'resample' and len(slices) > 1
+    n = len(slices)
+    if z_resample:   # the count geo.resample_z gives
+        n = int(round((proj[-1] - proj[0]) / step_len)) + 1
     if n > 1:
-        if resampled or z_resampled:
+        if untilt or z_resample:
             step = normal * float((proj[-1] - proj[0]) / (n - 1))
         else:
             step = (positions[-1] - positions[0]) / (n - 1)
@@ -178,7 +204,31 @@ def build_volume(run: LoadPolicy, slices: list[SliceHeader],
     affine = geo.make_affine(positions[0], step, row_dir, col_dir, spacing_rc)
     spacing = (float(np.linalg.norm(step)) if n > 1 else 1.0,
                float(spacing_rc[0]), float(spacing_rc[1]))
-    first = slices[0]
+    return SeriesGeometry(list(slices), positions, proj, step_len, affine,
+                          spacing, n, untilt, z_resample)
+
+
+def build_volume(run: LoadPolicy, slices: list[SliceHeader],
+                 workers: int | None) -> Volume:
+    """The :class:`Volume` of the chosen ``slices`` (sorted here along the
+    slice normal), problems handled by ``run``'s policies."""
+    slices = sort_slices(slices)
+    array, slices, decoder = _read_pixels(run, slices, workers)
+    if not slices:
+        raise SeriesError(f'{run.where}: unreadable: no slice could be read',
+                          'unreadable')
+    g = series_geometry(run, slices)
+    if len(g.slices) != len(slices):   # keep_largest dropped some
+        kept = {id(h) for h in g.slices}
+        array = array[np.array([id(h) in kept for h in slices])]
+    orient = slices[0].orientation
+    if g.untilt:
+        array = geo.untilt(array, g.positions, orient[:3], orient[3:],
+                           slices[0].pixel_spacing)
+    if g.z_resample:
+        array, _ = geo.resample_z(array, g.proj, g.step_len)
+    n = len(array)
+    first = g.slices[0]
     meta = {
         'series_uid': first.series_uid, 'modality': first.modality,
         'sop_class_uid': first.sop_class_uid,
@@ -187,7 +237,7 @@ def build_volume(run: LoadPolicy, slices: list[SliceHeader],
         'n_slices': n, 'rows': first.rows, 'cols': first.cols,
         'image_orientation': orient.tolist(),
         'slice_spacing_from': 'ImagePositionPatient' if n > 1 else 'none',
-        'resampled': bool(resampled or z_resampled),
+        'resampled': bool(g.resampled),
     }
-    return Volume(array, affine, spacing, meta, run.report,
-                  [h.where for h in slices], positions)
+    return Volume(array, g.affine, g.spacing, meta, run.report,
+                  [h.where for h in g.slices], g.positions)

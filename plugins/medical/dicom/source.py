@@ -17,9 +17,10 @@ import numpy as np
 from perception.registry import SOURCES
 from perception.sources import Frame, FrameSource, SourceOpener
 
-from .reading import DicomReadError, read_dicom
-from .series import load_series
-from .volume import SeriesError, SeriesReport, Volume
+from .reading import DicomReadError, read_dicom, read_slice
+from .series import load_series, series_plan
+from .series_build import SeriesGeometry
+from .volume import SeriesError, SeriesReport, Volume, resolve_policies
 
 DICOM_SUFFIXES = ('.dcm', '.dicom', '.dic', '.ima')
 
@@ -51,7 +52,15 @@ def _folder_has_dicom(folder: str, limit: int = 64) -> bool:
 
 
 class DicomSeriesSource(FrameSource):
-    """Slices of one series, in order along the slice normal."""
+    """Slices of one series, in order along the slice normal.
+
+    The series is planned from its headers (:func:`series_plan`) and each
+    slice read when its frame is asked for, by
+    :func:`~perception_medical.dicom.reading.read_slice` (the reader of the
+    CT datasets too); a series that ``on_problem`` resamples is loaded whole
+    (:attr:`volume`). A slice whose pixels cannot be decoded is dropped (a
+    ``dropped`` event) unless the ``unreadable`` policy is ``error``.
+    """
 
     def __init__(self, uri: Union[str, Sequence[str]],
                  series_uid: str | None = None, on_problem='error',
@@ -59,19 +68,30 @@ class DicomSeriesSource(FrameSource):
         name = uri if isinstance(uri, str) else f'{len(uri)} DICOM files'
         super().__init__(name, timeout_s)
         self.fps = fps
-        self.volume = self._load(uri, series_uid, on_problem)
-        report = self.volume.report
+        self.unreadable = resolve_policies(on_problem)['unreadable']
+        self.plan: SeriesGeometry | None = None
+        self.volume: Volume | None = None
+        loaded = self._load(uri, series_uid, on_problem)
+        if isinstance(loaded, Volume):
+            self.volume, report = loaded, loaded.report
+        else:
+            self.plan, report = loaded
+        self.report = report
         for path, why in report.skipped:
             self.emit('corrupt', f'{path}: {why}')
         for where, why in report.dropped:
             self.emit('dropped', f'{where}: {why}')
 
     @staticmethod
-    def _load(uri, series_uid, on_problem) -> Volume:
+    def _load(uri, series_uid, on_problem
+              ) -> Volume | tuple[SeriesGeometry, SeriesReport]:
         single = isinstance(uri, str) and os.path.isfile(uri) and \
             not os.path.basename(uri).upper().startswith('DICOMDIR')
         if not single:
-            return load_series(uri, series_uid, on_problem)
+            plan = series_plan(uri, series_uid, on_problem)
+            if plan[0].resampled:   # resampling needs the whole volume
+                return load_series(uri, series_uid, on_problem)
+            return plan
         try:
             return load_series([uri], series_uid, on_problem, min_slices=1)
         except SeriesError as exc:
@@ -94,6 +114,9 @@ class DicomSeriesSource(FrameSource):
         return volume
 
     def _iter_frames(self) -> Iterator[Frame]:
+        if self.plan is not None:
+            yield from self._read_frames(self.plan)
+            return
         vol = self.volume
         uid = vol.meta.get('series_uid')
         for z in range(len(vol.array)):
@@ -105,6 +128,28 @@ class DicomSeriesSource(FrameSource):
             yield Frame(vol.array[z], int(round(z * 1e9 / self.fps)), z,
                         uid or 'dicom', meta)
         self.emit('eos', f'{len(vol.array)} slices')
+
+    def _read_frames(self, plan: SeriesGeometry) -> Iterator[Frame]:
+        first = plan.slices[0]
+        uid, read = first.series_uid, 0
+        for z, h in enumerate(plan.slices):
+            try:
+                pixels = read_slice(h.path, h.frame if h.n_frames > 1 else -1)
+            except DicomReadError as exc:
+                if self.unreadable == 'error':
+                    raise SeriesError(f'{exc} (or open the source with '
+                                      "on_problem={'unreadable': 'warn'})",
+                                      'unreadable') from exc
+                self.emit('dropped', f'{h.where}: pixels unreadable ({exc})')
+                continue
+            meta = {'series_uid': uid, 'slice_index': z,
+                    'affine': plan.affine, 'clock': 'index',
+                    'path': h.where, 'spacing': plan.spacing,
+                    'modality': first.modality}
+            read += 1
+            yield Frame(pixels, int(round(z * 1e9 / self.fps)), z,
+                        uid or 'dicom', meta)
+        self.emit('eos', f'{read} slices')
 
 
 @SOURCES.register_module()

@@ -230,3 +230,30 @@ def test_bad_slice_skipped_or_named(tmp_path):
     assert out is not None and out['img_path'] != broken
     assert ds.bad_samples and all(os.path.basename(broken) in b
                                   for b in ds.bad_samples)
+
+
+def test_index_reads_no_pixels(study, tmp_path, monkeypatch):
+    """The series index comes from the headers alone (issue 12, item 4):
+    every pixel reader fails while it is built, and it equals what
+    load_series says about each series."""
+    from perception_medical.dicom import reading, series_build
+    from perception_medical.dicom.series import load_series
+
+    def no_pixels(*args, **kwargs):
+        raise AssertionError('the series index read pixels')
+
+    with monkeypatch.context() as m:
+        m.setattr(series_build, '_read_pixels', no_pixels)
+        m.setattr(reading, 'read_dicom', no_pixels)
+        m.setattr(pydicom.dataset.Dataset, 'pixel_array',
+                  property(no_pixels))
+        index = series_index.load_series_index(
+            [str(study)], str(tmp_path / 'i.json'))
+    assert len(index['series']) == 2
+    for entry in index['series']:
+        vol = load_series(str(study), series_uid=entry['series_uid'])
+        assert entry['shape'] == list(vol.array.shape)
+        np.testing.assert_allclose(entry['affine'], vol.affine)
+        np.testing.assert_allclose(entry['spacing'], vol.spacing)
+        paths = [index.file(entry, k)[0] for k in range(len(vol.files))]
+        assert paths == vol.files

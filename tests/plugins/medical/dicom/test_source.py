@@ -80,3 +80,30 @@ def test_benchmark_is_registered_and_checks_identity(capsys):
     assert bench.run(args) == 0
     out = capsys.readouterr().out
     assert 'identical arrays: True' in out and 'speed-up' in out
+
+
+def test_source_and_datasets_share_one_slice_reader(write_series,
+                                                     monkeypatch):
+    """Frames are read one slice at a time by read_slice, the reader the CT
+    datasets use, and equal load_series' volume."""
+    from perception_medical.datasets import base
+    from perception_medical.dicom import reading
+    from perception_medical.dicom import source as source_mod
+    s = write_series(n=4, shape=(5, 6))
+    calls = []
+    real = reading.read_slice
+
+    def counting(path, frame=-1, problems=None):
+        calls.append(path)
+        return real(path, frame, problems)
+
+    monkeypatch.setattr(source_mod, 'read_slice', counting)
+    with open_source(s['folder']) as src:
+        assert not calls  # nothing read before the frames are asked for
+        frames = list(src)
+    vol = load_series(s['folder'])
+    assert calls == vol.files
+    for z, frame in enumerate(frames):
+        np.testing.assert_array_equal(frame.image, vol.array[z])
+        np.testing.assert_array_equal(
+            base.read_slices([(vol.files[z], -1)])[..., 0], frame.image)
