@@ -1,6 +1,8 @@
 """``perception benchmark dicom``: load_series against the code a user
 would write (sequential dcmread, sort by position, apply_modality_lut,
-np.stack) on an uncompressed CT series written with pydicom."""
+np.stack) on an uncompressed CT series written with pydicom; and the CT
+datasets' series index (headers only) against the index as it was built
+before, loading every series' pixels once for its geometry."""
 from __future__ import annotations
 
 import argparse
@@ -66,11 +68,39 @@ def straightforward_load(folder: str) -> np.ndarray:
                      for ds in datasets])
 
 
+def full_read_index(folder: str) -> list[dict]:
+    """The baseline of the index case: the series index as built before it
+    became header-only (headers grouped by series, then every series loaded,
+    pixels and all, through load_series just for its shape and affine)."""
+    import pydicom
+
+    from perception_medical.dicom.header_scan import list_dicom_files
+    from perception_medical.dicom.series import load_series
+    by_uid: dict[str, list[str]] = {}
+    for path in list_dicom_files(folder):
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=[
+            'SeriesInstanceUID', 'SOPInstanceUID', 'PatientID'])
+        by_uid.setdefault(str(ds.SeriesInstanceUID), []).append(path)
+    out = []
+    for uid, files in sorted(by_uid.items()):
+        vol = load_series(files, series_uid=uid, min_slices=1)
+        out.append(dict(series_uid=uid, shape=list(vol.array.shape[:3]),
+                        affine=np.asarray(vol.affine, float).tolist()))
+    return out
+
+
+def header_index(folder: str, key: bytes) -> list[dict]:
+    """The index of the CT datasets, as they build it (no cache)."""
+    from perception_medical.datasets.series_index import build_series_index
+    return build_series_index([folder], key=key)['series']
+
+
 @BENCHMARKS.register_module(name='dicom')
 class DicomBenchmark(Benchmark):
     name = 'dicom'
     help = ('load_series vs sequential pydicom dcmread + apply_modality_lut '
-            '+ np.stack on an uncompressed CT series')
+            '+ np.stack on an uncompressed CT series; the CT datasets\' '
+            'series index (headers only) vs the old full-read index')
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument('--slices', type=int, default=256)
@@ -98,9 +128,31 @@ class DicomBenchmark(Benchmark):
                 'perception_medical.load_series':
                     lambda: load_series(folder, workers=args.workers),
             }, repeats=args.repeats, warmup=1)
+            key = b'benchmark-key-0123456789abcdef'
+            old, new = full_read_index(folder), header_index(folder, key)
+            same_index = [(e['series_uid'], e['shape']) for e in old] == \
+                [(e['series_uid'], e['shape']) for e in new] and \
+                np.allclose([e['affine'] for e in old],
+                            [e['affine'] for e in new])
+            index_timings = interleave({
+                'index, full pixel read (baseline)':
+                    lambda: full_read_index(folder),
+                'index, headers only (DicomSliceDataset)':
+                    lambda: header_index(folder, key),
+            }, repeats=args.repeats, warmup=1)
         base = timings['pydicom sequential (baseline)'].best
         rows = [(name, t.best, t.median, args.slices / t.best, base / t.best)
                 for name, t in timings.items()]
+        print(format_table(('contestant', 'best s', 'median s',
+                            'slices/s (best)', 'speed-up'), rows))
+        print(f'\nseries index of the same series; same geometry: '
+              f'{same_index}')
+        if not same_index:
+            print('MISMATCH between the header-only index and the baseline')
+            return 1
+        base = index_timings['index, full pixel read (baseline)'].best
+        rows = [(name, t.best, t.median, args.slices / t.best, base / t.best)
+                for name, t in index_timings.items()]
         print(format_table(('contestant', 'best s', 'median s',
                             'slices/s (best)', 'speed-up'), rows))
         return 0

@@ -80,6 +80,7 @@ def test_benchmark_is_registered_and_checks_identity(capsys):
     assert bench.run(args) == 0
     out = capsys.readouterr().out
     assert 'identical arrays: True' in out and 'speed-up' in out
+    assert 'same geometry: True' in out and 'headers only' in out
 
 
 def test_source_and_datasets_share_one_slice_reader(write_series,
