@@ -79,6 +79,8 @@ def run_pretrained_cfg(runner) -> PretrainedCfg:
 
 
 def _built_dataset(runner):
-    """The training dataset if the runner has built it (never builds)."""
-    loader = getattr(runner, '_train_dataloader', None)
+    """The training dataset if the runner has built its loop (never
+    builds one)."""
+    loop = getattr(runner, '_train_loop', None)
+    loader = getattr(loop, 'dataloader', None)
     return getattr(loader, 'dataset', None)

@@ -91,6 +91,13 @@ def test_resume_continues_like_an_uninterrupted_run(tmp_path, shapes):
         ckpt['meta']['cfg']
     pretrained = ckpt['meta']['pretrained_cfg']
     assert pretrained['mean'] == pytest.approx([123.675, 116.28, 103.53])
+    # the whole record: architecture, channels, classes
+    from perception.data import PretrainedCfg
+    assert pretrained['architecture'] == 'resnet10t'
+    assert pretrained['format_version'] == 1
+    assert PretrainedCfg.from_dict(pretrained).in_chans == 3
+    assert pretrained['class_names'] == sorted(pretrained['class_names']) \
+        and len(pretrained['class_names']) >= 2
     hub = ckpt['message_hub']['log_scalars']['train/loss']
     assert hub['__perception__'] == 'HistoryBuffer'
 

@@ -80,6 +80,13 @@ class CTSliceBase(PerceptionDataset):
         self.num_slices, self.slice_stride = num_slices, slice_stride
         self.index_file, self.on_problem = index_file, on_problem
 
+    @property
+    def slice_offsets(self) -> list[int]:
+        """Which slices form a sample's channels, relative to its own (what
+        :class:`~perception.data.PretrainedCfg` records with the weights)."""
+        half = self.num_slices // 2
+        return [self.slice_stride * j for j in range(-half, half + 1)]
+
     def _index(self) -> SeriesIndex:
         if not hasattr(self, '_index_cache'):
             self._index_cache = load_series_index(

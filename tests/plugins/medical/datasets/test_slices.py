@@ -71,6 +71,11 @@ def test_25d_stack_of_neighbours(study, tmp_path):
     np.testing.assert_allclose(first[..., 0], ref[0], atol=1e-3)
     np.testing.assert_allclose(first[..., 2], ref[1], atol=1e-3)
     assert neighbours(0, 8, 5, 2) == [0, 0, 0, 2, 4]
+    assert ds.slice_offsets == [-1, 0, 1]  # recorded in PretrainedCfg
+    assert DicomSliceDataset(data_root=str(study), num_slices=5,
+                             slice_stride=2, index_file=str(
+                                 tmp_path / 'idx.json')).slice_offsets == [
+        -4, -2, 0, 2, 4]
     with pytest.raises(ValueError, match='odd'):
         DicomSliceDataset(data_root=str(study), num_slices=2)
 
