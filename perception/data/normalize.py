@@ -48,3 +48,20 @@ def normalize_inputs(inputs: torch.Tensor,
                 'make mean/std one value per channel')
         inputs = (inputs - mean) / std
     return inputs
+
+
+def pad_to_multiple(inputs: torch.Tensor, divisor: int,
+                    shape: Sequence[int] | None = None,
+                    value: float = 0.0) -> torch.Tensor:
+    """Pad (B, C, H, W) at the bottom and right (pixel coordinates do not
+    move) to ``shape`` (H, W) or, by default, to the next multiple of
+    ``divisor``."""
+    height, width = inputs.shape[-2:]
+    if shape is None:
+        divisor = max(int(divisor), 1)
+        shape = (-(-height // divisor) * divisor, -(-width // divisor) *
+                 divisor)
+    pad_h, pad_w = int(shape[0]) - height, int(shape[1]) - width
+    if pad_h == 0 and pad_w == 0:
+        return inputs
+    return torch.nn.functional.pad(inputs, (0, pad_w, 0, pad_h), value=value)

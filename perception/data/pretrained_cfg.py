@@ -17,13 +17,14 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
-from perception.data.normalize import normalize_inputs
+from perception.data.normalize import normalize_inputs, pad_to_multiple
 
 #: version of the record's layout; bumped when a field changes meaning.
 FORMAT_VERSION = 1
 
-#: resize policies: 'stretch' to input_size, or 'none' (any size).
-RESIZE_POLICIES = ('stretch', 'none')
+#: resize policies: 'stretch' to input_size, 'fit' (keep the aspect, fit
+#: inside input_size, pad to ``pad_size_divisor``), or 'none' (any size).
+RESIZE_POLICIES = ('stretch', 'fit', 'none')
 
 
 @dataclass
@@ -34,8 +35,10 @@ class PretrainedCfg:
         architecture: timm model name of the backbone (``vit_tiny_patch16_224``).
         model_args: keyword arguments that rebuild it (timm names).
         input_size: (C, H, W) the network takes; ``None`` when any size.
-        resize: ``'stretch'`` (resize to H x W, aspect not kept) or
-            ``'none'``.
+        resize: ``'stretch'`` (resize to H x W, aspect not kept), ``'fit'``
+            (keep the aspect, fit inside H x W) or ``'none'``.
+        pad_size_divisor: the batch is padded (bottom, right, with zeros
+            after normalization) to a multiple of this (1: no padding).
         interpolation: resize interpolation (``bilinear``, ``bicubic``...).
         mean, std: per network input channel; on 0..255 for images, on the
             windowed [0, 1] scale for CT; ``None`` when not normalized.
@@ -56,6 +59,7 @@ class PretrainedCfg:
     input_size: tuple[int, int, int] | None = None
     resize: str = 'stretch'
     interpolation: str = 'bilinear'
+    pad_size_divisor: int = 1
     mean: list[float] | None = None
     std: list[float] | None = None
     windows: list[tuple[float, float]] = field(default_factory=list)
@@ -205,14 +209,16 @@ class PretrainedCfg:
         if array.ndim != 3:
             raise ValueError(f'preprocess takes (H, W), (H, W, C) or a slab '
                              f'(K, H, W); got shape {array.shape}')
-        if self.resize == 'stretch' and self.input_size is not None:
-            from perception.data.transforms import resize_image
-            height, width = self.input_size[1:]
+        if self.resize != 'none' and self.input_size is not None:
+            from perception.data.transforms import fit_size, resize_image
+            width, height = fit_size(array.shape[:2], self.input_size[:0:-1],
+                                     self.resize == 'fit')
             if array.shape[:2] != (height, width):
                 array = resize_image(array, width, height, self.interpolation)
         tensor = torch.from_numpy(np.ascontiguousarray(array)).permute(
             2, 0, 1)[None]
-        return normalize_inputs(tensor, self.windows, self.mean, self.std)[0]
+        tensor = normalize_inputs(tensor, self.windows, self.mean, self.std)
+        return pad_to_multiple(tensor, self.pad_size_divisor)[0]
 
 
 def _channels(values: Mapping[str, Any]) -> int:
@@ -231,6 +237,7 @@ def _pipeline_geometry(pipeline: Iterable[Mapping]) -> dict:
         kind = step.get('type') if isinstance(step, Mapping) else None
         if kind == 'Resize':
             width, height = step['scale']
-            return dict(size=(int(height), int(width)), resize='stretch',
+            return dict(size=(int(height), int(width)),
+                        resize='fit' if step.get('keep_ratio') else 'stretch',
                         interpolation=step.get('interpolation', 'bilinear'))
     return {}

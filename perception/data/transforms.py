@@ -66,17 +66,27 @@ class LoadImage(BaseTransform):
 
 @TRANSFORMS.register_module()
 class Resize(BaseTransform):
-    """Resize ``img`` to ``scale`` = (width, height); boxes follow."""
+    """Resize ``img`` to ``scale`` = (width, height); boxes follow.
 
-    def __init__(self, scale: Sequence[int], interpolation: str = 'bilinear'
-                 ) -> None:
+    Args:
+        scale: (width, height) of the output, or with ``keep_ratio`` the
+            box the image is fitted into.
+        keep_ratio: scale by one factor so the image fits inside ``scale``
+            (mmdet's ``keep_ratio=True``); the data preprocessor pads the
+            batch.
+        interpolation: ``bilinear``, ``bicubic``, ``nearest``...
+    """
+
+    def __init__(self, scale: Sequence[int], interpolation: str = 'bilinear',
+                 keep_ratio: bool = False) -> None:
         self.scale = tuple(scale)
         self.interpolation = interpolation
+        self.keep_ratio = keep_ratio
 
     def transform(self, results: dict) -> dict:
         img = results['img']
         h, w = img.shape[:2]
-        new_w, new_h = self.scale
+        new_w, new_h = fit_size((h, w), self.scale, self.keep_ratio)
         results['img'] = resize_image(img, new_w, new_h, self.interpolation)
         sx, sy = new_w / w, new_h / h
         if 'gt_bboxes' in results:
@@ -85,6 +95,19 @@ class Resize(BaseTransform):
                                     * np.array([sx, sy, sx, sy], np.float32))
         record_geometry(results, np.diag([sx, sy, 1.0]), (new_h, new_w))
         return results
+
+
+def fit_size(shape: Sequence[int], scale: Sequence[int],
+             keep_ratio: bool) -> tuple[int, int]:
+    """(width, height) an image of ``shape`` (height, width) is resized to:
+    ``scale`` itself, or with ``keep_ratio`` the largest size with the
+    image's aspect that fits inside it."""
+    width, height = int(scale[0]), int(scale[1])
+    if not keep_ratio:
+        return width, height
+    factor = min(width / shape[1], height / shape[0])
+    return (max(int(round(shape[1] * factor)), 1),
+            max(int(round(shape[0] * factor)), 1))
 
 
 def resize_image(img: np.ndarray, width: int, height: int,

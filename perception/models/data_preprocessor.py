@@ -8,7 +8,7 @@ from typing import Sequence
 import torch
 from mmengine.model import BaseDataPreprocessor
 
-from perception.data.normalize import normalize_inputs
+from perception.data.normalize import normalize_inputs, pad_to_multiple
 from perception.registry import MODELS
 
 
@@ -26,14 +26,20 @@ class PerceptionDataPreprocessor(BaseDataPreprocessor):
             window, giving ``slices x windows`` channels in [0, 1].
         channel_meaning: names of the channels (e.g. ``['lung', 'bone']``),
             recorded in ``pretrained_cfg``.
+        pad_size_divisor: pad the batch (bottom and right, with zeros after
+            normalization) to the largest image rounded up to a multiple of
+            this; images of different sizes are then batched (detection).
+            Samples get ``batch_input_shape`` (H, W) of the padded batch.
     """
 
     def __init__(self, mean: Sequence[float] | None = None,
                  std: Sequence[float] | None = None,
                  windows: Sequence[Sequence[float]] | None = None,
                  channel_meaning: Sequence[str] | None = None,
+                 pad_size_divisor: int = 1,
                  non_blocking: bool = False) -> None:
         super().__init__(non_blocking)
+        self.pad_size_divisor = int(pad_size_divisor)
         self.windows = [tuple(map(float, w)) for w in windows or []]
         self.channel_meaning = list(channel_meaning or [])
         self._normalize = mean is not None
@@ -58,10 +64,26 @@ class PerceptionDataPreprocessor(BaseDataPreprocessor):
     def forward(self, data: dict, training: bool = False) -> dict:
         data = self.cast_data(data)
         inputs = data['inputs']
-        if isinstance(inputs, (list, tuple)):
-            inputs = torch.stack(list(inputs))
-        return dict(inputs=self.preprocess(inputs),
-                    data_samples=data.get('data_samples'))
+        samples = data.get('data_samples')
+        if not isinstance(inputs, torch.Tensor) and \
+                len({tuple(image.shape) for image in inputs}) == 1:
+            inputs = torch.stack(list(inputs))  # one size: one batch op
+        if isinstance(inputs, torch.Tensor):
+            batch = pad_to_multiple(self.preprocess(inputs),
+                                    self.pad_size_divisor)
+        else:
+            images = [self.preprocess(image[None]) for image in inputs]
+            height = max(image.shape[-2] for image in images)
+            width = max(image.shape[-1] for image in images)
+            shape = pad_to_multiple(torch.empty(0, 0, height, width),
+                                    self.pad_size_divisor).shape[-2:]
+            batch = torch.cat([pad_to_multiple(image, 1, shape)
+                               for image in images])
+        if samples is not None and self.pad_size_divisor > 1:
+            for sample in samples:
+                sample.set_metainfo(dict(
+                    batch_input_shape=tuple(batch.shape[-2:])))
+        return dict(inputs=batch, data_samples=samples)
 
     def preprocessing_cfg(self) -> dict:
         """This preprocessor's part of :class:`~perception.data.PretrainedCfg`
@@ -73,6 +95,8 @@ class PerceptionDataPreprocessor(BaseDataPreprocessor):
             cfg['windows'] = [list(w) for w in self.windows]
         if self.channel_meaning:
             cfg['channel_meaning'] = list(self.channel_meaning)
+        if self.pad_size_divisor > 1:
+            cfg['pad_size_divisor'] = self.pad_size_divisor
         return cfg
 
 

@@ -107,3 +107,29 @@ def test_to_timm_uses_timms_scale():
     assert ct.to_timm()['mean'] == [0.5]  # windowed CT is already [0, 1]
     import timm.models
     timm.models.PretrainedCfg(**{k: v for k, v in timm_cfg.items()})
+
+
+def test_keep_ratio_resize_and_padding_equal_the_val_pipeline():
+    rng = np.random.default_rng(6)
+    frame = rng.integers(0, 256, (50, 90, 3), dtype=np.uint8)
+    model = _Model(mean=[120.0] * 3, std=[60.0] * 3, pad_size_divisor=32)
+    cfg = PretrainedCfg.from_model(model, [dict(
+        type='Resize', scale=(64, 64), keep_ratio=True)])
+    assert cfg.resize == 'fit' and cfg.pad_size_divisor == 32
+    results = Resize((64, 64), keep_ratio=True)(dict(
+        img=frame, img_shape=frame.shape[:2], ori_shape=frame.shape[:2]))
+    assert results['img'].shape[:2] == (36, 64)  # aspect kept
+    packed = PackInputs()(results)
+    out = model.data_preprocessor(dict(inputs=[packed['inputs']],
+                                       data_samples=[packed['data_samples']]))
+    assert out['inputs'].shape[-2:] == (64, 64)  # padded to 32s
+    assert out['data_samples'][0].batch_input_shape == (64, 64)
+    torch.testing.assert_close(cfg.preprocess(frame), out['inputs'][0],
+                               rtol=0, atol=0)
+    # mixed sizes batch together, padded at the bottom/right with zeros
+    small = PackInputs()(dict(img=frame[:20, :30], img_shape=(20, 30),
+                              ori_shape=(20, 30)))
+    mixed = model.data_preprocessor(dict(inputs=[packed['inputs'],
+                                                 small['inputs']]))
+    assert mixed['inputs'].shape == (2, 3, 64, 64)
+    assert mixed['inputs'][1, :, 20:, :].abs().sum() == 0
