@@ -158,7 +158,8 @@ COMMANDS = PerceptionRegistry('command', scope='perception',
                               locations=list(CORE_COMMAND_MODULES))
 # Benchmarks run by `perception benchmark NAME`.
 BENCHMARKS = PerceptionRegistry('benchmark', scope='perception',
-                                locations=['perception.cli.benchmark'])
+                                locations=['perception.cli.benchmark',
+                                           'perception.engine'])
 
 ALL_REGISTRIES = [
     RUNNERS, RUNNER_CONSTRUCTORS, LOOPS, HOOKS, LOG_PROCESSORS, OPTIMIZERS,

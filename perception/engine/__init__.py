@@ -6,7 +6,7 @@ Importing it registers the hooks and optimizer wrappers; it patches nothing.
 routes mmengine's checkpoint loading through the safe loader and makes
 mmengine's Runner work on newer Pythons.
 """
-from perception.engine import _compat
+from perception.engine import _compat, detector_benchmark  # noqa: F401
 from perception.engine.checkpoint import (
     UnsafeCheckpointError,
     install_safe_loading,

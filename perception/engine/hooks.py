@@ -9,6 +9,7 @@ from mmengine.hooks import Hook
 
 from perception.data.pretrained_cfg import PretrainedCfg
 from perception.engine.checkpoint import decode_state, encode_state, unsafe_entries
+from perception.engine.config import ConfigError
 from perception.registry import HOOKS
 
 
@@ -50,6 +51,18 @@ class PretrainedCfgHook(Hook):
     the val (or test) pipeline and the training dataset."""
 
     priority = 'NORMAL'
+
+    def before_train(self, runner) -> None:
+        """A model that names its classes must name the dataset's."""
+        model = getattr(runner.model, 'module', runner.model)
+        names = list(getattr(model, 'class_names', None) or [])
+        classes = list((getattr(_built_dataset(runner), 'metainfo', None)
+                        or {}).get('classes') or [])
+        if names and classes and names != classes:
+            raise ConfigError(
+                f'model.class_names ({", ".join(names)}) differ from the '
+                f'training dataset\'s classes ({", ".join(classes)}); set '
+                'model.class_names to the class map\'s classes, in order')
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         record = run_pretrained_cfg(runner)
