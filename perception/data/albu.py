@@ -38,7 +38,7 @@ import numpy as np
 
 from perception.data.boxes import box_areas, clip_boxes, transform_boxes
 from perception.data.geometry import record_geometry
-from perception.data.transforms import BaseTransform
+from perception.data.transforms import INSTANCE_FIELDS, BaseTransform
 from perception.registry import TRANSFORMS
 
 _RESIZES = ('Resize', 'LongestMaxSize', 'SmallestMaxSize', 'RandomScale')
@@ -196,14 +196,20 @@ class Albumentations(BaseTransform):
                  | (boxes[:, 2] - boxes[:, 0] < self.min_width)
                  | (boxes[:, 3] - boxes[:, 1] < self.min_height)
                  | (area <= 0))
+        # other per-box fields (occlusion, truncation) follow their boxes
+        extras = {key: np.asarray(results[key])[index]
+                  for key in INSTANCE_FIELDS if key in results
+                  and key not in ('gt_bboxes', 'gt_labels', 'gt_ignore_flags')}
         if self.small_boxes == 'drop':
             keep = ~small | flags
             boxes, labels, flags = boxes[keep], labels[keep], flags[keep]
+            extras = {key: value[keep] for key, value in extras.items()}
         else:
             flags |= small
         results['gt_bboxes'] = boxes
         results['gt_labels'] = labels
         results['gt_ignore_flags'] = flags
+        results.update(extras)
 
 
     def __repr__(self) -> str:

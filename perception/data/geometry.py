@@ -63,7 +63,18 @@ def sample_meta(sample: Any, key: str, default: Any = None) -> Any:
 def source_from_current(sample: Any) -> np.ndarray:
     """(3, 3) matrix mapping pixel-edge coordinates of the current (model
     input) image to those of the source image: the inverse of what the
-    transforms recorded (identity when they recorded nothing)."""
+    transforms recorded (identity when they recorded nothing).
+
+    Raises:
+        ValueError: the sample is a mosaic (``mosaic`` meta): it has no
+            single source image to map back to.
+    """
+    if sample_meta(sample, 'mosaic'):
+        raise ValueError(
+            f"sample {sample_meta(sample, 'img_path')!r} is a mosaic of "
+            'several images (training-only augmentation): it has no single '
+            'source image to map back to; evaluate and infer on a pipeline '
+            'without Mosaic')
     matrix = sample_meta(sample, 'homography_matrix')
     if matrix is None:
         return np.eye(3)

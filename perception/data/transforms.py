@@ -193,14 +193,26 @@ class RandomFlip(BaseTransform):
 DEFAULT_META_KEYS = ('img_path', 'img_id', 'img_shape', 'ori_shape', 'scale_factor',
                      'homography_matrix', 'flip', 'camera', 'timestamp_ns',
                      'intrinsics', 'series_uid', 'slice_index', 'affine',
-                     'slice_offsets', 'sample_idx')
+                     'slice_offsets', 'sample_idx', 'mosaic', 'mixup',
+                     'mix_dropped_boxes')
+
+#: Per-box fields of a results dict: row i of each describes box i of
+#: ``gt_bboxes``; transforms that drop, reorder or merge boxes (the
+#: albumentations bridge, Mosaic, MixUp) move them all together, and
+#: :class:`PackInputs` packs each present one into the ``gt_instances``
+#: field named here. ``gt_occluded`` / ``gt_truncated`` (float32, NaN where
+#: unknown) are what readers know of each object, for metrics that rank
+#: difficulty by them.
+INSTANCE_FIELDS = {'gt_bboxes': 'bboxes', 'gt_labels': 'labels',
+                   'gt_ignore_flags': 'ignore_flags',
+                   'gt_occluded': 'occluded', 'gt_truncated': 'truncated'}
 
 
 @TRANSFORMS.register_module()
 class PackInputs(BaseTransform):
     """Pack ``img`` (H, W, C) into ``inputs`` (C, H, W) tensor (dtype kept)
     and the rest into a :class:`DataSample` (``gt_label``, ``gt_instances``
-    from ``gt_bboxes``/``gt_labels``/``gt_ignore_flags``, meta keys)."""
+    from the :data:`INSTANCE_FIELDS` present, meta keys)."""
 
     def __init__(self, meta_keys: Sequence[str] = DEFAULT_META_KEYS) -> None:
         self.meta_keys = tuple(meta_keys)
@@ -214,9 +226,14 @@ class PackInputs(BaseTransform):
         if 'gt_label' in results:
             sample.set_gt_label(results['gt_label'])
         if 'gt_bboxes' in results:
-            sample.gt_instances = make_instances(
+            instances = make_instances(
                 results['gt_bboxes'], results['gt_labels'],
                 results.get('gt_ignore_flags'))
+            for key, field in INSTANCE_FIELDS.items():
+                if key in results and field not in instances:
+                    setattr(instances, field, torch.as_tensor(
+                        np.asarray(results[key], np.float32)).reshape(-1))
+            sample.gt_instances = instances
         sample.set_metainfo({k: results[k] for k in self.meta_keys
                              if k in results})
         return dict(inputs=inputs, data_samples=sample)

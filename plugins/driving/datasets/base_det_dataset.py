@@ -6,7 +6,9 @@ parses one (:meth:`DrivingDetDataset.parse_sample`) into a dict with
 ``img_path``, ``height``/``width`` (or None), meta keys and ``instances``:
 dicts with ``bbox`` (pixel-edge xyxy), ``source`` (class name as written),
 ``where`` (file and line or record) and optional ``truncated``,
-``occluded``, ``visibility`` numbers. A sample the reader cannot use raises
+``occluded``, ``visibility`` numbers (``occluded`` and ``truncated`` are
+kept per box as ``gt_occluded`` / ``gt_truncated``, NaN where unknown, and
+packed into ``gt_instances``). A sample the reader cannot use raises
 :class:`~perception.data.BadSampleError`; ``on_bad_sample='skip'`` counts
 and skips it (``bad_samples``), ``'error'`` stops. An unmapped class is
 always an error.
@@ -128,6 +130,7 @@ class DrivingDetDataset(PerceptionDataset):
         if info.get('height') and info.get('width'):
             shape = (int(info['height']), int(info['width']))
         boxes, labels, ignore, outcomes = [], [], [], []
+        occluded, truncated = [], []
         for inst in info.pop('instances'):
             problem = box_problem(inst['bbox'], shape, self.box_tolerance)
             if problem:
@@ -148,6 +151,8 @@ class DrivingDetDataset(PerceptionDataset):
             boxes.append(inst['bbox'])
             labels.append(label)
             ignore.append(flag)
+            occluded.append(inst.get('occluded', math.nan))
+            truncated.append(inst.get('truncated', math.nan))
             outcomes.append((inst['source'], target,
                              'ignored' if flag else 'kept'))
         # counted only once the whole sample is good, so skipped samples
@@ -160,6 +165,10 @@ class DrivingDetDataset(PerceptionDataset):
         info['gt_bboxes'] = bboxes
         info['gt_labels'] = np.asarray(labels, np.int64)
         info['gt_ignore_flags'] = np.asarray(ignore, bool)
+        # per box, for metrics that rank difficulty (KittiMetric); NaN where
+        # the format has no such attribute
+        info['gt_occluded'] = np.asarray(occluded, np.float32)
+        info['gt_truncated'] = np.asarray(truncated, np.float32)
         if shape is not None:
             info['ori_shape'] = shape
         return info
