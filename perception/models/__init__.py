@@ -1,10 +1,12 @@
 """Backbones, necks, heads, data preprocessors and whole models."""
-from perception.models.backbones import ConvNeXt, VisionTransformer
+from perception.models.backbones import ConvNeXt, TimmBackbone, VisionTransformer
 from perception.models.classifier import TimmClassifier
 from perception.models.data_preprocessor import PerceptionDataPreprocessor, build_data_preprocessor
 from perception.models.detectors import Detector
+from perception.models.necks import FPN, PAFPN, SimpleFPN
 
 __all__ = [
-    'VisionTransformer', 'ConvNeXt', 'TimmClassifier', 'Detector',
+    'VisionTransformer', 'ConvNeXt', 'TimmBackbone', 'TimmClassifier',
+    'SimpleFPN', 'FPN', 'PAFPN', 'Detector',
     'PerceptionDataPreprocessor', 'build_data_preprocessor'
 ]
