@@ -97,3 +97,53 @@ def _built_dataset(runner):
     loop = getattr(runner, '_train_loop', None)
     loader = getattr(loop, 'dataloader', None)
     return getattr(loader, 'dataset', None)
+
+
+@HOOKS.register_module()
+class TimeBudgetHook(Hook):
+    """Stop training once ``minutes`` of wall-clock training time have
+    passed (checked after every iteration; the loop ends after the current
+    epoch for epoch-based loops, at once for iteration-based ones), and save
+    a checkpoint there, so runs compared at equal budgets really had them.
+
+    Args:
+        minutes: the budget; the time of validation counts too.
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, minutes: float) -> None:
+        if minutes <= 0:
+            raise ConfigError(f'TimeBudgetHook: minutes must be > 0, got '
+                              f'{minutes}')
+        self.minutes = float(minutes)
+        self._start: float | None = None
+        self._stopped = False
+
+    def before_train(self, runner) -> None:
+        import time
+        self._start = time.monotonic()
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs=None) -> None:
+        import time
+        if self._stopped or self._start is None:
+            return
+        elapsed = (time.monotonic() - self._start) / 60.0
+        if elapsed < self.minutes:
+            return
+        self._stopped = True
+        runner.train_loop.stop_training = True
+        runner.logger.info(
+            f'TimeBudgetHook: {elapsed:.1f} of {self.minutes:g} minutes used '
+            f'at iteration {runner.iter + 1}; stopping after this epoch')
+
+    def after_train_epoch(self, runner) -> None:
+        if not self._stopped:
+            return
+        import os
+        name = f'budget_epoch_{runner.epoch}.pth'
+        runner.save_checkpoint(runner.work_dir, name)
+        with open(os.path.join(runner.work_dir, 'last_checkpoint'), 'w',
+                  encoding='utf-8') as f:
+            f.write(os.path.join(runner.work_dir, name))
