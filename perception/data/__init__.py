@@ -4,6 +4,7 @@ from perception.data.base_dataset import BadSampleError, PerceptionDataset
 from perception.data.boxes import convert_boxes, transform_boxes
 from perception.data.geometry import boxes_to_source, points_to_lps
 from perception.data.image_folder import ImageFolderDataset
+from perception.data.mix import MixUp, Mosaic, MultiImageMixDataset
 from perception.data.pretrained_cfg import PretrainedCfg
 from perception.data.synth import write_shape_images
 from perception.data.transforms import (
@@ -21,5 +22,6 @@ __all__ = [
     'PerceptionDataset', 'ImageFolderDataset',
     'write_shape_images', 'BaseTransform', 'LoadImage', 'PackInputs',
     'RandomFlip', 'RandomResizedCrop', 'Resize', 'apply_window',
-    'apply_windows', 'Albumentations', 'convert_boxes', 'transform_boxes'
+    'apply_windows', 'Albumentations', 'convert_boxes', 'transform_boxes',
+    'Mosaic', 'MixUp', 'MultiImageMixDataset'
 ]

@@ -14,13 +14,14 @@ from perception.engine.checkpoint import (
     trust_checkpoints,
 )
 from perception.engine.hooks import CheckpointStateHook, PretrainedCfgHook
+from perception.engine.mix_switch import MixSwitchHook
 from perception.engine.optim import CPUAmpOptimWrapper
 from perception.engine.outputs import DumpPredictionsJSON
 
 __all__ = [
     'install', 'UnsafeCheckpointError', 'load_checkpoint_file',
     'trust_checkpoints', 'CheckpointStateHook', 'PretrainedCfgHook',
-    'CPUAmpOptimWrapper', 'DumpPredictionsJSON'
+    'CPUAmpOptimWrapper', 'DumpPredictionsJSON', 'MixSwitchHook'
 ]
 
 
