@@ -4,7 +4,8 @@ from perception.data.base_dataset import BadSampleError, PerceptionDataset
 from perception.data.boxes import convert_boxes, transform_boxes
 from perception.data.geometry import boxes_to_source, points_to_lps
 from perception.data.image_folder import ImageFolderDataset
-from perception.data.mix import MixUp, Mosaic, MultiImageMixDataset
+from perception.data.mix import MixUp, Mosaic
+from perception.data.mix_dataset import MultiImageMixDataset
 from perception.data.pretrained_cfg import PretrainedCfg
 from perception.data.synth import write_shape_images
 from perception.data.transforms import (
