@@ -138,6 +138,11 @@ def resolve_checkpoint(path: str) -> str:
             named = f.read().strip()
         if not named:
             raise FileNotFoundError(f"'{path}' names no checkpoint")
+        # the runner writes the path as seen from where it ran; a work dir
+        # that was moved (or a relative path) still holds the file
+        beside = os.path.join(os.path.dirname(path), os.path.basename(named))
+        if not os.path.isfile(named) and os.path.isfile(beside):
+            return beside
         return named
     if not os.path.isfile(path):
         raise FileNotFoundError(

@@ -150,3 +150,121 @@ def test_bad_arguments_say_what_to_use(tmp_path):
         ConvNeXt('gigantic')
     with pytest.raises(FileNotFoundError, match='does not exist'):
         load_pretrained(ConvNeXt('atto'), str(tmp_path / 'nope.pth'))
+
+
+# -- fine-tuning switches: frozen_stages, freeze_norm ----------------------
+
+def _trainable(module):
+    return {n for n, p in module.named_parameters() if p.requires_grad}
+
+
+def test_vit_frozen_stages_freeze_embeddings_and_first_blocks():
+    vit = VisionTransformer(SMALL, img_size=32, patch_size=8,
+                            pos_embed_type='learned', drop_path_rate=0.1,
+                            frozen_stages=1)
+    trainable = _trainable(vit)
+    assert not any(n.startswith(('patch_embed.', 'blocks.0.')) or
+                   n in ('cls_token', 'pos_embed') for n in trainable)
+    assert {n for n in trainable if not n.startswith('blocks.1.')} == {
+        'norm.weight', 'norm.bias'}
+    vit.train()
+    assert not vit.blocks[0].training and not vit.patch_embed.training
+    assert vit.blocks[1].training
+    # linear probe: everything, final norm included
+    for probe in (2, 'all'):
+        assert _trainable(VisionTransformer(
+            SMALL, img_size=32, patch_size=8, frozen_stages=probe)) == set()
+    assert len(_trainable(VisionTransformer(
+        SMALL, img_size=32, patch_size=8, frozen_stages=0))) == 26
+
+
+def test_convnext_frozen_stages_and_freeze_norm():
+    net = ConvNeXt('atto', frozen_stages=2)
+    trainable = _trainable(net)
+    assert not any(n.startswith(('stem.', 'stages.0.', 'stages.1.'))
+                   for n in trainable)
+    assert any(n.startswith('stages.2.downsample.') for n in trainable)
+    assert any(n.startswith('stages.3.') for n in trainable)
+    assert _trainable(ConvNeXt('atto', frozen_stages=4)) == set()
+    normed = ConvNeXt('atto', freeze_norm=True).train()
+    norms = [m for m in normed.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert norms and all(not m.training for m in norms)
+    frozen = {n for n, p in normed.named_parameters() if not p.requires_grad}
+    assert frozen == {f'{n}.{leaf}' for n, m in normed.named_modules()
+                      if isinstance(m, torch.nn.LayerNorm)
+                      for leaf in ('weight', 'bias')}
+
+
+def test_frozen_stages_out_of_range_says_the_range():
+    with pytest.raises(ValueError, match=r"1\.\.2 .*'all' is a linear probe"):
+        VisionTransformer(SMALL, img_size=32, patch_size=8, frozen_stages=3)
+    with pytest.raises(ValueError, match=r'1\.\.4'):
+        ConvNeXt('atto', frozen_stages='some')
+
+
+# -- initialisation from a work dir / export folder; nothing loaded --------
+
+def _runner_checkpoint(work_dir, model_state, relative=False):
+    """A checkpoint as mmengine's runner writes it (``meta``,
+    ``state_dict``) and the work dir's ``last_checkpoint`` naming it."""
+    work_dir.mkdir()
+    path = work_dir / 'epoch_3.pth'
+    torch.save(dict(meta=dict(epoch=3), state_dict=model_state,
+                    message_hub={}), path)
+    named = 'work_dirs/gone/epoch_3.pth' if relative else str(path)
+    (work_dir / 'last_checkpoint').write_text(named)
+    return str(work_dir)
+
+
+@pytest.mark.parametrize('relative', [False, True])
+def test_init_from_a_work_dir(tmp_path, relative):
+    src = VisionTransformer(SMALL, img_size=32, patch_size=8)
+    work_dir = _runner_checkpoint(
+        tmp_path / 'run', {f'backbone.{k}': v for k, v in
+                           src.state_dict().items()}, relative=relative)
+    dst = VisionTransformer(SMALL, img_size=32, patch_size=8, init_cfg=dict(
+        type='Pretrained', checkpoint=work_dir))
+    dst.init_weights()
+    assert dst.load_report == dict(missing=[], unexpected=[], dropped=[])
+    for k, v in src.state_dict().items():
+        assert torch.equal(dst.state_dict()[k], v), k
+
+
+def test_init_from_an_export_folder(tmp_path):
+    from safetensors.torch import save_file
+    src = ConvNeXt('atto')
+    folder = tmp_path / 'export'
+    folder.mkdir()
+    save_file({k: v.contiguous() for k, v in src.state_dict().items()},
+              str(folder / 'model.safetensors'))
+    (folder / 'config.json').write_text('{"perception": {"arch": "x"}}')
+    dst = ConvNeXt('atto')
+    assert load_pretrained(dst, str(folder))['missing'] == []
+    torch.testing.assert_close(dst.stem[0].weight, src.stem[0].weight)
+    from perception.models.backbones import read_state_dict
+    assert read_state_dict(str(folder))[1] == {'pretrained_cfg': {'arch': 'x'}}
+
+
+def test_no_weight_loaded_is_an_error_naming_file_prefix_and_fix(tmp_path):
+    from perception.fileio import CheckpointError
+    src = VisionTransformer(SMALL, img_size=32, patch_size=8)
+    path = str(tmp_path / 'detector.pth')
+    torch.save(dict(state_dict={f'model.backbone.{k}': v for k, v in
+                                src.state_dict().items()}), path)
+    dst = VisionTransformer(SMALL, img_size=32, patch_size=8)
+    with pytest.raises(CheckpointError) as info:
+        load_pretrained(dst, path)
+    message = str(info.value)
+    assert 'no weight loaded from' in message and 'detector.pth' in message
+    assert "'backbone.'" in message and 'model. (' in message
+    assert "prefix='model.backbone.'" in message
+    with pytest.raises(CheckpointError, match=r"prefix 'encoder\.'"):
+        load_pretrained(dst, path, prefix='encoder.')
+    # a ConvNeXt file into a ViT: nothing fits, check the architecture
+    other = str(tmp_path / 'convnext.pth')
+    torch.save(ConvNeXt('atto').state_dict(), other)
+    with pytest.raises(CheckpointError, match='weights of this architecture'):
+        load_pretrained(dst, other)
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(FileNotFoundError, match='neither model.safetensors'):
+        load_pretrained(dst, str(tmp_path / 'empty'))

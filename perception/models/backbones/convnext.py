@@ -9,7 +9,9 @@ from typing import Sequence
 import torch
 from timm.models.convnext import ConvNeXt as _TimmConvNeXt
 
+from perception.models.backbones._finetune import FineTuneMixin
 from perception.models.backbones._pretrained import PretrainedMixin
+from perception.models.lora import CONVNEXT_TARGETS
 from perception.registry import MODELS
 
 CONVNEXT_ARCHS = {
@@ -24,7 +26,7 @@ _CONV_MLP = ('atto', 'femto', 'pico', 'nano')
 
 
 @MODELS.register_module()
-class ConvNeXt(PretrainedMixin, _TimmConvNeXt):
+class ConvNeXt(PretrainedMixin, FineTuneMixin, _TimmConvNeXt):
     """ConvNeXt backbone with timm's parameter names.
 
     Args:
@@ -36,14 +38,27 @@ class ConvNeXt(PretrainedMixin, _TimmConvNeXt):
         out_indices: stages whose output :meth:`forward` returns
             ((B, dims[i], H / 2**(i+2), W / 2**(i+2)) maps).
         drop_path_rate: stochastic depth.
-        init_cfg: ``dict(type='Pretrained', checkpoint=PATH, prefix=None)``.
+        init_cfg: ``dict(type='Pretrained', checkpoint=PATH, prefix=None)``;
+            PATH is a file, a training work dir or an ``export-backbone``
+            folder.
+        frozen_stages: -1 trains everything; N freezes the stem and the
+            first N stages; 4 (the number of stages) or ``'all'`` the whole
+            backbone (linear probe). See
+            :mod:`~perception.models.backbones._finetune`.
+        freeze_norm: freeze every norm layer.
+        lora: ``dict(rank=8, alpha=16, targets=('mlp.fc1', 'mlp.fc2'),
+            dropout=0.0)``: LoRA on the blocks' pointwise layers (Linear, or
+            1x1 convs with ``conv_mlp``), the rest frozen (Hu et al. 2021).
         **timm_kwargs: other timm ``ConvNeXt`` arguments.
     """
+
+    lora_targets = CONVNEXT_TARGETS
 
     def __init__(self, arch: str | dict = 'atto', version: int = 2,
                  in_chans: int = 3, out_indices: Sequence[int] = (0, 1, 2, 3),
                  drop_path_rate: float = 0.0, init_cfg: dict | None = None,
-                 **timm_kwargs) -> None:
+                 frozen_stages: int | str = -1, freeze_norm: bool = False,
+                 lora: dict | None = None, **timm_kwargs) -> None:
         if isinstance(arch, str):
             if arch not in CONVNEXT_ARCHS:
                 raise ValueError(f'ConvNeXt: unknown arch {arch!r}; choose '
@@ -69,6 +84,13 @@ class ConvNeXt(PretrainedMixin, _TimmConvNeXt):
             {k: list(v) if isinstance(v, tuple) else v
              for k, v in params.items()}, in_chans=in_chans)
         self.init_cfg = init_cfg
+        self.setup_finetune(frozen_stages, freeze_norm, lora)
+
+    def finetune_parts(self) -> tuple[list, list[list], list]:
+        """Stem, one list per stage (its downsampling included), and what
+        follows (for ``frozen_stages``)."""
+        return ([self.stem], [[stage] for stage in self.stages],
+                [self.norm_pre, self.head])
 
     @property
     def timm_name(self) -> str:

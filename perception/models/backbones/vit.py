@@ -15,6 +15,7 @@ from timm.layers import resample_abs_pos_embed
 from timm.models.vision_transformer import VisionTransformer as _TimmVisionTransformer
 
 from perception.models.backbones._attention import Attention
+from perception.models.backbones._finetune import FineTuneMixin
 from perception.models.backbones._pretrained import PretrainedMixin
 from perception.registry import MODELS
 
@@ -64,7 +65,8 @@ def sincos_pos_embed(embed_dim: int, grid: Sequence[int],
 
 
 @MODELS.register_module()
-class VisionTransformer(PretrainedMixin, _TimmVisionTransformer):
+class VisionTransformer(PretrainedMixin, FineTuneMixin,
+                        _TimmVisionTransformer):
     """ViT backbone with timm's parameter names.
 
     Args:
@@ -82,7 +84,15 @@ class VisionTransformer(PretrainedMixin, _TimmVisionTransformer):
         drop_path_rate: stochastic depth for fine-tuning.
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH, prefix=None)``
             loads an encoder (e.g. from an MAE checkpoint, decoder dropped)
-            and logs missing/unexpected keys.
+            and logs missing/unexpected keys; ``checkpoint`` may also be a
+            training work dir or an ``export-backbone`` folder.
+        frozen_stages: -1 trains everything; N freezes the embeddings and
+            the first N blocks; ``depth`` or ``'all'`` the whole backbone
+            (linear probe). See :mod:`~perception.models.backbones._finetune`.
+        freeze_norm: freeze every norm layer.
+        lora: ``dict(rank=8, alpha=16, targets=('qkv', 'proj'),
+            dropout=0.0)``: LoRA on the attention projections, the rest of
+            the backbone frozen (Hu et al. 2021).
         **timm_kwargs: other ``timm`` ``VisionTransformer`` arguments
             (``mlp_ratio``, ``qkv_bias``...).
     """
@@ -92,7 +102,8 @@ class VisionTransformer(PretrainedMixin, _TimmVisionTransformer):
                  in_chans: int = 3, pos_embed_type: str = 'sincos',
                  out_indices: Sequence[int] = (-1, ),
                  drop_path_rate: float = 0.0, init_cfg: dict | None = None,
-                 **timm_kwargs) -> None:
+                 frozen_stages: int | str = -1, freeze_norm: bool = False,
+                 lora: dict | None = None, **timm_kwargs) -> None:
         if isinstance(arch, str):
             if arch not in VIT_ARCHS:
                 raise ValueError(f'VisionTransformer: unknown arch {arch!r}; '
@@ -127,6 +138,16 @@ class VisionTransformer(PretrainedMixin, _TimmVisionTransformer):
             self.pos_embed.data.copy_(sincos_pos_embed(
                 self.embed_dim, self.patch_embed.grid_size))
         self.init_cfg = init_cfg
+        self.setup_finetune(frozen_stages, freeze_norm, lora)
+
+    def finetune_parts(self) -> tuple[list, list[list], list]:
+        """Embeddings, one list per block, and the final norm (for
+        ``frozen_stages``)."""
+        embeddings = [p for p in (self.patch_embed, self.cls_token,
+                                  self.pos_embed, self.reg_token,
+                                  self.norm_pre) if p is not None]
+        return (embeddings, [[block] for block in self.blocks],
+                [self.norm, self.fc_norm, self.head])
 
     @property
     def timm_name(self) -> str:
