@@ -1,0 +1,21 @@
+# MAE pretraining of ViT-Tiny on the frames of eight generated drives (no
+# labels used), for a 20-minute wall-clock budget: the pretraining half of
+# the detection study in docs/benchmarks.md. Make the drives with
+#
+#   for s in 1 2 3 4 5 6 7 8; do perception synth-drive data/det/train_s$s \
+#       --seed $s --frames 100 --cameras 1 --lighting ... --weather ... \
+#       --formats kitti bdd100k; done      (the exact list: docs/benchmarks.md)
+#   perception train configs/pretrain/mae_vit-tiny-p16_1xb32-20min_synth-drives-256x512.py
+_base_ = ['./mae_vit-tiny-p16_1xb32-400e_driving-256x512.py']
+
+train_dataloader = dict(
+    num_workers=1,
+    dataset=dict(source=[f'data/det/train_s{s}/images/front'
+                         for s in range(1, 9)],
+                 stride=1, cache=False, cache_dir=None))
+
+default_hooks = dict(
+    checkpoint=dict(type='CheckpointHook', interval=5, save_last=True,
+                    max_keep_ckpts=2))
+custom_hooks = [dict(type='ReconstructionHook', interval=200, num_images=4),
+                dict(type='TimeBudgetHook', minutes=20)]
