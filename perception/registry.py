@@ -79,7 +79,8 @@ OPTIM_WRAPPERS = _child('optim_wrapper', MMENGINE_OPTIM_WRAPPERS,
                         ['perception.engine'])
 # Optimizer wrapper constructors, like layer-wise lr decay.
 OPTIM_WRAPPER_CONSTRUCTORS = _child('optimizer wrapper constructor',
-                                    MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, [])
+                                    MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
+                                    ['perception.engine'])
 # Parameter schedulers to adjust optimizer hyper-parameters.
 PARAM_SCHEDULERS = _child('parameter scheduler', MMENGINE_PARAM_SCHEDULERS, [])
 # Training strategies (DDP, FSDP...).
@@ -111,7 +112,8 @@ WEIGHT_INITIALIZERS = _child('weight initializer',
 BATCH_AUGMENTS = PerceptionRegistry('batch augment', scope='perception',
                                     locations=[])
 # Task-specific modules like anchor generators and box coders.
-TASK_UTILS = _child('task util', MMENGINE_TASK_UTILS, [])
+TASK_UTILS = _child('task util', MMENGINE_TASK_UTILS,
+                    ['perception.models.task_modules'])
 
 #######################################################################
 #                       perception.evaluation                         #

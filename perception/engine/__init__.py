@@ -1,7 +1,8 @@
 """Engine: safe checkpoint I/O, run hooks, CPU AMP, launcher fixes and the
 runner building behind ``perception train`` / ``perception test``.
 
-Importing it registers the hooks and optimizer wrappers; it patches nothing.
+Importing it registers the hooks, optimizer wrappers and the layer-decay
+optimizer constructor; it patches nothing.
 :func:`install` (called by every run :mod:`perception.engine.launch` builds)
 routes mmengine's checkpoint loading through the safe loader and makes
 mmengine's Runner work on newer Pythons.
@@ -16,12 +17,14 @@ from perception.engine.checkpoint import (
 from perception.engine.hooks import CheckpointStateHook, PretrainedCfgHook
 from perception.engine.mix_switch import MixSwitchHook
 from perception.engine.optim import CPUAmpOptimWrapper
+from perception.engine.optim_constructors import LayerDecayOptimWrapperConstructor
 from perception.engine.outputs import DumpPredictionsJSON
 
 __all__ = [
     'install', 'UnsafeCheckpointError', 'load_checkpoint_file',
     'trust_checkpoints', 'CheckpointStateHook', 'PretrainedCfgHook',
-    'CPUAmpOptimWrapper', 'DumpPredictionsJSON', 'MixSwitchHook'
+    'CPUAmpOptimWrapper', 'DumpPredictionsJSON', 'MixSwitchHook',
+    'LayerDecayOptimWrapperConstructor'
 ]
 
 
