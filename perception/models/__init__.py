@@ -3,10 +3,26 @@ from perception.models.backbones import ConvNeXt, TimmBackbone, VisionTransforme
 from perception.models.classifier import TimmClassifier
 from perception.models.data_preprocessor import PerceptionDataPreprocessor, build_data_preprocessor
 from perception.models.detectors import Detector
+from perception.models.heads import TALDetHead
+from perception.models.losses import (
+                                           CIoULoss,
+                                           DistributionFocalLoss,
+                                           GIoULoss,
+                                           QualityFocalLoss,
+                                           VarifocalLoss,
+)
 from perception.models.necks import FPN, PAFPN, SimpleFPN
+from perception.models.task_modules import (
+                                           DistancePointBBoxCoder,
+                                           MlvlPointGenerator,
+                                           TaskAlignedAssigner,
+)
 
 __all__ = [
     'VisionTransformer', 'ConvNeXt', 'TimmBackbone', 'TimmClassifier',
     'SimpleFPN', 'FPN', 'PAFPN', 'Detector',
-    'PerceptionDataPreprocessor', 'build_data_preprocessor'
+    'PerceptionDataPreprocessor', 'build_data_preprocessor', 'TALDetHead',
+    'CIoULoss', 'DistributionFocalLoss', 'GIoULoss', 'QualityFocalLoss',
+    'VarifocalLoss', 'DistancePointBBoxCoder', 'MlvlPointGenerator',
+    'TaskAlignedAssigner'
 ]
