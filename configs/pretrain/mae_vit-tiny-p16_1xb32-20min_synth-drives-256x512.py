@@ -5,7 +5,7 @@
 #   for s in 1 2 3 4 5 6 7 8; do perception synth-drive data/det/train_s$s \
 #       --seed $s --frames 100 --cameras 1 --lighting ... --weather ... \
 #       --formats kitti bdd100k; done      (the exact list: docs/benchmarks.md)
-#   perception train configs/pretrain/mae_vit-tiny-p16_1xb32-20min_synth-drives-256x512.py
+#   perception train configs/pretrain/mae_vit-tiny-p16_1xb32-20min_synth-drives-256x512.py --amp
 _base_ = ['./mae_vit-tiny-p16_1xb32-400e_driving-256x512.py']
 
 train_dataloader = dict(
@@ -19,3 +19,14 @@ default_hooks = dict(
                     max_keep_ckpts=2))
 custom_hooks = [dict(type='ReconstructionHook', interval=200, num_images=4),
                 dict(type='TimeBudgetHook', minutes=20)]
+
+# A schedule for the budget (about 6 epochs of 25 iterations on 2 cores with
+# --amp): short warm-up, a larger lr than the 400-epoch recipe, cosine to 0.
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0,
+         end=15),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=6,
+         eta_min=0.0, convert_to_iter_based=True),
+]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=6)
