@@ -23,6 +23,7 @@ from typing import Mapping, Sequence
 
 import yaml
 
+from perception.errors import UserError
 from perception.structures import DRIVING_CLASSES
 
 #: Label of a class-agnostic ignore region (KITTI DontCare and the like).
@@ -32,7 +33,7 @@ _MAP_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                         'class_maps')
 
 
-class UnmappedClassError(ValueError):
+class UnmappedClassError(UserError, ValueError):
     """A source class has no entry in the class map."""
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 import pydicom
 from pydicom.errors import InvalidDicomError
 
+from perception.errors import UserError
+
 from .deidentifier import Deidentifier
 from .profile import EDITION, load_profile
 
@@ -29,7 +31,7 @@ _DICOMDIR_CLASS = '1.2.840.10008.1.3.10'
 _MIN_KEY_BYTES = 16
 
 
-class DeidError(ValueError):
+class DeidError(UserError, ValueError):
     """Bad arguments for de-identification (paths, key file)."""
 
 

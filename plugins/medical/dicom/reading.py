@@ -19,6 +19,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from perception.errors import UserError
+
 __all__ = ['DicomReadError', 'DicomProblemWarning', 'read_dicom', 'read_slice',
            'open_dicom', 'frame_rescales', 'modality_transform']
 
@@ -48,7 +50,7 @@ NATIVE_SYNTAXES = {'1.2.840.10008.1.2': (True, True),
                    '1.2.840.10008.1.2.2': (False, False)}
 
 
-class DicomReadError(ValueError):
+class DicomReadError(UserError, ValueError):
     """A DICOM file cannot be read; the message names the file, the reason
     and, where a decoder is missing, the pip package to install."""
 

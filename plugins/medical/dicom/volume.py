@@ -15,6 +15,8 @@ from typing import Sequence, Union
 
 import numpy as np
 
+from perception.errors import UserError
+
 __all__ = ['Volume', 'SeriesReport', 'SeriesError', 'Problem', 'LoadPolicy',
            'resolve_policies', 'CODES', 'POLICIES', 'DEFAULTS', 'OnProblem']
 
@@ -26,7 +28,7 @@ DEFAULTS = {**{code: 'error' for code in CODES}, 'unreadable': 'warn'}
 OnProblem = Union[str, dict]
 
 
-class SeriesError(ValueError):
+class SeriesError(UserError, ValueError):
     """A series cannot be loaded under the chosen policy. ``code`` is one of
     :data:`CODES`, or ``several_series`` / ``series_not_found``."""
 
