@@ -1,6 +1,7 @@
 """perception_driving: camera, video, stream, bag and rig sources
 (:mod:`.sources`), driving dataset formats (:mod:`.datasets`), synthetic
-drives (:mod:`.synth`), the ``synth-drive`` command (:mod:`.commands`) and
+drives (:mod:`.synth`), KITTI's 2D metric (:mod:`.evaluation`), the
+``synth-drive`` command (:mod:`.commands`) and
 the ``decode`` benchmark (:mod:`.benchmarks`).
 
 Importing the package is cheap (no torch, no submodule): public names load
@@ -24,6 +25,7 @@ REGISTERING_MODULES = (
     'perception_driving.datasets.nuimages',
     'perception_driving.datasets.coco',
     'perception_driving.datasets.camera_feed',
+    'perception_driving.evaluation',
     'perception_driving.benchmarks',
     'perception_driving.commands',
 )
@@ -38,6 +40,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     'NuImagesDataset': 'perception_driving.datasets.nuimages',
     'CocoDetDataset': 'perception_driving.datasets.coco',
     'CameraFeedDataset': 'perception_driving.datasets.camera_feed',
+    'KittiMetric': 'perception_driving.evaluation',
     'load_class_map': 'perception_driving.datasets.class_mapping',
     'load_rig': 'perception_driving.sources.rig_spec',
     'RigSource': 'perception_driving.sources.rig',
