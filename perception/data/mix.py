@@ -332,8 +332,9 @@ class MixUp(BaseTransform):
         crop = canvas[y_off:y_off + th, x_off:x_off + tw]
         matrix = np.array([[1, 0, -x_off], [0, 1, -y_off], [0, 0, 1]]
                           ) @ matrix
-        lam = 0.5 if self.alpha is None else float(
-            np.random.beta(self.alpha, self.alpha))
+        # python's random: data loader workers seed it apart
+        lam = 0.5 if self.alpha is None else random.betavariate(
+            self.alpha, self.alpha)
         mixed = lam * main.astype(np.float32) + (1 - lam) * crop.astype(
             np.float32)
         if np.issubdtype(main.dtype, np.integer):

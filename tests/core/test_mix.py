@@ -287,3 +287,53 @@ def test_mosaic_then_albumentations_back_to_size(dataset):
             assert_on_objects(out, tol=4.0)
             seen += 1
     assert seen
+
+
+def test_mixup_beta_weight_stays_between_the_images(dataset):
+    random.seed(6)
+    main = dict(dataset[0], img=np.full((60, 80, 3), 100, np.uint8))
+    other = dict(dataset[1], img=np.full((60, 80, 3), 200, np.uint8))
+    out = MixUp(ratio_range=(1.0, 1.0), alpha=1.5)(
+        dict(main, mix_results=[other]))
+    values = np.unique(out['img'])
+    assert len(values) == 1 and 100 <= values[0] <= 200
+
+
+class _MosaicSpy(torch.nn.Module):
+    """A model that records, per epoch, whether its samples were mosaics."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.seen: list[bool] = []
+
+    def forward(self, inputs, data_samples=None, mode='loss'):
+        self.seen.append(all('mosaic' in s.metainfo for s in data_samples))
+        return dict(loss=(self.weight - 1).pow(2).sum())
+
+    def train_step(self, data, optim_wrapper):
+        losses = self(**data)
+        optim_wrapper.update_params(losses['loss'])
+        return losses
+
+
+def test_switch_hook_in_a_runner_with_persistent_workers(dataset, tmp_path):
+    from mmengine.runner import Runner
+    model = _MosaicSpy()
+    runner = Runner(
+        model=model, work_dir=str(tmp_path), default_scope='perception',
+        train_dataloader=dict(
+            batch_size=3, num_workers=1, persistent_workers=True,
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            collate_fn=dict(type='pseudo_collate'),
+            dataset=dict(type='MultiImageMixDataset', dataset=dataset,
+                         pipeline=[dict(type='Mosaic', img_scale=(64, 48)),
+                                   dict(type='PackInputs')])),
+        train_cfg=dict(by_epoch=True, max_epochs=3),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+        custom_hooks=[dict(type='MixSwitchHook', num_last_epochs=1)],
+        default_hooks=dict(logger=None, checkpoint=None),
+        env_cfg=dict(dist_cfg=dict(backend='gloo')), log_level='WARNING')
+    runner.train()
+    # 6 samples, batch 3: two iterations per epoch; the third epoch plain
+    assert model.seen == [True, True, True, True, False, False]
