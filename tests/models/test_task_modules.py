@@ -140,14 +140,21 @@ def test_assigner_tiny_box_takes_its_nearest_prior():
 def test_assigner_ignore_regions_neither_positive_nor_negative():
     priors, pred_boxes, scores, gt, labels = two_gt_case()
     # gt B becomes an ignore region; a second region [0, 16, 16, 32] covers
-    # priors 8, 9, 12, 13; a third overlaps gt A's prior 5 only
+    # priors 8, 9, 12, 13; a third overlaps gt A's prior 5 only: a real
+    # object's positive wins over an ignore region (DontCare regions often
+    # overlap labelled objects), everything else it covers is ignored
     ignore = torch.tensor([[16., 16., 32., 32.], [0., 16., 16., 32.],
                            [8., 8., 14., 14.]])
     result = TaskAlignedAssigner(topk=4).assign(scores, pred_boxes, priors,
                                                 gt[:1], labels[:1], ignore)
-    ignored = [5, 8, 9, 10, 11, 12, 13, 14, 15]
+    ignored = [8, 9, 10, 11, 12, 13, 14, 15]
     assert sorted(result.ignore_mask.nonzero().squeeze(1).tolist()) == ignored
-    assert sorted(result.pos_mask.nonzero().squeeze(1).tolist()) == [0, 1, 4]
+    assert sorted(result.pos_mask.nonzero().squeeze(1).tolist()) == [0, 1, 4,
+                                                                     5]
+    # with topk=3 prior 5 is not among A's positives: then it is ignored
+    top3 = TaskAlignedAssigner(topk=3).assign(scores, pred_boxes, priors,
+                                              gt[:1], labels[:1], ignore)
+    assert top3.gt_inds[5] == -1 and top3.pos_mask.sum() == 3
     assert sorted(result.neg_mask.nonzero().squeeze(1).tolist()) == [2, 3, 6,
                                                                      7]
     assert (result.scores[ignored] == 0).all()

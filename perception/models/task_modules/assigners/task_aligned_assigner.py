@@ -25,7 +25,9 @@ class TaskAlignedAssigner:
 
     Ignore regions (crowd boxes, DontCare) are given apart: priors one of them
     would take as a candidate (centre inside, or nearest for a tiny region)
-    are ignored: never positive, and zero weight as negatives.
+    and that no real box took as a positive are ignored: zero weight as
+    negatives (mmdet's habit: an ignore region never takes a real object's
+    positives away; DontCare regions often overlap labelled objects).
 
     Args:
         topk: positives per ground-truth box at most.
@@ -102,7 +104,7 @@ class TaskAlignedAssigner:
         if num_gts == 0 or num_priors == 0:
             return result
 
-        cand = self.candidates(centers, gt_bboxes) & ~ignored[None]
+        cand = self.candidates(centers, gt_bboxes)
         ious = bbox_overlaps(gt_bboxes, pred_bboxes,
                              mode=self.iou_mode).clamp(min=0)  # (M, N)
         scores = pred_scores[:, gt_labels].T  # (M, N)
@@ -128,7 +130,7 @@ class TaskAlignedAssigner:
         target = (metric * max_iou / (max_metric + self.eps)).amax(dim=0)
 
         idx = assigned[is_pos]
-        result.gt_inds[is_pos] = idx + 1
+        result.gt_inds[is_pos] = idx + 1  # positives win over ignore regions
         result.labels[is_pos] = gt_labels[idx]
         result.bboxes[is_pos] = gt_bboxes[idx].to(result.bboxes.dtype)
         result.scores[is_pos] = target[is_pos].to(result.scores.dtype)
