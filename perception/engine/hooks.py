@@ -119,6 +119,7 @@ class TimeBudgetHook(Hook):
         self.minutes = float(minutes)
         self._start: float | None = None
         self._stopped = False
+        self._saved = False
 
     def before_train(self, runner) -> None:
         import time
@@ -136,14 +137,21 @@ class TimeBudgetHook(Hook):
         runner.train_loop.stop_training = True
         runner.logger.info(
             f'TimeBudgetHook: {elapsed:.1f} of {self.minutes:g} minutes used '
-            f'at iteration {runner.iter + 1}; stopping after this epoch')
+            f'at iteration {runner.iter + 1}; stopping (epoch-based loops '
+            'finish the epoch)')
 
     def after_train_epoch(self, runner) -> None:
-        if not self._stopped:
-            return
+        if self._stopped:
+            self._save(runner, f'budget_epoch_{runner.epoch}.pth')
+
+    def after_train(self, runner) -> None:
+        if self._stopped and not self._saved:  # iteration-based loops
+            self._save(runner, f'budget_iter_{runner.iter}.pth')
+
+    def _save(self, runner, name: str) -> None:
         import os
-        name = f'budget_epoch_{runner.epoch}.pth'
-        runner.save_checkpoint(runner.work_dir, name)
+        runner.save_checkpoint(runner.work_dir, name, by_epoch=False)
         with open(os.path.join(runner.work_dir, 'last_checkpoint'), 'w',
                   encoding='utf-8') as f:
             f.write(os.path.join(runner.work_dir, name))
+        self._saved = True

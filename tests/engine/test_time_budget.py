@@ -19,7 +19,7 @@ class _Runner:
         self.saved: list[str] = []
         self.logger = SimpleNamespace(info=lambda message: None)
 
-    def save_checkpoint(self, out_dir, filename) -> None:
+    def save_checkpoint(self, out_dir, filename, by_epoch=True) -> None:
         self.saved.append(filename)
 
 
@@ -36,6 +36,19 @@ def test_stops_after_the_budget_and_names_the_checkpoint(tmp_path):
     assert runner.saved == ['budget_epoch_3.pth']
     assert (tmp_path / 'last_checkpoint').read_text().endswith(
         'budget_epoch_3.pth')
+    hook.after_train(runner)  # saved once only
+    assert runner.saved == ['budget_epoch_3.pth']
+
+
+def test_iteration_based_runs_save_at_the_end(tmp_path):
+    runner = _Runner(tmp_path)
+    runner.iter = 41
+    hook = TimeBudgetHook(minutes=1e-6)
+    hook.before_train(runner)
+    time.sleep(0.01)
+    hook.after_train_iter(runner, 0)
+    hook.after_train(runner)
+    assert runner.saved == ['budget_iter_41.pth']
 
 
 def test_a_budget_must_be_positive():
