@@ -101,6 +101,37 @@ def boxes_to_source(sample: Any, boxes) -> np.ndarray:
                            source_from_current(sample))
 
 
+#: meta key a model sets when its ``pred_instances`` are already in source
+#: pixels (the core Detector's ``predict`` does, per the model contract).
+PRED_SPACE_KEY = 'pred_space'
+
+
+def preds_in_source(sample: Any) -> bool:
+    """Whether ``sample``'s predictions are already in source pixels."""
+    return sample_meta(sample, PRED_SPACE_KEY) == 'source'
+
+
+def pred_boxes_to_source(sample: Any, boxes) -> np.ndarray:
+    """Predicted boxes in source pixels, whichever space the model gave them
+    in: unchanged when the sample says ``pred_space='source'``, else mapped
+    back with :func:`boxes_to_source` (predictions on the current image)."""
+    if preds_in_source(sample):
+        if hasattr(boxes, 'detach'):
+            boxes = boxes.detach().cpu().numpy()
+        return np.asarray(boxes, np.float32).reshape(-1, 4)
+    return boxes_to_source(sample, boxes)
+
+
+def boxes_to_current(sample: Any, boxes) -> np.ndarray:
+    """Source-image boxes -> the current (model input) image, through what
+    the transforms recorded (the inverse of :func:`boxes_to_source`)."""
+    from perception.data.boxes import transform_boxes
+    if hasattr(boxes, 'detach'):
+        boxes = boxes.detach().cpu().numpy()
+    return transform_boxes(np.asarray(boxes, np.float64).reshape(-1, 4),
+                           np.linalg.inv(source_from_current(sample)))
+
+
 def points_to_source(sample: Any, points) -> np.ndarray:
     """(..., 2) x, y pixel-edge points on the current image -> source image."""
     if hasattr(points, 'detach'):
@@ -112,11 +143,13 @@ def points_to_source(sample: Any, points) -> np.ndarray:
     return (mapped[:, :2] / mapped[:, 2:3]).reshape(points.shape)
 
 
-def points_to_lps(sample: Any, points) -> np.ndarray:
+def points_to_lps(sample: Any, points, space: str = 'current'
+                  ) -> np.ndarray:
     """(..., 2) x, y pixel-edge points on the current image of a CT slice
     -> (..., 3) LPS millimetres, through what the transforms did and then
     the slice's volume ``affine`` (index (z, y, x, 1) -> LPS) at its
-    ``slice_index``.
+    ``slice_index``. ``space='source'``: the points are already on the
+    source slice (no transform undone).
 
     Raises:
         ValueError: the sample has no ``affine`` or ``slice_index``.
@@ -127,7 +160,10 @@ def points_to_lps(sample: Any, points) -> np.ndarray:
         raise ValueError('points_to_lps needs a CT sample with `affine` and '
                          '`slice_index` in its meta (keep them in '
                          "PackInputs' meta_keys)")
-    source = points_to_source(sample, points)
+    if space not in ('current', 'source'):
+        raise ValueError(f"space must be 'current' or 'source', got {space!r}")
+    source = points_to_source(sample, points) if space == 'current' else \
+        np.asarray(points, np.float64)
     flat = source.reshape(-1, 2)
     # pixel-edge (x, y) -> pixel-centre index (row, col); slice as z
     index = np.stack([np.full(len(flat), float(slice_index)),

@@ -22,7 +22,12 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
 from perception.data.boxes import xyxy_to_xywh
-from perception.data.geometry import boxes_to_source
+from perception.data.geometry import (
+    boxes_to_current,
+    boxes_to_source,
+    pred_boxes_to_source,
+    preds_in_source,
+)
 from perception.registry import METRICS
 
 #: Names of ``COCOeval.stats`` entries, in order.
@@ -139,18 +144,26 @@ class CocoMetric(BaseMetric):
             back = self.map_back and \
                 sample.get('homography_matrix') is not None
 
-            def boxes(inst, sample=sample, back=back):
+            def gt_boxes(inst, sample=sample, back=back):
                 b = _np(inst.get('bboxes', np.zeros((0, 4)))).reshape(-1, 4)
                 return boxes_to_source(sample, b) if back else b
+
+            def pred_boxes(inst, sample=sample, back=back):
+                # a Detector's predictions are in source pixels already
+                b = _np(inst.get('bboxes', np.zeros((0, 4)))).reshape(-1, 4)
+                if back:
+                    return pred_boxes_to_source(sample, b)
+                return boxes_to_current(sample, b) if preds_in_source(
+                    sample) else b
             shape = sample.get('ori_shape' if back
                                else 'img_shape') or sample.get('img_shape')
             self.results.append(dict(
                 img_id=sample.get('img_id', sample.get('sample_idx')),
                 shape=tuple(shape) if shape is not None else (0, 0),
-                pred_bboxes=boxes(pred),
+                pred_bboxes=pred_boxes(pred),
                 scores=_np(pred.get('scores', np.zeros(0))).reshape(-1),
                 pred_labels=_np(pred.get('labels', np.zeros(0))).reshape(-1),
-                gt_bboxes=boxes(gt),
+                gt_bboxes=gt_boxes(gt),
                 gt_labels=_np(gt.get('labels', np.zeros(0))).reshape(-1),
                 gt_ignore=_np(gt.get('ignore_flags', np.zeros(0))
                               ).reshape(-1).astype(bool)))

@@ -16,10 +16,15 @@ from typing import Sequence
 import torch
 from mmengine.model import BaseModel
 
-from perception.data.geometry import boxes_to_source, sample_meta
+from perception.data.geometry import PRED_SPACE_KEY, boxes_to_source, sample_meta
+from perception.errors import UserError
 from perception.models.data_preprocessor import build_data_preprocessor
 from perception.registry import MODELS
 from perception.structures import DataSample
+
+
+class DetectorConfigError(UserError, ValueError):
+    """A detector config contradicts itself (classes vs. the head)."""
 
 
 @MODELS.register_module()
@@ -52,7 +57,7 @@ class Detector(BaseModel):
         if self.class_names:
             head.setdefault('num_classes', len(self.class_names))
             if head['num_classes'] != len(self.class_names):
-                raise ValueError(
+                raise DetectorConfigError(
                     f"Detector: head.num_classes={head['num_classes']} but "
                     f'{len(self.class_names)} class_names '
                     f'({", ".join(self.class_names)}); make them agree (or '
@@ -104,6 +109,7 @@ class Detector(BaseModel):
                 source[:, 1::2] = source[:, 1::2].clamp(0, shape[0])
             instances.bboxes = source
             sample.pred_instances = instances
+            sample.set_metainfo({PRED_SPACE_KEY: 'source'})
         return samples
 
     def architecture_cfg(self) -> dict:

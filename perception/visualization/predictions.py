@@ -13,7 +13,7 @@ from typing import Sequence
 
 from mmengine.hooks import Hook
 
-from perception.data.geometry import boxes_to_source
+from perception.data.geometry import boxes_to_current, pred_boxes_to_source, preds_in_source
 from perception.data.image_io import ImageReadError, read_image
 from perception.engine.privacy import sample_name
 from perception.registry import HOOKS
@@ -98,8 +98,12 @@ class PredictionPicturesHook(Hook):
             inst = sample.pred_instances
             # the source image: back through what the transforms recorded
             # (resize, flip, crop...); the model input needs no mapping
-            boxes = inst.bboxes.detach().cpu().numpy() if scaled else \
-                boxes_to_source(sample, inst.bboxes)
+            if scaled:  # drawn on the model input
+                boxes = boxes_to_current(sample, inst.bboxes) if \
+                    preds_in_source(sample) else inst.bboxes.detach().cpu(
+                    ).numpy()
+            else:
+                boxes = pred_boxes_to_source(sample, inst.bboxes)
             for box, label, score in zip(boxes, inst.labels, inst.scores):
                 if float(score) < self.score_thr:
                     continue

@@ -29,8 +29,8 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 
 from perception.data.geometry import (
-    boxes_to_source,
     points_to_lps,
+    pred_boxes_to_source,
     sample_meta,
     source_pixel_spacing,
 )
@@ -178,7 +178,9 @@ def sample_boxes_to_detections(sample, bboxes, scores) -> list[tuple]:
         sample: DataSample, its ``to_dict()`` or a results dict with
             ``series_uid``, ``slice_index``, ``affine`` and (unless the
             pipeline left the geometry alone) ``homography_matrix``.
-        bboxes: (N, 4) on the current image.
+        bboxes: (N, 4) on the current image, or on the source slice when
+            the sample says ``pred_space='source'`` (the core Detector's
+            predictions).
         scores: (N,).
     """
     boxes = _numpy(bboxes).astype(np.float64).reshape(-1, 4)
@@ -186,10 +188,11 @@ def sample_boxes_to_detections(sample, bboxes, scores) -> list[tuple]:
     if not len(boxes):
         return []
     uid = str(sample_meta(sample, 'series_uid'))
+    # a Detector's predictions are in source pixels already (pred_space)
+    source = pred_boxes_to_source(sample, boxes).astype(np.float64)
     centres = points_to_lps(sample, np.stack(
-        [(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2],
-        axis=1))
-    source = boxes_to_source(sample, boxes)
+        [(source[:, 0] + source[:, 2]) / 2, (source[:, 1] + source[:, 3]) / 2],
+        axis=1), space='source')
     sy, sx = source_pixel_spacing(sample)
     radii = np.maximum((source[:, 2] - source[:, 0]) * sx,
                        (source[:, 3] - source[:, 1]) * sy) / 2
