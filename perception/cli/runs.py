@@ -54,8 +54,9 @@ class TestCommand(Command):
         parser.add_argument('config', help='config file (.py)')
         parser.add_argument('checkpoint', help='checkpoint file (.pth), or '
                             'a work dir (its latest checkpoint)')
-        parser.add_argument('--out', help='write predictions (pickle-free '
-                            'JSON) to this file')
+        parser.add_argument('--out', help='write predictions to this JSON '
+                            'file: COCO results where the evaluator has a '
+                            'CocoMetric (detection), else every sample')
         parser.add_argument('--show-dir', help='write pictures of '
                             'predictions to this folder')
         add_runner_arguments(parser)

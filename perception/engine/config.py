@@ -79,7 +79,12 @@ def load_config(path: str, cfg_options: Sequence[str] = ()) -> Config:
     """``Config.fromfile`` after checking the ``_base_`` chain, then merge
     ``cfg_options``; ``default_scope`` defaults to ``'perception'``."""
     _check_bases(path)
-    cfg = Config.fromfile(path, lazy_import=False)
+    try:
+        cfg = Config.fromfile(path, lazy_import=False)
+    except (TypeError, KeyError, NameError, AttributeError) as exc:
+        # mmengine's own messages for configs that do not merge or run
+        message = str(exc.args[0]) if exc.args else type(exc).__name__
+        raise ConfigError(f'{path}: {message}') from exc
     options = parse_cfg_options(cfg_options)
     if options:
         cfg.merge_from_dict(options)

@@ -124,16 +124,25 @@ def build_config(config: str, mode: str,
 
 def _add_test_outputs(cfg: Config, options: RunOptions) -> None:
     if options.out:
-        dump = dict(type='DumpPredictionsJSON', out_file=options.out)
         evaluator = cfg.get('test_evaluator')
-        if isinstance(evaluator, dict) and 'metrics' not in evaluator:
-            evaluator = [evaluator]
-        if isinstance(evaluator, (list, tuple)):
-            cfg.test_evaluator = list(evaluator) + [dump]
-        elif isinstance(evaluator, dict):
-            evaluator['metrics'] = list(evaluator['metrics']) + [dump]
+        metrics = evaluator.get('metrics', [evaluator]) if isinstance(
+            evaluator, dict) and 'type' not in evaluator else (
+            evaluator if isinstance(evaluator, (list, tuple)) else
+            [evaluator])
+        coco = [m for m in metrics if isinstance(m, dict)
+                and m.get('type') == 'CocoMetric']
+        if coco:  # detection: COCO results, as mmdet's outfile_prefix
+            coco[0]['outfile'] = options.out
         else:
-            cfg.test_evaluator = [dump]
+            dump = dict(type='DumpPredictionsJSON', out_file=options.out)
+            if isinstance(evaluator, dict) and 'metrics' not in evaluator:
+                evaluator = [evaluator]
+            if isinstance(evaluator, (list, tuple)):
+                cfg.test_evaluator = list(evaluator) + [dump]
+            elif isinstance(evaluator, dict):
+                evaluator['metrics'] = list(evaluator['metrics']) + [dump]
+            else:
+                cfg.test_evaluator = [dump]
     if options.show_dir:
         cfg.custom_hooks = list(cfg.custom_hooks) + [
             dict(type='PredictionPicturesHook', out_dir=options.show_dir)]

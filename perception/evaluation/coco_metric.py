@@ -121,6 +121,11 @@ class CocoMetric(BaseMetric):
         map_back: evaluate in original-image pixels through
             ``homography_matrix`` when present.
         backend: 'faster_coco_eval' (default) or 'pycocotools'.
+        outfile: also write the detections as COCO results (a JSON list of
+            ``image_id``, ``category_id``, ``bbox`` xywh, ``score``; what
+            ``COCO.loadRes`` reads) and the categories and images they
+            refer to beside it (``<outfile stem>.gt.json``, COCO ground
+            truth). ``perception test --out FILE`` sets it.
     """
 
     default_prefix = 'coco'
@@ -128,8 +133,10 @@ class CocoMetric(BaseMetric):
     def __init__(self, ann_file: str | None = None,
                  classes: Sequence[str] | None = None,
                  classwise: bool = True, map_back: bool = True,
-                 backend: str = 'faster_coco_eval', **kwargs) -> None:
+                 backend: str = 'faster_coco_eval',
+                 outfile: str | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.outfile = outfile
         _library(backend)  # fail at build time, not after a whole epoch
         self.ann_file, self.classes = ann_file, classes
         self.classwise, self.map_back, self.backend = (classwise, map_back,
@@ -195,11 +202,26 @@ class CocoMetric(BaseMetric):
                                      bbox=[float(v) for v in box],
                                      score=float(score)))
         id_to_name = {c['id']: c['name'] for c in gt['categories']}
+        if self.outfile:
+            self._write(gt, dets)
         metrics = evaluate_coco(gt, dets, self.backend, id_to_name)
         if not self.classwise:
             metrics = {k: v for k, v in metrics.items()
                        if not k.startswith('AP_')}
         return metrics
+
+    def _write(self, gt: dict, dets: list) -> None:
+        import os
+        folder = os.path.dirname(os.path.abspath(self.outfile))
+        os.makedirs(folder, exist_ok=True)
+        with open(self.outfile, 'w', encoding='utf-8') as f:
+            json.dump(dets, f)
+        stem = os.path.splitext(self.outfile)[0]
+        with open(stem + '.gt.json', 'w', encoding='utf-8') as f:
+            json.dump(gt, f)
+        print_log(f'wrote {len(dets)} detections (COCO results) to '
+                  f'{self.outfile} and their ground truth to {stem}.gt.json',
+                  logger='current')
 
     def _gt_from_file(self, names, results):
         with open(self.ann_file, encoding='utf-8') as f:
