@@ -38,4 +38,4 @@ custom_hooks = [
     dict(type='TimeBudgetHook', minutes=45),
 ]
 val_evaluator = dict(type='CocoMetric', classwise=True)
-test_evaluator = val_evaluator
+test_evaluator = [val_evaluator, dict(type='KittiMetric')]
