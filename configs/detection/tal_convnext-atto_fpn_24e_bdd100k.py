@@ -11,7 +11,8 @@
 #       train_dataloader.dataset.img_shape=None val_dataloader.dataset.img_shape=None
 #
 # Real BDD100K: unpack the 100K images and the det_20 labels into
-# data/bdd100k/ and run `perception train configs/detection/tal_convnext-atto_fpn_24e_bdd100k.py` as it is.
+# data/bdd100k/ and run
+#   `perception train configs/detection/tal_convnext-atto_fpn_24e_bdd100k.py` as it is.
 _base_ = [
     '../_base_/models/det_convnext-atto_fpn.py',
     '../_base_/datasets/bdd100k_detection.py',

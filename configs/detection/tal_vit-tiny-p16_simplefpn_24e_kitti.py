@@ -11,7 +11,8 @@
 #
 # Real KITTI: download the left colour images and the training labels of
 # the object benchmark, unpack into data/kitti/ (data/kitti/training/
-# image_2, label_2) and run `perception train configs/detection/tal_vit-tiny-p16_simplefpn_24e_kitti.py` as it is
+# image_2, label_2) and run
+#   `perception train configs/detection/tal_vit-tiny-p16_simplefpn_24e_kitti.py` as it is
 # (KITTI has no official val split: pass split_file= to both datasets).
 _base_ = [
     '../_base_/models/det_vit-tiny-p16_simplefpn.py',
