@@ -45,7 +45,7 @@ __all__ = [
     'PARAM_SCHEDULERS', 'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS', 'MODELS',
     'MODEL_WRAPPERS', 'WEIGHT_INITIALIZERS', 'BATCH_AUGMENTS', 'TASK_UTILS',
     'METRICS', 'EVALUATOR', 'VISUALIZERS', 'VISBACKENDS', 'INFERENCERS',
-    'FUNCTIONS', 'STRATEGIES', 'EXPORTERS', 'BACKENDS', 'SOURCES',
+    'FUNCTIONS', 'STRATEGIES', 'EXPORTERS', 'BACKENDS', 'POSTPROCESSORS', 'SOURCES',
     'COMMANDS', 'BENCHMARKS', 'ALL_REGISTRIES', 'translate_unknown_type'
 ]
 
@@ -148,6 +148,11 @@ EXPORTERS = PerceptionRegistry('exporter', scope='perception',
 # Inference backends (ONNX Runtime, TensorRT) that run exported models.
 BACKENDS = PerceptionRegistry('backend', scope='perception',
                               locations=[])
+# Post-processing of a model's predictions that a plugin adds for its
+# domain (e.g. slice detections of a CT series merged into 3D findings), so
+# `perception infer` uses it without importing the plugin.
+POSTPROCESSORS = PerceptionRegistry('postprocessor', scope='perception',
+                                    locations=[])
 # Source openers used by open_source(): files, folders, streams, DICOM.
 SOURCES = PerceptionRegistry('source', scope='perception',
                              locations=['perception.sources'])
@@ -169,7 +174,7 @@ ALL_REGISTRIES = [
     DATASETS, DATA_SAMPLERS, TRANSFORMS, MODELS, MODEL_WRAPPERS,
     WEIGHT_INITIALIZERS, BATCH_AUGMENTS, TASK_UTILS, METRICS, EVALUATOR,
     VISUALIZERS, VISBACKENDS, INFERENCERS, FUNCTIONS, EXPORTERS, BACKENDS,
-    SOURCES, COMMANDS, BENCHMARKS
+    POSTPROCESSORS, SOURCES, COMMANDS, BENCHMARKS
 ]
 
 _MMENGINE_MISSING = re.compile(
