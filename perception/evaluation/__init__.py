@@ -1,5 +1,14 @@
-"""Metrics: accuracy, COCO-style AP (through a COCO eval library)."""
+"""Metrics: accuracy, COCO-style AP (through a COCO eval library), the
+subgroup report."""
 from perception.evaluation.accuracy import Accuracy
 from perception.evaluation.coco_metric import CocoMetric, evaluate_coco
+from perception.evaluation.subgroup_metric import SubgroupMetric
+from perception.evaluation.subgroups import (
+    SubgroupReport,
+    age_band,
+    subgroup_report,
+    value_band,
+)
 
-__all__ = ["Accuracy", "CocoMetric", "evaluate_coco"]
+__all__ = ["Accuracy", "CocoMetric", "evaluate_coco", "SubgroupMetric",
+           "SubgroupReport", "age_band", "subgroup_report", "value_band"]
