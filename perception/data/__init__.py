@@ -7,6 +7,8 @@ from perception.data.image_folder import ImageFolderDataset
 from perception.data.mix import MixUp, Mosaic
 from perception.data.mix_dataset import MultiImageMixDataset
 from perception.data.pretrained_cfg import PretrainedCfg
+from perception.data.seg_geometry import seg_to_source
+from perception.data.seg_maps import LoadSegMap, SegLabelError
 from perception.data.synth import write_shape_images
 from perception.data.transforms import (
                                         BaseTransform,
@@ -24,5 +26,6 @@ __all__ = [
     'write_shape_images', 'BaseTransform', 'LoadImage', 'PackInputs',
     'RandomFlip', 'RandomResizedCrop', 'Resize', 'apply_window',
     'apply_windows', 'Albumentations', 'convert_boxes', 'transform_boxes',
-    'Mosaic', 'MixUp', 'MultiImageMixDataset'
+    'Mosaic', 'MixUp', 'MultiImageMixDataset', 'LoadSegMap', 'SegLabelError',
+    'seg_to_source'
 ]

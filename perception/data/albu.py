@@ -15,6 +15,11 @@ composes the geometry each applied transform performed into
                      dict(type='ColorJitter', p=0.5)],
          min_visibility=0.3, min_area=16, small_boxes='ignore')
 
+A label map (``gt_seg_map``) moves with the image, by nearest neighbour
+(at pixel centres for resizes); pixels brought in from outside the image
+(pads, affine borders) are :data:`~perception.structures.SEG_IGNORE_INDEX`
+unless a transform sets ``fill_mask``.
+
 Boxes are clipped to the image. A box that leaves the image entirely is
 removed; one that keeps less than ``min_visibility`` of its area, or ends up
 smaller than ``min_area`` / ``min_width`` / ``min_height``, becomes an
@@ -40,6 +45,7 @@ from perception.data.boxes import box_areas, clip_boxes, transform_boxes
 from perception.data.geometry import record_geometry
 from perception.data.transforms import INSTANCE_FIELDS, BaseTransform
 from perception.registry import TRANSFORMS
+from perception.structures import SEG_IGNORE_INDEX
 
 _RESIZES = ('Resize', 'LongestMaxSize', 'SmallestMaxSize', 'RandomScale')
 #: Pixel-centre -> pixel-edge coordinates (camera matrices use centres).
@@ -68,7 +74,22 @@ def build_albu(cfg: dict):
                          "'HorizontalFlip'")
     if 'transforms' in cfg:
         cfg['transforms'] = [build_albu(t) for t in cfg['transforms']]
+    _mask_defaults(cls, cfg)
     return cls(**cfg)
+
+
+def _mask_defaults(cls, cfg: dict) -> None:
+    """Label maps: pixels a transform brings in from outside the image are
+    ignored (not class 0), and resizes sample at pixel centres (cv2's plain
+    nearest is off by up to half a pixel from the recorded geometry)."""
+    import inspect
+
+    import cv2
+    params = inspect.signature(cls.__init__).parameters
+    if 'fill_mask' in params:
+        cfg.setdefault('fill_mask', SEG_IGNORE_INDEX)
+    if 'mask_interpolation' in params and 'fill_mask' not in params:
+        cfg.setdefault('mask_interpolation', cv2.INTER_NEAREST_EXACT)
 
 
 def _step_matrix(name: str, params: dict, in_hw: tuple, out_hw: tuple
@@ -156,8 +177,14 @@ class Albumentations(BaseTransform):
                            in_shape)
         keep = box_areas(boxes) > 0  # albumentations rejects empty boxes
         index = np.flatnonzero(keep)
-        out = self._compose(image=img, bboxes=boxes[keep], box_index=index)
+        extra = {}
+        if 'gt_seg_map' in results:
+            extra['mask'] = np.ascontiguousarray(results['gt_seg_map'])
+        out = self._compose(image=img, bboxes=boxes[keep], box_index=index,
+                            **extra)
         results['img'] = out['image']
+        if 'mask' in extra:
+            results['gt_seg_map'] = np.ascontiguousarray(out['mask'])
         out_shape = out['image'].shape[:2]
         matrix = self._homography(out['applied_transforms'], in_shape,
                                   out_shape)

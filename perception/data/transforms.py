@@ -14,7 +14,7 @@ from perception.data.base_dataset import BadSampleError
 from perception.data.geometry import record_geometry
 from perception.data.image_io import ImageReadError, read_image
 from perception.registry import TRANSFORMS
-from perception.structures import DataSample, make_instances
+from perception.structures import DataSample, make_instances, make_sem_seg
 
 
 class BaseTransform:
@@ -66,7 +66,8 @@ class LoadImage(BaseTransform):
 
 @TRANSFORMS.register_module()
 class Resize(BaseTransform):
-    """Resize ``img`` to ``scale`` = (width, height); boxes follow.
+    """Resize ``img`` to ``scale`` = (width, height); boxes and the label
+    map ``gt_seg_map`` (nearest, at pixel centres) follow.
 
     Args:
         scale: (width, height) of the output, or with ``keep_ratio`` the
@@ -93,6 +94,9 @@ class Resize(BaseTransform):
             results['gt_bboxes'] = (np.asarray(results['gt_bboxes'],
                                                np.float32)
                                     * np.array([sx, sy, sx, sy], np.float32))
+        if 'gt_seg_map' in results:
+            results['gt_seg_map'] = resize_seg_map(results['gt_seg_map'],
+                                                   new_w, new_h)
         record_geometry(results, np.diag([sx, sy, 1.0]), (new_h, new_w))
         return results
 
@@ -112,23 +116,34 @@ def fit_size(shape: Sequence[int], scale: Sequence[int],
 
 def resize_image(img: np.ndarray, width: int, height: int,
                  interpolation: str = 'bilinear') -> np.ndarray:
-    """Resize (H, W, C) of any dtype and channel count."""
+    """Resize (H, W, C) of any dtype and channel count. ``nearest-exact``
+    samples at pixel centres (what the recorded geometry says); torch's
+    ``nearest`` is off by up to half a pixel."""
     tensor = torch.from_numpy(np.require(img, requirements=['C', 'W'])
                               ).permute(2, 0, 1)
+    nearest = interpolation.startswith('nearest')
     out = torch.nn.functional.interpolate(
         tensor[None].float(), size=(height, width), mode=interpolation,
-        align_corners=False if interpolation != 'nearest' else None,
-        antialias=interpolation != 'nearest')[0]
+        align_corners=None if nearest else False, antialias=not nearest)[0]
     if np.issubdtype(img.dtype, np.integer):
         info = np.iinfo(img.dtype)
         out = out.round().clamp(info.min, info.max)
     return out.permute(1, 2, 0).numpy().astype(img.dtype)
 
 
+def resize_seg_map(seg_map: np.ndarray, width: int, height: int
+                   ) -> np.ndarray:
+    """Resize an (H, W) label map by pixel-centre nearest neighbour
+    (labels never blend), exactly as the recorded scale says."""
+    return resize_image(np.asarray(seg_map)[..., None], width, height,
+                        'nearest-exact')[..., 0]
+
+
 @TRANSFORMS.register_module()
 class RandomResizedCrop(BaseTransform):
     """Crop a random area/aspect and resize to ``size`` = (height, width)
-    (the MAE / torchvision recipe). Image-level only: not for boxes."""
+    (the MAE / torchvision recipe). Image and label map (``gt_seg_map``,
+    nearest); not for boxes."""
 
     def __init__(self, size: int | Sequence[int],
                  crop_scale: Sequence[float] = (0.2, 1.0),
@@ -159,6 +174,10 @@ class RandomResizedCrop(BaseTransform):
         out_h, out_w = self.size
         results['img'] = resize_image(crop, out_w, out_h,
                                       self.interpolation)
+        if 'gt_seg_map' in results:
+            results['gt_seg_map'] = resize_seg_map(
+                results['gt_seg_map'][top:top + ch, left:left + cw], out_w,
+                out_h)
         sx, sy = out_w / cw, out_h / ch
         record_geometry(results, np.array(
             [[sx, 0, -left * sx], [0, sy, -top * sy], [0, 0, 1]]),
@@ -168,7 +187,8 @@ class RandomResizedCrop(BaseTransform):
 
 @TRANSFORMS.register_module()
 class RandomFlip(BaseTransform):
-    """Horizontal flip with probability ``prob``; boxes follow."""
+    """Horizontal flip with probability ``prob``; boxes and the label map
+    follow."""
 
     def __init__(self, prob: float = 0.5) -> None:
         self.prob = prob
@@ -184,6 +204,9 @@ class RandomFlip(BaseTransform):
             boxes = np.asarray(results['gt_bboxes'], np.float32).copy()
             boxes[:, [0, 2]] = w - boxes[:, [2, 0]]
             results['gt_bboxes'] = boxes
+        if 'gt_seg_map' in results:
+            results['gt_seg_map'] = np.ascontiguousarray(
+                results['gt_seg_map'][:, ::-1])
         record_geometry(results, np.array([[-1, 0, w], [0, 1, 0], [0, 0, 1]]),
                         img.shape[:2])
         results['flip'] = True
@@ -194,7 +217,7 @@ DEFAULT_META_KEYS = ('img_path', 'img_id', 'img_shape', 'ori_shape', 'scale_fact
                      'homography_matrix', 'flip', 'camera', 'timestamp_ns',
                      'intrinsics', 'series_uid', 'slice_index', 'affine',
                      'slice_offsets', 'sample_idx', 'mosaic', 'mixup',
-                     'mix_dropped_boxes')
+                     'mix_dropped_boxes', 'seg_map_path')
 
 #: Per-box fields of a results dict: row i of each describes box i of
 #: ``gt_bboxes``; transforms that drop, reorder or merge boxes (the
@@ -212,7 +235,8 @@ INSTANCE_FIELDS = {'gt_bboxes': 'bboxes', 'gt_labels': 'labels',
 class PackInputs(BaseTransform):
     """Pack ``img`` (H, W, C) into ``inputs`` (C, H, W) tensor (dtype kept)
     and the rest into a :class:`DataSample` (``gt_label``, ``gt_instances``
-    from the :data:`INSTANCE_FIELDS` present, meta keys)."""
+    from the :data:`INSTANCE_FIELDS` present, ``gt_sem_seg`` from
+    ``gt_seg_map``, meta keys)."""
 
     def __init__(self, meta_keys: Sequence[str] = DEFAULT_META_KEYS) -> None:
         self.meta_keys = tuple(meta_keys)
@@ -234,6 +258,9 @@ class PackInputs(BaseTransform):
                     setattr(instances, field, torch.as_tensor(
                         np.asarray(results[key], np.float32)).reshape(-1))
             sample.gt_instances = instances
+        if 'gt_seg_map' in results:
+            sample.gt_sem_seg = make_sem_seg(
+                np.asarray(results['gt_seg_map']).astype(np.int64))
         sample.set_metainfo({k: results[k] for k in self.meta_keys
                              if k in results})
         return dict(inputs=inputs, data_samples=sample)

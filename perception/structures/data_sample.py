@@ -7,6 +7,10 @@ A :class:`DataSample` carries ground truth and predictions of one image:
   image (a box covering pixels 0..9 is [0, 10]), ``labels`` int64,
   ``scores`` float32, ``ignore_flags`` bool (ignore regions and crowd boxes).
 * ``gt_label`` / ``pred_label`` / ``pred_score`` for classification.
+* ``gt_sem_seg`` / ``pred_sem_seg`` (mmengine ``PixelData``) for semantic
+  segmentation: ``data`` int64 (1, H, W) class indices, pixels labelled
+  :data:`SEG_IGNORE_INDEX` (255) are neither counted by the loss nor by the
+  metric; ``seg_logits`` (C, H, W) float32 where a model keeps them.
 * meta keys: ``img_path``, ``img_shape``, ``ori_shape``, ``scale_factor``,
   ``homography_matrix`` (current image <- original), ``camera``,
   ``timestamp_ns``, ``intrinsics``; for CT ``series_uid``, ``slice_index``,
@@ -18,17 +22,30 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from mmengine.structures import BaseDataElement, InstanceData
+from mmengine.structures import BaseDataElement, InstanceData, PixelData
 
 #: BDD100K's ten detection classes: the unified driving taxonomy.
 DRIVING_CLASSES = ('pedestrian', 'rider', 'car', 'truck', 'bus', 'train',
                    'motorcycle', 'bicycle', 'traffic light', 'traffic sign')
+#: Label of pixels that are neither class nor background (unlabelled,
+#: out of the image after a transform): the segmentation loss and metric
+#: skip them (mmsegmentation's and BDD100K's 255).
+SEG_IGNORE_INDEX = 255
 
 
 def _as_tensor(value, dtype: torch.dtype) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value.to(dtype)
     return torch.as_tensor(np.asarray(value), dtype=dtype)
+
+
+def make_sem_seg(labels) -> PixelData:
+    """A ``PixelData`` holding an (H, W) or (1, H, W) label map as int64
+    (1, H, W) in ``data``."""
+    data = _as_tensor(labels, torch.int64)
+    if data.ndim == 2:
+        data = data[None]
+    return PixelData(data=data)
 
 
 def empty_instances() -> InstanceData:
@@ -85,6 +102,31 @@ class DataSample(BaseDataElement):
     @pred_instances.deleter
     def pred_instances(self) -> None:
         del self._pred_instances
+
+    # -- semantic segmentation --------------------------------------------
+    @property
+    def gt_sem_seg(self) -> PixelData:
+        return self._gt_sem_seg
+
+    @gt_sem_seg.setter
+    def gt_sem_seg(self, value: PixelData) -> None:
+        self.set_field(value, '_gt_sem_seg', dtype=PixelData)
+
+    @gt_sem_seg.deleter
+    def gt_sem_seg(self) -> None:
+        del self._gt_sem_seg
+
+    @property
+    def pred_sem_seg(self) -> PixelData:
+        return self._pred_sem_seg
+
+    @pred_sem_seg.setter
+    def pred_sem_seg(self, value: PixelData) -> None:
+        self.set_field(value, '_pred_sem_seg', dtype=PixelData)
+
+    @pred_sem_seg.deleter
+    def pred_sem_seg(self) -> None:
+        del self._pred_sem_seg
 
     # -- classification -----------------------------------------------------
     def set_gt_label(self, label: int | Sequence[int] | torch.Tensor
