@@ -11,8 +11,10 @@ on the present); ``'fifo'`` keeps up to ``queue_size`` frames in order
 reported as a ``dropped`` event; a lost connection is a ``stall`` event and
 the worker reconnects with capped exponential backoff, reporting the gap in
 a ``reconnect`` event (and ``meta['gap_s']`` on the first frame after it).
-Incomplete or undecodable images are ``corrupt`` events, never frames, so
-no black, grey or repeated pictures come out.
+Incomplete or undecodable images (a JPEG is checked to decode without a
+single libjpeg warning, see :mod:`.mjpeg`) are ``corrupt`` events, never
+frames, so no black, grey or repeated pictures come out. A timeout says
+whether the stream was connected and stalled or never connected.
 """
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ from perception.sources import (
     SourceOpener,
     SourceTimeout,
 )
+
+from .mjpeg import ImageDecodeError, MultipartReader, decode_image
 
 BUFFERING = ('latest', 'fifo')
 
@@ -95,6 +99,11 @@ class StreamSource(FrameSource):
         self._finished = False
         self._error: str | None = None
         self._last_problem = 'not connected yet'
+        # monotonic times of the current connection, its last bytes and the
+        # last frame (None: not connected), for the timeout message
+        self._connected_t: float | None = None
+        self._data_t: float | None = None
+        self._frame_t: float | None = None
         self._closer = None  # unblocks the worker's current read
         self._received = 0
         self._last_ns = 0
@@ -115,11 +124,7 @@ class StreamSource(FrameSource):
                 while not self._queue and not self._finished:
                     waited = time.monotonic() - start
                     if self.timeout_s is not None and waited >= self.timeout_s:
-                        raise SourceTimeout(
-                            f'{self.uri}: no frame within {self.timeout_s} s '
-                            f'(last problem: {self._last_problem}); check '
-                            'that the camera/server is up and sending, or '
-                            'raise timeout_s')
+                        raise SourceTimeout(self._timeout_message())
                     step = 0.1 if self.timeout_s is None else min(
                         0.1, self.timeout_s - waited)
                     self._cond.wait(max(step, 0.001))
@@ -135,6 +140,25 @@ class StreamSource(FrameSource):
                 self.emit('eos', f'{self.uri}: stream ended')
                 return
             yield frame
+
+    def _timeout_message(self) -> str:
+        now = time.monotonic()
+        connected, data_t = self._connected_t, self._data_t
+        if connected is None:
+            return (f'{self.uri}: no frame within {self.timeout_s} s (last '
+                    f'problem: {self._last_problem}); check that the '
+                    'camera/server is up and sending, or raise timeout_s')
+        since = max(connected, self._frame_t or connected)
+        data = ('no bytes since' if data_t is None
+                else f'last bytes {now - data_t:.1f} s ago')
+        return (f'{self.uri}: no frame within {self.timeout_s} s: connected '
+                f'{now - connected:.1f} s ago, but the stream stalled (no '
+                f'complete frame for {now - since:.1f} s, {data}); check '
+                'that the camera is still sending, or raise timeout_s (or '
+                'lower read_timeout_s to reconnect sooner)')
+
+    def _on_data(self, size: int = 0) -> None:
+        self._data_t = time.monotonic()
 
     # -- worker side -----------------------------------------------------
     def _push(self, image: np.ndarray, meta: dict) -> None:
@@ -177,7 +201,7 @@ class StreamSource(FrameSource):
                     lost_at = None
                 failures = 0
                 state['frames'] += 1
-                last_frame_t = now
+                last_frame_t = self._frame_t = now
                 self._push(image, meta)
 
             try:
@@ -190,6 +214,7 @@ class StreamSource(FrameSource):
                 problem = f'{type(exc).__name__}: {exc}'
             except Exception as exc:  # decoder/library errors: retry too
                 problem = f'{type(exc).__name__}: {exc}'
+            self._connected_t = None
             if self._stop.is_set():
                 break
             self._last_problem = problem
@@ -210,7 +235,6 @@ class StreamSource(FrameSource):
         self._end()
 
     def _read_http(self, on_frame) -> None:
-        import cv2
         parts = urllib.parse.urlsplit(self.uri)
         cls = (http.client.HTTPSConnection if parts.scheme == 'https'
                else http.client.HTTPConnection)
@@ -231,17 +255,21 @@ class StreamSource(FrameSource):
                     f"{self.uri}: Content-Type '{ctype}' is not an MJPEG "
                     'stream (multipart/x-mixed-replace); use the camera\'s '
                     'MJPEG URL, or rtsp:// for H.264 cameras')
-            boundary = _boundary(ctype)
-            for data in _multipart_parts(resp, boundary, self._stop):
-                image = None
-                if _complete_image(data):
-                    bgr = cv2.imdecode(np.frombuffer(data, np.uint8),
-                                       cv2.IMREAD_COLOR)
-                    if bgr is not None:
-                        image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                if image is None:
-                    self.emit('corrupt', f'{self.uri}: part of {len(data)} '
-                              'bytes is not a complete image; skipped')
+            self._connected_t = self._data_t = time.monotonic()
+            reader = MultipartReader(resp, _boundary(ctype), self._stop,
+                                     self._on_data)
+            for part in reader:
+                if not part.complete:
+                    self.emit('corrupt', f'{self.uri}: part of '
+                              f'{len(part.data)} bytes cut short by the end '
+                              'of the stream; skipped')
+                    continue
+                try:
+                    image = decode_image(part.data)
+                except ImageDecodeError as exc:
+                    self.emit('corrupt', f'{self.uri}: part of '
+                              f'{len(part.data)} bytes is not a complete '
+                              f'image ({exc}); skipped')
                     continue
                 on_frame(image, {})
         except socket.timeout as exc:
@@ -261,11 +289,13 @@ class StreamSource(FrameSource):
         try:
             if not container.streams.video:
                 raise SourceError(f'{self.uri}: the stream has no video')
+            self._connected_t = self._data_t = time.monotonic()
             stream = container.streams.video[0]
             base = stream.time_base
             for packet in container.demux(stream):
                 if self._stop.is_set():
                     return
+                self._on_data(packet.size)
                 try:
                     frames = packet.decode()
                 except av.error.InvalidDataError as exc:
@@ -306,54 +336,6 @@ def _boundary(content_type: str) -> bytes:
             value = value.strip().strip('"')
             return (value[2:] if value.startswith('--') else value).encode()
     return b''
-
-
-def _multipart_parts(resp, boundary: bytes, stop: threading.Event
-                     ) -> Iterator[bytes]:
-    """Bodies of complete parts; a part cut short by EOF is not yielded."""
-    marker = b'--' + boundary if boundary else b'--'
-    at_headers = False
-    while not stop.is_set():
-        if not at_headers:
-            line = resp.readline(1 << 16)
-            if not line:
-                return
-            if not line.strip().startswith(marker):
-                continue
-        headers = {}
-        while True:
-            line = resp.readline(1 << 16)
-            if not line:
-                return
-            line = line.strip()
-            if not line:
-                break
-            key, _, value = line.partition(b':')
-            headers[key.strip().lower()] = value.strip()
-        at_headers = False
-        if b'content-length' in headers:
-            size = int(headers[b'content-length'])
-            data = resp.read(size)
-            if len(data) < size:
-                return
-            yield data
-            continue
-        body = bytearray()
-        while True:
-            line = resp.readline(1 << 20)
-            if not line:
-                return  # the part never ended: incomplete, dropped
-            if line.startswith(marker):
-                at_headers = True
-                break
-            body += line
-        yield bytes(body).rstrip(b'\r\n')
-
-
-def _complete_image(data: bytes) -> bool:
-    if data[:2] == b'\xff\xd8':  # JPEG: must end with its EOI marker
-        return data.rstrip(b'\r\n\x00')[-2:] == b'\xff\xd9'
-    return len(data) > 8
 
 
 @SOURCES.register_module()

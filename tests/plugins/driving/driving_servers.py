@@ -50,13 +50,20 @@ class MjpegServer:
                  max_seconds: float = 20.0, content_length: bool = True,
                  size: tuple[int, int] = (128, 96),
                  cut_after: int | None = None, garbage_at: int | None = None,
-                 content_type: str | None = None) -> None:
+                 content_type: str | None = None,
+                 truncated_at: int | None = None,
+                 hold_after: int | None = None) -> None:
         self.fps, self.max_frames = fps, max_frames
         self.max_seconds = max_seconds
         self.content_length, self.size = content_length, size
         # cut_after: send that many frames, then half a JPEG, then hang up.
         # garbage_at: the part with that number is not an image.
         self.cut_after, self.garbage_at = cut_after, garbage_at
+        # truncated_at: the part with that number is its JPEG less the last
+        # 64 bytes with an end marker (FFD9) appended: OpenCV decodes it
+        # with a warning only. hold_after: send that many frames, then keep
+        # the connection open without sending anything.
+        self.truncated_at, self.hold_after = truncated_at, hold_after
         self.content_type = content_type
         self.port = free_port()
         self.url = f'http://127.0.0.1:{self.port}/stream.mjpg'
@@ -87,7 +94,7 @@ class MjpegServer:
                 sent = 0
                 while (sent < owner.max_frames and time.monotonic() < deadline
                        and not self.server.stopping.is_set()):
-                    if owner.muted.is_set():
+                    if owner.muted.is_set() or sent == owner.hold_after:
                         time.sleep(0.02)
                         continue
                     with owner._lock:
@@ -101,6 +108,8 @@ class MjpegServer:
                         data = data[:len(data) // 2]
                     elif number == owner.garbage_at:
                         data = b'this part is not an image' * 10
+                    elif number == owner.truncated_at:
+                        data = data[:len(data) - 64] + b'\xff\xd9'
                     head = (f'--{owner.boundary}\r\n'
                             'Content-Type: image/jpeg\r\n')
                     if owner.content_length:

@@ -103,16 +103,16 @@ def test_fifo_bounded_queue_drops_newest(mjpeg_server):
 def test_stuck_decoder_cannot_hang_the_caller(mjpeg_server, monkeypatch):
     import threading
 
-    import cv2
+    from perception_driving.sources import streams
     release = threading.Event()
-    real_imdecode = cv2.imdecode
+    real_decode = streams.decode_image
 
     def stuck(*args, **kwargs):
         release.wait(30)  # a decoder that never returns (until teardown)
-        return real_imdecode(*args, **kwargs)
+        return real_decode(*args, **kwargs)
 
     server = mjpeg_server(fps=40)
-    monkeypatch.setattr(cv2, 'imdecode', stuck)
+    monkeypatch.setattr(streams, 'decode_image', stuck)
     source = open_source(server.url, timeout_s=0.5, **FAST)
     try:
         with pytest.raises(SourceTimeout, match='no frame within 0.5 s'):
@@ -140,7 +140,56 @@ def test_cut_and_garbage_parts_never_become_frames(mjpeg_server,
     assert [frame_code(f.image) for f in frames] == [0, 1, 3, 4, 5]
     assert_real_pictures(frames)
     kinds = [e.kind for e in source.events]
-    assert kinds.count('corrupt') == 1 and kinds[-1] == 'eos'
+    # The garbage part and the part cut short by the hang-up: both counted.
+    assert kinds.count('corrupt') == 2 and kinds[-1] == 'eos'
+    cut = [e for e in source.events if e.kind == 'corrupt'][-1]
+    assert 'cut short' in cut.detail
+
+
+@pytest.mark.parametrize('content_length', [True, False])
+def test_truncated_jpeg_with_end_marker_is_corrupt(mjpeg_server,
+                                                   content_length):
+    # Half a JPEG with FFD9 appended: starts and ends like a JPEG, and
+    # OpenCV decodes it (grey bottom) with only a warning on stderr.
+    server = mjpeg_server(fps=40, max_frames=7, truncated_at=3,
+                          content_length=content_length)
+    with open_source(server.url, buffering='fifo', reconnect=False,
+                     **FAST) as source:
+        frames = list(source)
+    assert [frame_code(f.image) for f in frames] == [0, 1, 2, 4, 5, 6]
+    assert_real_pictures(frames)
+    corrupt = [e for e in source.events if e.kind == 'corrupt']
+    assert len(corrupt) == 1 and 'premature end' in corrupt[0].detail
+
+
+def test_parts_without_content_length_arrive_when_complete(mjpeg_server):
+    # The server sends 3 frames, then nothing on an open connection: the
+    # third frame must not wait for a boundary that never comes.
+    server = mjpeg_server(fps=40, content_length=False, hold_after=3)
+    with open_source(server.url, buffering='fifo', timeout_s=3,
+                     **dict(FAST, read_timeout_s=10)) as source:
+        assert [frame_code(f.image) for f in take(source, 3)] == [0, 1, 2]
+    # ...and the last part before the server hangs up is a frame too.
+    server = mjpeg_server(fps=40, content_length=False, max_frames=4)
+    with open_source(server.url, buffering='fifo', reconnect=False,
+                     **FAST) as source:
+        frames = list(source)
+    assert [frame_code(f.image) for f in frames] == [0, 1, 2, 3]
+    assert [e.kind for e in source.events] == ['stall', 'eos']
+
+
+def test_stalled_but_connected_stream_says_so(mjpeg_server):
+    server = mjpeg_server(fps=40, hold_after=2)
+    source = open_source(server.url, timeout_s=1.0, backoff_s=0.02,
+                         read_timeout_s=30)
+    with source:
+        assert len(take(source, 2)) == 2
+        with pytest.raises(SourceTimeout) as info:
+            take(source, 1)
+    message = str(info.value)
+    assert 'no frame within 1.0 s' in message
+    assert 'connected' in message and 'stalled' in message
+    assert 'not connected yet' not in message
 
 
 def test_refused_connection_gives_up_or_times_out(mjpeg_server):
