@@ -2,6 +2,7 @@
 subgroup report."""
 from perception.evaluation.accuracy import Accuracy
 from perception.evaluation.coco_metric import CocoMetric, evaluate_coco
+from perception.evaluation.iou_metric import IoUMetric
 from perception.evaluation.subgroup_metric import SubgroupMetric
 from perception.evaluation.subgroups import (
     SubgroupReport,
@@ -10,5 +11,5 @@ from perception.evaluation.subgroups import (
     value_band,
 )
 
-__all__ = ["Accuracy", "CocoMetric", "evaluate_coco", "SubgroupMetric",
+__all__ = ["Accuracy", "CocoMetric", "evaluate_coco", "IoUMetric", "SubgroupMetric",
            "SubgroupReport", "age_band", "subgroup_report", "value_band"]
