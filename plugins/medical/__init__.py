@@ -4,7 +4,9 @@ windowing presets and de-identification.
 Parts: ``dicom`` (reading, header scan, series, geometry, the ``dicom``
 source), ``datasets`` (``DicomSliceDataset``, ``LesionDetectionDataset``),
 ``deid`` (``perception deid``), ``synth`` (``perception synth-ct``),
-``evaluation`` (LUNA16 FROC, ``FROCMetric``), ``windows`` (window presets,
+``evaluation`` (LUNA16 FROC), ``froc_metric`` (``FROCMetric``),
+``lesions`` (per-series inference, findings JSON / pictures / SR,
+``LesionFindings``), ``windows`` (window presets,
 ``ApplyWindows``), ``annotations`` (annotation CSVs), ``benchmarks``
 (``perception benchmark dicom``), ``commands`` (the subcommands).
 
@@ -27,8 +29,11 @@ REGISTERING_MODULES = (
     'perception_medical.datasets.base',         # TRANSFORMS: LoadCTSlices
     'perception_medical.datasets.slices',       # DATASETS
     'perception_medical.datasets.lesions',      # DATASETS
+    'perception_medical.datasets.sampler',      # DATA_SAMPLERS
     'perception_medical.deid.private_args',     # privacy guard: path args
-    'perception_medical.evaluation',            # METRICS: FROCMetric
+    'perception_medical.evaluation',            # FROC functions
+    'perception_medical.froc_metric',           # METRICS: FROCMetric
+    'perception_medical.lesions.postprocess',   # POSTPROCESSORS: LesionFindings
     'perception_medical.windows',               # TRANSFORMS: ApplyWindows
     'perception_medical.benchmarks',            # BENCHMARKS: dicom
 ) + COMMAND_MODULES
@@ -45,10 +50,15 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     'SeriesError': 'perception_medical.dicom.volume',
     'deidentify': 'perception_medical.deid.files',
     'DeidCommand': _COMMANDS,
-    'FROCMetric': _EVALUATION,
+    'FROCMetric': 'perception_medical.froc_metric',
     'froc': _EVALUATION,
     'LesionDetectionDataset': 'perception_medical.datasets.lesions',
     'DicomSliceDataset': 'perception_medical.datasets.slices',
+    'LesionBalancedSampler': 'perception_medical.datasets.sampler',
+    'read_metaimage': 'perception_medical.dicom.metaimage',
+    'LesionFindings': 'perception_medical.lesions.postprocess',
+    'predict_volume': 'perception_medical.lesions.predict',
+    'merge_detections': 'perception_medical.lesions.findings',
     'write_ct_study': 'perception_medical.synth.study',
     'planted_phi': 'perception_medical.synth.phi',
     'SynthCtCommand': _COMMANDS,

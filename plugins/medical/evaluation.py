@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 import numpy as np
-from mmengine.evaluator import BaseMetric
 
 from perception.data.geometry import (
     points_to_lps,
@@ -34,8 +33,7 @@ from perception.data.geometry import (
     sample_meta,
     source_pixel_spacing,
 )
-from perception.registry import METRICS
-from perception_medical.annotations import csv_number, read_annotations, read_csv_rows
+from perception_medical.annotations import csv_number, read_csv_rows
 
 FP_RATES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 Candidate = tuple  # (seriesuid, x, y, z, probability)
@@ -88,24 +86,8 @@ def froc(candidates: Iterable[Candidate],
     scans = sorted(set(scan_uids))
     if not scans:
         raise ValueError('froc: no scans to evaluate')
-    scan_set = set(scans)
-    best: dict[tuple[str, int], float] = {}  # lesion -> best probability
-    false_pos: list[float] = []
-    for uid, x, y, z, prob in candidates:
-        if uid not in scan_set:
-            raise ValueError(f'froc: candidate for series {uid}, which is '
-                             'not among the evaluated scans; add it to '
-                             'scan_uids or drop the candidate')
-        point = np.array([x, y, z], float)
-        hit = False
-        for i, (centre, diameter) in enumerate(lesions.get(uid, [])):
-            if np.linalg.norm(point - centre) < diameter / 2.0:
-                hit = True
-                best[(uid, i)] = max(best.get((uid, i), -np.inf), prob)
-        if not hit and not any(
-                np.linalg.norm(point - c) < d / 2.0
-                for c, d in (excluded or {}).get(uid, [])):
-            false_pos.append(float(prob))
+    best, false_pos = match_candidates(candidates, lesions, scans, excluded)
+    false_pos = [p for _, p in false_pos]
     n_lesions = sum(len(lesions.get(uid, [])) for uid in scans)
     probs = np.array(list(best.values()) + false_pos, float)
     is_tp = np.r_[np.ones(len(best)), np.zeros(len(false_pos))]
@@ -123,6 +105,35 @@ def froc(candidates: Iterable[Candidate],
     return FrocResult(tuple(fp_rates), sens, float(np.mean(sens)),
                       curve_fps, curve_sens, len(scans), n_lesions,
                       len(best), len(false_pos))
+
+
+def match_candidates(candidates: Iterable[Candidate],
+                     lesions: dict[str, list[tuple]], scan_uids: Iterable[str],
+                     excluded: dict[str, list[tuple]] | None = None
+                     ) -> tuple[dict[tuple[str, int], float],
+                                list[tuple[str, float]]]:
+    """LUNA16's matching: ``({(seriesuid, lesion index): best probability
+    of a hit}, [(seriesuid, probability) of each false positive])``
+    (see the module docstring for the rules)."""
+    scan_set = set(scan_uids)
+    best: dict[tuple[str, int], float] = {}  # lesion -> best probability
+    false_pos: list[tuple[str, float]] = []
+    for uid, x, y, z, prob in candidates:
+        if uid not in scan_set:
+            raise ValueError(f'froc: candidate for series {uid}, which is '
+                             'not among the evaluated scans; add it to '
+                             'scan_uids or drop the candidate')
+        point = np.array([x, y, z], float)
+        hit = False
+        for i, (centre, diameter) in enumerate(lesions.get(uid, [])):
+            if np.linalg.norm(point - centre) < diameter / 2.0:
+                hit = True
+                best[(uid, i)] = max(best.get((uid, i), -np.inf), prob)
+        if not hit and not any(
+                np.linalg.norm(point - c) < d / 2.0
+                for c, d in (excluded or {}).get(uid, [])):
+            false_pos.append((uid, float(prob)))
+    return best, false_pos
 
 
 def merge_slice_detections(detections: Iterable[tuple],
@@ -220,83 +231,6 @@ def _numpy(value) -> np.ndarray:
     if hasattr(value, 'detach'):
         value = value.detach().cpu().numpy()
     return np.asarray(value)
-
-
-@METRICS.register_module()
-class FROCMetric(BaseMetric):
-    """LUNA16 FROC / CPM of lesion detections as an mmengine metric.
-
-    Each data sample is one slice with ``series_uid``, ``slice_index`` and
-    ``affine`` in its meta and ``pred_instances`` (``bboxes``, ``scores``)
-    on the pipeline's current image; the boxes are mapped back through the
-    sample's ``homography_matrix`` (keep it in ``PackInputs``' meta_keys, as
-    the default does) and the affine (:func:`sample_boxes_to_detections`),
-    then merged into 3D candidates. A sample may instead carry
-    ``pred_candidates`` = dict(points=(N, 3) LPS mm, scores=(N,)) from a 3D
-    detector. Every series seen is a scan, with or without lesions.
-
-    Args:
-        ann_file: LUNA16 ``annotations.csv`` (world mm, LPS).
-        exclude_file: optional irrelevant findings, same columns
-            (diameter -1: 10 mm, as LUNA16's script).
-        fp_rates: false positives per scan for the sensitivities.
-        merge_mm: merging distance of slice detections (see
-            :func:`merge_slice_detections`).
-        score_thr: drop slice boxes below this score first.
-    """
-
-    default_prefix = 'froc'
-
-    def __init__(self, ann_file: str, exclude_file: str | None = None,
-                 fp_rates: Sequence[float] = FP_RATES, merge_mm: float = 5.0,
-                 score_thr: float = 0.0, collect_device: str = 'cpu',
-                 prefix: str | None = None) -> None:
-        super().__init__(collect_device=collect_device, prefix=prefix)
-        self.lesions = read_annotations(ann_file)
-        # LUNA16's excluded findings may have diameter -1: its script
-        # then uses 10 mm
-        self.excluded = read_annotations(exclude_file, 10.0) \
-            if exclude_file else None
-        self.fp_rates, self.merge_mm = tuple(fp_rates), merge_mm
-        self.score_thr = score_thr
-
-    def process(self, data_batch, data_samples: Sequence) -> None:
-        for sample in data_samples:
-            uid = str(sample_meta(sample, 'series_uid'))
-            cands = sample_meta(sample, 'pred_candidates')
-            if cands is not None:
-                pts = _numpy(cands['points']).reshape(-1, 3)
-                scores = _numpy(cands['scores']).reshape(-1)
-                self.results.append(dict(uid=uid, candidates=[
-                    (uid, *p.tolist(), float(s)) for p, s in zip(pts, scores)]
-                    , detections=[]))
-                continue
-            pred = sample_meta(sample, 'pred_instances')
-            dets = []
-            if pred is not None:
-                get = pred.get if isinstance(pred, dict) else \
-                    (lambda k: getattr(pred, k))
-                scores = _numpy(get('scores')).reshape(-1)
-                keep = scores >= self.score_thr
-                dets = sample_boxes_to_detections(
-                    sample, _numpy(get('bboxes')).reshape(-1, 4)[keep],
-                    scores[keep])
-            self.results.append(dict(uid=uid, candidates=[],
-                                     detections=dets))
-
-    def compute_metrics(self, results: list) -> dict:
-        scans = {r['uid'] for r in results}
-        candidates = [c for r in results for c in r['candidates']]
-        candidates += merge_slice_detections(
-            [d for r in results for d in r['detections']], self.merge_mm)
-        res = froc(candidates, self.lesions, scans, self.excluded,
-                   self.fp_rates)
-        metrics = {f'sens@{f:g}': float(s)
-                   for f, s in zip(res.fp_rates, res.sensitivities)}
-        metrics.update(cpm=res.cpm, lesions=res.n_lesions,
-                       detected=res.n_detected, scans=res.n_scans,
-                       false_positives=res.n_false_positives)
-        return metrics
 
 
 def write_candidates(path: str, candidates: Iterable[Candidate]) -> None:

@@ -22,13 +22,21 @@ def read_slices(paths: Sequence[tuple[str, int]]) -> np.ndarray:
     """(H, W, C) float32 modality values of the given (file, frame) slices
     (frame -1: single-frame file), each read by
     :func:`~perception_medical.dicom.reading.read_slice` (the reader the
-    ``dicom`` source uses too); errors as :class:`BadSampleError`."""
+    ``dicom`` source uses too), or slice ``frame`` of a MetaImage volume
+    (``.mhd``/``.mha``: :func:`~perception_medical.dicom.metaimage.read_metaimage_slice`);
+    errors as :class:`BadSampleError`."""
+    from perception_medical.dicom.metaimage import (
+        MetaImageError,
+        is_metaimage,
+        read_metaimage_slice,
+    )
     from perception_medical.dicom.reading import DicomReadError, read_slice
     out = []
     for path, frame in paths:
         try:
-            out.append(read_slice(path, frame, problems=[]))
-        except DicomReadError as exc:
+            out.append(read_metaimage_slice(path, frame) if is_metaimage(path)
+                       else read_slice(path, frame, problems=[]))
+        except (DicomReadError, MetaImageError) as exc:
             raise BadSampleError(str(exc)) from exc
     shapes = {p.shape for p in out}
     if len(shapes) > 1:
@@ -102,4 +110,5 @@ class CTSliceBase(PerceptionDataset):
                     affine=np.asarray(entry['affine'], np.float32),
                     patient=entry['patient'],
                     header_windows=entry['header_windows'],
-                    photometric=entry['photometric'])
+                    photometric=entry['photometric'],
+                    scan_fields=dict(entry.get('scan_fields') or {}))

@@ -169,6 +169,9 @@ class LesionDetectionDataset(CTSliceBase):
                       'annotation(s) match no series under '
                       f"{', '.join(self.roots)} (e.g. {self.unmatched[0]})",
                       logger='current', level=30)
+        # per-scan subgroup fields (bands, no identities) for the metric
+        self._metainfo['scan_fields'] = {
+            e['series_uid']: dict(e.get('scan_fields') or {}) for e in series}
         data = []
         for entry in series:
             for k in range(entry['shape'][0]):
@@ -182,5 +185,6 @@ class LesionDetectionDataset(CTSliceBase):
                                              np.int64)
                 info['gt_ignore_flags'] = np.array([i for _, _, i in found],
                                                    bool)
+                info['has_lesion'] = bool((~info['gt_ignore_flags']).any())
                 data.append(info)
         return data

@@ -27,10 +27,14 @@ from typing import Sequence
 
 import numpy as np
 
-INDEX_VERSION = 2  # 1 stored relative paths (folder names): rebuilt
+from .scan_fields import SCAN_TAGS, scan_fields, thickness_band, unknown_fields
+
+INDEX_VERSION = 3  # 1 stored relative paths (folder names); 2 no scan_fields
 KEY_FILE = 'index.key'
 _TAGS = ['SeriesInstanceUID', 'SOPInstanceUID', 'PatientID', 'Modality',
-         'PhotometricInterpretation', 'WindowCenter', 'WindowWidth']
+         'PhotometricInterpretation', 'WindowCenter', 'WindowWidth'] + SCAN_TAGS
+#: MetaImage volumes (LUNA16's release) and their data files
+_METAIMAGE = ('.mhd', '.mha', '.raw', '.zraw')
 
 
 def sop_digest(uid: str) -> str:
@@ -164,6 +168,8 @@ def _header_pass(roots: Sequence[str]) -> tuple[dict, list[str]]:
     skipped = []
     for root in roots:
         for path in list_dicom_files(root):
+            if path.lower().endswith(_METAIMAGE):
+                continue  # indexed by _metaimage_entries
             try:
                 ds = pydicom.dcmread(path, stop_before_pixels=True,
                                      specific_tags=_TAGS)
@@ -192,11 +198,13 @@ def build_series_index(roots: Sequence[str], on_problem='error',
     name_key = key if key is not None else index_key(
         os.path.join(_cache_base(), 'dicom_index'))
     series, skipped = _header_pass(roots)
-    if not series:
+    volumes = _metaimage_entries(roots, name_key)
+    if not series and not volumes:
         raise FileNotFoundError(
-            f"no DICOM series under {', '.join(roots)} ({len(skipped)} "
-            'other files); point data_root at folders of DICOM files '
-            '(`perception synth-ct OUT` writes a study to try)')
+            f"no DICOM series or MetaImage volume under {', '.join(roots)} "
+            f'({len(skipped)} other files); point data_root at folders of '
+            'DICOM files or .mhd volumes (`perception synth-ct OUT` writes a '
+            'study to try)')
     patients: dict[str, str] = {}
     entries = []
     for uid in sorted(series):
@@ -239,9 +247,47 @@ def build_series_index(roots: Sequence[str], on_problem='error',
             affine=np.asarray(geom.affine, float).tolist(),
             modality=str(first.get('Modality', '')),
             photometric=str(first.get('PhotometricInterpretation', '')),
-            header_windows=windows, problems=report.codes))
+            header_windows=windows, problems=report.codes,
+            scan_fields=scan_fields(first)))
+    for entry in volumes:  # MetaImage: the scan is its own patient
+        entry['patient'] = patients.setdefault(
+            f"metaimage:{entry['series_uid']}", f'patient-{len(patients):04d}')
+    entries += volumes
     return dict(version=INDEX_VERSION, series=entries,
                 skipped_files=len(skipped))
+
+
+def _metaimage_entries(roots: Sequence[str], name_key: bytes) -> list[dict]:
+    """Index entries of the MetaImage volumes (``.mhd`` / ``.mha``) under
+    ``roots``: series UID = file stem (LUNA16's layout), one file per
+    volume, its slices addressed by frame = slice index (headers only)."""
+    from perception_medical.dicom.header_scan import list_dicom_files
+    from perception_medical.dicom.metaimage import is_metaimage, read_header
+    from perception_medical.dicom.volume import SeriesError
+    out, seen = [], {}
+    for r, root in enumerate(roots):
+        for path in list_dicom_files(root):
+            if not is_metaimage(path):
+                continue
+            header = read_header(path)
+            uid = os.path.splitext(os.path.basename(path))[0]
+            if uid in seen:
+                raise SeriesError(f'MetaImage volumes {seen[uid]} and {path} '
+                                  f'have the same name ({uid}), which is the '
+                                  'series UID; rename one', 'duplicate_series')
+            seen[uid] = path
+            digest = path_digest(name_key, os.path.relpath(path, root))
+            n, rows, cols = header['shape']
+            out.append(dict(
+                series_uid=uid, patient='', root=r,
+                files=[[digest, k] for k in range(n)],
+                sop_digests=[sop_digest(f'{uid}/{k}') for k in range(n)],
+                shape=[n, rows, cols], spacing=list(header['spacing']),
+                affine=header['affine'].tolist(), modality='CT',
+                photometric='MONOCHROME2', header_windows=[], problems=[],
+                scan_fields=unknown_fields(slice_thickness_band=thickness_band(
+                    header['spacing'][0]))))
+    return out
 
 
 def load_series_index(roots: Sequence[str], index_file: str | None = None,

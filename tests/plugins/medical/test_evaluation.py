@@ -7,13 +7,13 @@ from perception.registry import METRICS
 from perception.structures import DataSample, make_instances
 from perception_medical.evaluation import (
     FP_RATES,
-    FROCMetric,
     froc,
     merge_slice_detections,
     read_candidates,
     slice_boxes_to_detections,
     write_candidates,
 )
+from perception_medical.froc_metric import FROCMetric
 
 LESIONS = {'s1': [(np.array([0.0, 0, 0]), 10.0)],
            's2': [(np.array([50.0, 0, 0]), 6.0)]}

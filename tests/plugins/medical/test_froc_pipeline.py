@@ -13,10 +13,8 @@ from perception.data.transforms import PackInputs, Resize  # noqa: E402
 from perception.structures import make_instances  # noqa: E402
 from perception_medical.annotations import read_annotations  # noqa: E402
 from perception_medical.datasets import LesionDetectionDataset  # noqa: E402
-from perception_medical.evaluation import (  # noqa: E402
-    FROCMetric,
-    slice_boxes_to_detections,
-)
+from perception_medical.evaluation import slice_boxes_to_detections  # noqa: E402
+from perception_medical.froc_metric import FROCMetric  # noqa: E402
 from perception_medical.synth import write_ct_study  # noqa: E402
 
 # source slices are 64x64: resize to 48 wide x 56 high, then crop 40x44 at

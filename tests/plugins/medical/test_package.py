@@ -13,12 +13,14 @@ import pytest
 import perception_medical
 
 PACKAGE = Path(perception_medical.__file__).parent
-SUBPACKAGES = ('dicom', 'datasets', 'deid', 'synth')
+SUBPACKAGES = ('dicom', 'datasets', 'deid', 'synth', 'lesions')
 PUBLIC = ('read_dicom', 'DicomReadError', 'load_series', 'Volume',
           'SeriesError', 'deidentify', 'DeidCommand', 'FROCMetric', 'froc',
           'LesionDetectionDataset', 'DicomSliceDataset', 'write_ct_study',
           'planted_phi', 'SynthCtCommand', 'WINDOW_PRESETS', 'ApplyWindows',
-          'header_windows', 'window_preset', 'window_presets')
+          'header_windows', 'window_preset', 'window_presets',
+          'LesionBalancedSampler', 'read_metaimage', 'LesionFindings',
+          'predict_volume', 'merge_detections')
 
 
 def _python(code: str) -> subprocess.CompletedProcess:
@@ -30,7 +32,7 @@ def test_package_and_command_modules_import_nothing_heavy():
     result = _python("""
         import sys
         import perception_medical, perception_medical.commands
-        for sub in ('dicom', 'datasets', 'deid', 'synth'):
+        for sub in ('dicom', 'datasets', 'deid', 'synth', 'lesions'):
             __import__(f'perception_medical.{sub}')
         heavy = [m for m in ('torch', 'pydicom', 'cv2', 'perception.data')
                  if m in sys.modules]
@@ -69,11 +71,22 @@ def test_subpackage_exports_resolve(sub):
 
 
 def test_register_fills_the_core_registries():
-    from perception.registry import BENCHMARKS, COMMANDS, DATASETS, METRICS, SOURCES, TRANSFORMS
+    from perception.registry import (
+        BENCHMARKS,
+        COMMANDS,
+        DATA_SAMPLERS,
+        DATASETS,
+        METRICS,
+        POSTPROCESSORS,
+        SOURCES,
+        TRANSFORMS,
+    )
     perception_medical.register()
     expected = {DATASETS: ('DicomSliceDataset', 'LesionDetectionDataset'),
                 TRANSFORMS: ('LoadCTSlices', 'ApplyWindows'),
                 METRICS: ('FROCMetric', ), SOURCES: ('DicomOpener', ),
+                POSTPROCESSORS: ('LesionFindings', ),
+                DATA_SAMPLERS: ('LesionBalancedSampler', ),
                 COMMANDS: ('deid', 'synth-ct'), BENCHMARKS: ('dicom', )}
     for registry, names in expected.items():
         for name in names:
