@@ -27,9 +27,11 @@ class Poly:
     """A planar convex polygon in world coordinates (see module doc).
 
     ``albedo`` is a multiplier instead when ``obj == -1`` (ground shadow);
-    ``tex``/``uv`` map a facade texture onto it."""
+    ``tex``/``uv`` map a facade texture onto it; ``cls`` is its label-map
+    class (set by :func:`.semantics.tag_polys`)."""
 
-    __slots__ = ('pts', 'obj', 'albedo', 'emit', 'inside', 'tex', 'uv')
+    __slots__ = ('pts', 'obj', 'albedo', 'emit', 'inside', 'tex', 'uv',
+                 'cls')
 
     def __init__(self, pts, obj, albedo, emit=None, inside=None, tex=None,
                  uv=None) -> None:
@@ -37,6 +39,7 @@ class Poly:
         self.obj, self.albedo = obj, np.asarray(albedo, np.float64)
         self.emit = None if emit is None else np.asarray(emit, np.float64)
         self.inside, self.tex, self.uv = inside, tex, uv
+        self.cls = None     # label-map class id (.semantics.tag_polys)
 
 
 class LocalFrame:

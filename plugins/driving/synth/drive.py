@@ -20,6 +20,8 @@ Layout of ``OUT``::
     bag/                          ROS 2 bag: raw, compressed, camera_info
     kitti/training/...            KITTI (front camera) + class_map.yaml
     bdd100k/labels/det_20/det_train.json, bdd100k/images/100k/train/
+    bdd100k/labels/{sem_seg,drivable}/masks/train/, bdd100k/images/10k/train/
+    cityscapes/{leftImg8bit,gtFine}/train/synth/ + class_map.yaml
     coco/annotations/instances.json, coco/images/
     nuimages/v1.0-mini/*.json, nuimages/samples/<CHANNEL>/ + class_map.yaml
 """
@@ -49,6 +51,7 @@ from .options import FORMATS
 from .populate import build_scene
 from .render import render_view
 from .scene import CameraModel, Scene, make_rig
+from .semantics import write_bdd100k_masks, write_cityscapes
 from .sensor_writers import write_bag, write_image_folder, write_rig, write_video
 
 BDD_TIMEOFDAY = {'day': 'daytime', 'dusk': 'dawn/dusk', 'night': 'night'}
@@ -66,6 +69,10 @@ class Drive:
     rig: list[CameraModel]
     images: dict[str, list[np.ndarray]] = field(default_factory=dict)
     labels: dict[str, list[FrameLabels]] = field(default_factory=dict)
+    #: per camera and frame: (classes, drivable) (H, W) uint8 label maps
+    #: (:mod:`.semantics`)
+    masks: dict[str, list[tuple[np.ndarray, np.ndarray]]] = field(
+        default_factory=dict)
 
     @property
     def timestamps_ns(self) -> list[int]:
@@ -104,8 +111,10 @@ def render_drive(seed: int = 0, frames: int = 20,
     drive = Drive(scene, rig)
     for k, cam in enumerate(rig):
         drive.images[cam.name], drive.labels[cam.name] = [], []
+        drive.masks[cam.name] = []
         for i in range(frames):
             view = render_view(scene, cam, i, tex)
+            drive.masks[cam.name].append((view.classes, view.drivable))
             drive.labels[cam.name].append(compute_labels(
                 scene, cam, view, i, min_height, max_occlusion))
             drive.images[cam.name].append(finish(scene, cam, view, tex, i,
@@ -187,7 +196,18 @@ def write_drive(drive: Drive, out: str,
                       list(zip(names, drive.labels[front])),
                       BDD_WEATHER[scene.weather],
                       BDD_TIMEOFDAY[scene.lighting])
+        write_bdd100k_masks(os.path.join(out, 'bdd100k'), [
+            (n, p, *m) for n, p, m in zip(names, image_paths[front],
+                                          drive.masks[front])], place_file)
         paths['bdd100k'] = 'bdd100k/labels/det_20/det_train.json'
+        paths['bdd100k_sem_seg'] = 'bdd100k/labels/sem_seg/masks/train'
+        paths['bdd100k_drivable'] = 'bdd100k/labels/drivable/masks/train'
+    if 'cityscapes' in formats:
+        write_cityscapes(os.path.join(out, 'cityscapes'), [
+            (n[:-4], p, m[0]) for n, p, m in zip(names, image_paths[front],
+                                                 drive.masks[front])],
+            place_file)
+        paths['cityscapes'] = 'cityscapes'
     if 'coco' in formats:
         for n, p in zip(names, image_paths[front]):
             place_file(p, os.path.join(out, 'coco', 'images', n))

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from .scene import Scene
+from .semantics import SEG_ID, ground_classes, ground_drivable
 
 # Lighting presets: sun direction (elevation, azimuth in degrees), ambient
 # and sun colours, sky (horizon, zenith), exposure.
@@ -189,6 +190,11 @@ def draw_ground(scene: Scene, view, rays: np.ndarray, tex: Textures) -> None:
                                              0.22 + 0.08 * patch,
                                              0.14 + 0.0 * patch], 1), col)
     view.albedo[ground] = col
+    if view.classes is not None:
+        view.classes[ground] = ground_classes(on_road, white_mask | yellow,
+                                              curb | walk)
+        view.classes[~ground] = SEG_ID['sky']
+        view.drivable[ground] = ground_drivable(xr, road, scene.ego_x_rel)
     view.depth[ground] = t
     view.shade[ground] = max(float(tex.sun[1]), 0.0)
     # Sky: gradient, clouds by day.

@@ -6,5 +6,7 @@ LIGHTINGS = ('day', 'dusk', 'night')
 WEATHERS = ('clear', 'rain', 'fog')
 #: Output formats of :func:`~.drive.write_drive` (image folders are always
 #: written: the label formats link to them).
+#: ``cityscapes`` holds the label maps (ids with a class map); ``bdd100k``
+#: also gets sem_seg and drivable masks.
 FORMATS = ('images', 'video', 'rig', 'bag', 'kitti', 'bdd100k', 'coco',
-           'nuimages')
+           'nuimages', 'cityscapes')

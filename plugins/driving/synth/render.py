@@ -29,6 +29,7 @@ from .actors import (
 )
 from .figures import pedestrian_polys, rider_polys, tree_polys
 from .scene import CameraModel, Scene
+from .semantics import BACKGROUND, UNLABELED, tag_polys
 
 SHIFT = 4                   # fixed-point bits of cv2.fillPoly coordinates
 NEAR = 0.3                  # near clipping plane, metres
@@ -46,6 +47,10 @@ class View:
         ids: (H, W) int32 labeled-object id of the visible surface (0 none).
         polys: labeled object id -> fixed-point (SHIFT) int32 polygons in
             full-image pixel coordinates, exactly as rasterised.
+        classes: (H, W) uint8 label-map class of the visible surface
+            (:data:`.semantics.SEG_CLASSES`).
+        drivable: (H, W) uint8 BDD100K drivable value (0 direct, 1
+            alternative, 2 background).
     """
 
     albedo: np.ndarray
@@ -56,6 +61,8 @@ class View:
     R_wc: np.ndarray
     C: np.ndarray
     polys: dict[int, list[np.ndarray]] = field(default_factory=dict)
+    classes: np.ndarray | None = None
+    drivable: np.ndarray | None = None
 
 
 def clip_halfspace(pts: np.ndarray, normal, offset: float) -> np.ndarray:
@@ -90,32 +97,40 @@ def pixel_rays(K_key: tuple, width: int, height: int) -> np.ndarray:
 def scene_polys(scene: Scene, t: float, C: np.ndarray, fwd: np.ndarray
                 ) -> list[Poly]:
     """Polygons of every actor near enough to matter for a camera at C."""
-    polys = []
+    polys: list[Poly] = []
     for a in scene.actors:
-        if a.kind == 'building':
-            if -60 < a.s0 - C[2] < 260 or -60 < a.s0 + a.dims[2] - C[2] < 260:
-                polys += building_polys(scene, a)
-            continue
-        R, p = scene.actor_pose(a, t)
-        rel = p - C
-        if np.hypot(rel[0], rel[2]) > 220 or rel @ fwd < -15:
-            continue
-        if a.kind in ('car', 'truck', 'bus'):
-            polys += vehicle_polys(scene, a, LocalFrame(R, p),
-                                   far=np.hypot(rel[0], rel[2]) > 35)
-        elif a.kind == 'pedestrian':
-            polys += pedestrian_polys(scene, a, R, p, C, t)
-        elif a.kind in ('cyclist', 'motorcyclist'):
-            polys += rider_polys(scene, a, R, p, C, t)
-        elif a.kind == 'traffic_light':
-            polys += traffic_light_polys(scene, a, LocalFrame(R, p), t)
-        elif a.kind == 'traffic_sign':
-            polys += traffic_sign_polys(scene, a, LocalFrame(R, p))
-        elif a.kind == 'lamp':
-            polys += lamp_polys(scene, a, LocalFrame(R, p))
-        elif a.kind == 'tree':
-            polys += tree_polys(scene, a, R, p, C)
+        before = len(polys)
+        _actor_polys(polys, scene, a, t, C, fwd)
+        tag_polys(polys[before:], a)
     return polys
+
+
+def _actor_polys(polys: list[Poly], scene: Scene, a, t: float,
+                 C: np.ndarray, fwd: np.ndarray) -> None:
+    """Append the polygons of actor ``a`` if it is near enough."""
+    if a.kind == 'building':
+        if -60 < a.s0 - C[2] < 260 or -60 < a.s0 + a.dims[2] - C[2] < 260:
+            polys += building_polys(scene, a)
+        return
+    R, p = scene.actor_pose(a, t)
+    rel = p - C
+    if np.hypot(rel[0], rel[2]) > 220 or rel @ fwd < -15:
+        return
+    if a.kind in ('car', 'truck', 'bus'):
+        polys += vehicle_polys(scene, a, LocalFrame(R, p),
+                               far=np.hypot(rel[0], rel[2]) > 35)
+    elif a.kind == 'pedestrian':
+        polys += pedestrian_polys(scene, a, R, p, C, t)
+    elif a.kind in ('cyclist', 'motorcyclist'):
+        polys += rider_polys(scene, a, R, p, C, t)
+    elif a.kind == 'traffic_light':
+        polys += traffic_light_polys(scene, a, LocalFrame(R, p), t)
+    elif a.kind == 'traffic_sign':
+        polys += traffic_sign_polys(scene, a, LocalFrame(R, p))
+    elif a.kind == 'lamp':
+        polys += lamp_polys(scene, a, LocalFrame(R, p))
+    elif a.kind == 'tree':
+        polys += tree_polys(scene, a, R, p, C)
 
 
 def project_poly(pts_w: np.ndarray, R_wc: np.ndarray, C: np.ndarray,
@@ -170,6 +185,8 @@ def render_view(scene: Scene, cam: CameraModel, frame: int,
                 np.zeros((H, W), np.float32), np.full((H, W), np.inf,
                                                       np.float32),
                 np.zeros((H, W), np.int32), R_wc, C)
+    view.classes = np.full((H, W), UNLABELED, np.uint8)
+    view.drivable = np.full((H, W), BACKGROUND, np.uint8)
     draw_ground(scene, view, rays, textures)
     sun = textures.sun
     polys = scene_polys(scene, t, C, R_wc[:, 2])
@@ -279,6 +296,8 @@ def _raster(view: View, poly: Poly, fixed, pc, diffuse: float, K, W, H,
         return
     view.depth[win][hit] = z[hit]
     view.ids[win][hit] = max(poly.obj, 0)
+    view.classes[win][hit] = UNLABELED if poly.cls is None else poly.cls
+    view.drivable[win][hit] = BACKGROUND
     if poly.tex is not None:
         albedo, emit = textures.facade(poly, z, rays[win], R_wc, C, hit)
         view.albedo[win][hit] = albedo
