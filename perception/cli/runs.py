@@ -59,6 +59,11 @@ class TestCommand(Command):
                             'CocoMetric (detection), else every sample')
         parser.add_argument('--show-dir', help='write pictures of '
                             'predictions to this folder')
+        parser.add_argument('--backend', choices=['torch', 'onnxruntime'],
+                            default='torch', help='torch (CHECKPOINT is a '
+                            'checkpoint) or onnxruntime (CHECKPOINT is a '
+                            'deploy bundle or .onnx: the metric of what '
+                            'ships)')
         add_runner_arguments(parser)
 
     def run(self, args):
@@ -66,5 +71,6 @@ class TestCommand(Command):
         apis.test(args.config, args.checkpoint, work_dir=args.work_dir,
                   cfg_options=args.cfg_options, launcher=args.launcher,
                   out=args.out, show_dir=args.show_dir,
-                  trust_checkpoint=args.trust_checkpoint)
+                  trust_checkpoint=args.trust_checkpoint,
+                  backend=args.backend)
         return 0

@@ -52,6 +52,9 @@ class RunOptions:
         checkpoint: test only: the checkpoint (or a work dir) to evaluate.
         out: test only: write predictions as JSON here.
         show_dir: test only: write pictures of predictions here.
+        backend: test only: ``'torch'``, or the backend the caller swaps in
+            for the model (``checkpoint`` is then an exported model and is
+            not loaded into the config's model).
     """
 
     work_dir: str | None = None
@@ -63,6 +66,7 @@ class RunOptions:
     checkpoint: str | None = None
     out: str | None = None
     show_dir: str | None = None
+    backend: str = 'torch'
 
 
 def _add_run_hooks(cfg: Config) -> None:
@@ -111,7 +115,8 @@ def build_config(config: str, mode: str,
     else:
         if options.checkpoint is None:
             raise ValueError('a test run needs a checkpoint')
-        cfg.load_from = resolve_checkpoint(options.checkpoint)
+        cfg.load_from = resolve_checkpoint(options.checkpoint) \
+            if options.backend == 'torch' else None
         cfg.resume = False
         _set_amp(cfg, False)
         _add_test_outputs(cfg, options)
