@@ -85,7 +85,24 @@ class SynthCtCommand(Command):
                             help='lung nodules per patient (default 3)')
         parser.add_argument('--oblique', action='store_true',
                             help='oblique slice orientation')
-        parser.add_argument('--seed', type=int, default=0)
+        parser.add_argument('--seed', type=int, default=0,
+                            help='everything follows from it; studies of '
+                            'unseen patients: another seed')
+        parser.add_argument('--scanners', type=int, metavar='N',
+                            help='scan the patients (round-robin) on the first '
+                            'N built-in scanners (1-4): Orion CT 128 (120 kV, '
+                            '10 HU noise), Aurora 64 (100 kV, 16 HU), LowDose '
+                            '16 (80 kV, 50 HU), Orion CT 64 (120 kV, 12 HU)')
+        parser.add_argument('--scanner', action='append', metavar='SPEC',
+                            help='a scanner MANUFACTURER:MODEL:KVP:NOISE_HU'
+                            '[:THICKNESS_MM] (repeat for several; after '
+                            '--scanners ones)')
+        parser.add_argument('--noise', type=float, metavar='HU',
+                            help='the same noise (HU) for every scanner')
+        parser.add_argument('--coverage-mm', type=float, default=240.0,
+                            help='length covered by each series (default 240)')
+        parser.add_argument('--quiet', action='store_true',
+                            help='no progress output')
         parser.add_argument('--overwrite', action='store_true',
                             help='replace an existing OUT/dicom')
         parser.add_argument('--picture', metavar='PNG',
@@ -93,17 +110,35 @@ class SynthCtCommand(Command):
                             'series with its lesions boxed')
 
     def run(self, args):
+        from perception.errors import UserError
+        from perception.progress import summary
         from perception_medical.synth.phi import PHI_FILE
+        from perception_medical.synth.scanners import catalogue, parse_scanner
         from perception_medical.synth.study import write_ct_study
-        study = write_ct_study(
-            args.out, n_patients=args.patients,
-            series_per_patient=args.series_per_patient, size=args.size,
-            n_slices=args.slices, lesions_per_patient=args.lesions,
-            oblique=args.oblique, seed=args.seed, overwrite=args.overwrite)
+        try:
+            scanners = list(catalogue(args.scanners)) if args.scanners else []
+            scanners += [parse_scanner(s) for s in args.scanner or []]
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        if args.patients < 1:
+            raise UserError(f'--patients must be >= 1, got {args.patients}')
+        try:
+            study = write_ct_study(
+                args.out, n_patients=args.patients,
+                series_per_patient=args.series_per_patient, size=args.size,
+                n_slices=args.slices, lesions_per_patient=args.lesions,
+                oblique=args.oblique, seed=args.seed,
+                overwrite=args.overwrite, scanners=scanners or None,
+                noise_hu=args.noise, coverage_mm=args.coverage_mm,
+                quiet=True if args.quiet else None)
+        except FileExistsError as exc:
+            raise UserError(str(exc)) from None
         n_lesions = sum(len(s['lesions']) for s in study.series)
-        print(f'wrote {len(study.series)} series of {args.patients} patients '
-              f'({n_lesions} lesion annotations) to {study.dicom_dir}\n'
-              f'annotations: {study.annotations_csv}\n'
+        models = sorted({s['scanner']['model'] for s in study.series})
+        summary(f'wrote {len(study.series)} series of {args.patients} patients '
+                f'({n_lesions} lesion annotations; scanners: '
+                f"{', '.join(models)}) to {study.dicom_dir}")
+        print(f'annotations: {study.annotations_csv}\n'
               f'slice boxes: {study.slice_boxes_csv}\n'
               f'planted PHI (for de-identification checks): '
               f'{study.root / PHI_FILE}')

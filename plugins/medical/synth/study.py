@@ -15,6 +15,12 @@ Lesions are spheres or lobulated spheres of 3-30 mm: lung nodules (ground
 glass to solid) and one liver lesion whose contrast against the liver is
 50-100 HU.
 
+Scanners: each patient is scanned on one of the ``scanners``
+(:mod:`~perception_medical.synth.scanners`: manufacturer, model, kVp,
+noise, slice thickness; round-robin, so every scanner has patients),
+written into the headers with the patient's sex and age, so subgroup
+reports have groups; ``manifest.json`` records them per series.
+
 Every patient carries unique identifying values (name, ID, birth date,
 accession number, institution, referring physician, address, and a private
 tag repeating the name; see :mod:`~perception_medical.synth.phi`) so
@@ -30,12 +36,15 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
 
+from perception.progress import progress
 from perception_medical.synth.phantom import ChestPhantom
 from perception_medical.synth.phi import PHI_FILE, patient_phi
+from perception_medical.synth.scanners import DEFAULT_SCANNER, ScannerProfile
 
 CT_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.2'
 MANIFEST_FILE = 'manifest.json'
@@ -92,7 +101,15 @@ def _ct_noise(rng, shape, sigma_hu: float) -> np.ndarray:
     return blurred * (sigma_hu / max(float(blurred.std()), 1e-6))
 
 
-def _base_dataset(phi, uids, geometry, encoding, k, n_slices, tok):
+def _age(phi: dict) -> str:
+    """DICOM PatientAge ('064Y') from the planted birth and study dates."""
+    birth, study = phi['PatientBirthDate'], phi['StudyDate']
+    years = int(study[:4]) - int(birth[:4]) - (study[4:] < birth[4:])
+    return f'{years:03d}Y'
+
+
+def _base_dataset(phi, uids, geometry, encoding, k, n_slices, tok,
+                  scanner: ScannerProfile, sex: str):
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian
 
@@ -112,15 +129,17 @@ def _base_dataset(phi, uids, geometry, encoding, k, n_slices, tok):
         setattr(ds, keyword, value)
     ds.SeriesDate = ds.ContentDate = ds.StudyDate
     ds.StudyTime = ds.SeriesTime = '101500'
-    ds.PatientSex = 'O'
+    ds.PatientSex = sex
+    ds.PatientAge = _age(phi)
     ds.Modality = 'CT'
-    ds.Manufacturer = 'perception synthetic CT'
+    ds.Manufacturer = scanner.manufacturer
+    ds.ManufacturerModelName = scanner.model
     ds.StudyDescription = 'CHEST SYNTHETIC'
     ds.SeriesDescription = f'CHEST {geometry["kernel"]}'
     ds.SeriesNumber = geometry['series_number']
     ds.InstanceNumber = k + 1
     ds.BodyPartExamined = 'CHEST'
-    ds.KVP = '120'
+    ds.KVP = f'{scanner.kvp:g}'
     ds.ConvolutionKernel = geometry['kernel']
     ds.SliceThickness = f'{geometry["spacing"][0]:.4g}'
     ds.SpacingBetweenSlices = f'{geometry["spacing"][0]:.4g}'
@@ -191,8 +210,10 @@ def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
                    series_per_patient: int = 1, size: int = 256,
                    n_slices: int = 48, coverage_mm: float = 240.0,
                    fov_mm: float = 380.0, lesions_per_patient: int = 3,
-                   oblique: bool = False, noise_hu: float = 12.0,
-                   seed: int = 0, overwrite: bool = False) -> SynthStudy:
+                   oblique: bool = False, noise_hu: float | None = None,
+                   seed: int = 0, overwrite: bool = False,
+                   scanners: Sequence[ScannerProfile | dict] | None = None,
+                   quiet: bool | None = None) -> SynthStudy:
     """Write a synthetic CT study (see the module docstring for the layout).
 
     Args:
@@ -208,8 +229,14 @@ def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
             lesion where the liver is covered).
         oblique: tilt every series' slice orientation by 12-25 degrees about
             x and 8-20 degrees about z (a consistent oblique stack).
-        noise_hu: standard deviation of the correlated image noise.
+        noise_hu: standard deviation of the correlated image noise of
+            every scanner (None: each scanner's own ``noise_hu``).
         seed: everything (anatomy, PHI, UIDs, names) follows from it.
+        scanners: profiles (or their dicts); patient ``p`` is scanned on
+            ``scanners[p % len(scanners)]``; None: one generic scanner
+            (12 HU noise). A profile's ``slice_thickness_mm`` sets the
+            slice spacing (and the slice count over ``coverage_mm``).
+        quiet: no progress output (None: the process setting).
 
     Returns:
         :class:`SynthStudy`. A 2-patient 64x64x24 study takes about a second.
@@ -227,7 +254,17 @@ def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
     z_center = -20.0
     z_range = (z_center - coverage_mm / 2, z_center + coverage_mm / 2)
     manifest, phi_records, annotations, boxes = [], [], [], []
+    profiles = [ScannerProfile(**s) if isinstance(s, dict) else s
+                for s in (scanners or [DEFAULT_SCANNER])]
+    bar = progress(total=n_patients, desc='synth-ct', unit='patient',
+                   quiet=quiet)
     for p in range(n_patients):
+        scanner = profiles[p % len(profiles)]
+        noise = scanner.noise_hu if noise_hu is None else noise_hu
+        slices = n_slices if scanner.slice_thickness_mm is None else max(
+            int(round(coverage_mm / scanner.slice_thickness_mm)), 2)
+        # its own stream: the anatomy of a seed does not change with it
+        sex = 'MF'[int(np.random.default_rng([seed, p, 5]).integers(2))]
         prng = np.random.default_rng([seed, p])
         phi = patient_phi(prng, p)
         tok = phi['PatientID'][5:]
@@ -237,7 +274,7 @@ def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
         series_uids = []
         for s in range(series_per_patient):
             number = s + 1
-            geometry = _geometry(prng, size, n_slices, fov_mm, z_center,
+            geometry = _geometry(prng, size, slices, fov_mm, z_center,
                                  oblique, number, coverage_mm)
             series_uid = generate_uid(
                 entropy_srcs=[str(seed), str(p), str(s), 'series'])
@@ -246,14 +283,14 @@ def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
             folder.mkdir(parents=True, exist_ok=True)
             encoding = _ENCODINGS[(p + s) % len(_ENCODINGS)]
             names = [f'{n:012x}.dcm' for n in
-                     prng.choice(16 ** 12, size=n_slices, replace=False)]
+                     prng.choice(16 ** 12, size=slices, replace=False)]
             sop_uids = [generate_uid(entropy_srcs=[series_uid, str(k)])
-                        for k in range(n_slices)]
+                        for k in range(slices)]
             axes, (_, dxy, _) = geometry['axes'], geometry['spacing']
-            for k in range(n_slices):
+            for k in range(slices):
                 hu = phantom.sample_slice(geometry['positions'][k], axes,
                                           size, dxy)
-                hu += _ct_noise(prng, hu.shape, noise_hu)
+                hu += _ct_noise(prng, hu.shape, noise)
                 slope, intercept, signed = encoding
                 stored = np.round((np.maximum(hu, -1024) - intercept) / slope)
                 dtype = np.int16 if signed else np.uint16
@@ -262,7 +299,8 @@ def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
                 ds = _base_dataset(phi, dict(sop=sop_uids[k], study=study_uid,
                                              series=series_uid,
                                              frame=frame_uid),
-                                   geometry, encoding, k, n_slices, tok)
+                                   geometry, encoding, k, slices, tok,
+                                   scanner, sex)
                 ds.Rows = ds.Columns = size
                 ds.PixelData = stored.tobytes()
                 ds.save_as(folder / names[k], enforce_file_format=True)
@@ -275,7 +313,9 @@ def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
             manifest.append(dict(
                 series_uid=series_uid, patient_folder=f'patient_{p:02d}',
                 folder=str(folder.relative_to(root)),
-                shape=[n_slices, size, size],
+                shape=[slices, size, size],
+                scanner=dict(scanner.to_dict(), noise_hu=noise),
+                patient_sex=sex,
                 spacing=[float(v) for v in geometry['spacing']],
                 affine=geometry['affine'].tolist(), oblique=bool(oblique),
                 rescale_slope=encoding[0], rescale_intercept=encoding[1],
@@ -287,6 +327,8 @@ def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
                          for les in phantom.lesions]))
         phi_records.append(dict(patient_folder=f'patient_{p:02d}',
                                 series_uids=series_uids, values=phi))
+        bar.update()
+    bar.close()
     with open(root / 'annotations.csv', 'w', newline='') as f:
         writer = csv.writer(f)
         writer.writerow(['seriesuid', 'coordX', 'coordY', 'coordZ',
@@ -297,7 +339,8 @@ def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
         writer.writerow(['sop_instance_uid', 'x1', 'y1', 'x2', 'y2', 'label'])
         writer.writerows(boxes)
     (root / MANIFEST_FILE).write_text(json.dumps(
-        dict(series=manifest, noise_hu=noise_hu, seed=seed), indent=1))
+        dict(series=manifest, noise_hu=noise_hu, seed=seed,
+             scanners=[s.to_dict() for s in profiles]), indent=1))
     study = SynthStudy(root, dicom_dir, manifest, phi_records)
     (root / PHI_FILE).write_text(json.dumps(dict(
         note='identifying values planted in the DICOM headers of dicom/; '
