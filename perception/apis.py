@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-__all__ = ['train', 'test']
+__all__ = ['train', 'test', 'export']
 
 
 def train(config: str, *, work_dir: str | None = None,
@@ -64,3 +64,61 @@ def test(config: str, checkpoint: str, *, work_dir: str | None = None,
                          checkpoint=checkpoint, out=out, show_dir=show_dir)
     return dict(run(config, 'test', options, lambda runner: runner.test())
                 or {})
+
+
+def export(config: str, checkpoint: str, *, out: str | None = None,
+           cfg_options: Sequence[str] = (), trust_checkpoint: bool = False,
+           **options: Any) -> Any:
+    """Export a detector to a verified deploy bundle (``perception export``).
+
+    Args:
+        config: the config the checkpoint was trained with.
+        checkpoint: a checkpoint file, or a work dir (its latest).
+        out: the bundle folder (default ``work_dirs/<config stem>/deploy``).
+        cfg_options: ``KEY=VALUE`` overrides of the config.
+        trust_checkpoint: allow checkpoints that need full unpickling.
+        **options: fields of :class:`perception.deploy.export.ExportOptions`
+            (``opset``, ``target``, ``nms``, ``dynamic``, ``size``,
+            ``atol_rel``, ``match_iou``, ``match_score``...).
+
+    Returns:
+        :class:`perception.deploy.export.ExportResult` (bundle folder,
+        manifest and the verification reports).
+
+    Raises:
+        perception.deploy.export.ExportError: a failed verification gate.
+    """
+    import os
+
+    from perception.deploy.export import ExportOptions, export_detector
+    from perception.engine.launch import default_work_dir
+    from perception.fileio import trust_checkpoints
+    known = {k: v for k, v in options.items() if v is not None}
+    if out is None:
+        out = os.path.join(default_work_dir(config), 'deploy')
+    with trust_checkpoints(trust_checkpoint):
+        return export_detector(config, checkpoint, out, ExportOptions(**known),
+                               cfg_options=cfg_options)
+
+
+def infer(model: Any, source: str, *, out: str = 'work_dirs/infer',
+          backend: str | None = None, score_thr: float | None = None,
+          **options: Any) -> dict:
+    """Detect objects in a source (``perception infer``).
+
+    Args:
+        model: a checkpoint or work dir (PyTorch), a deploy bundle folder or
+            an ``.onnx`` file (ONNX Runtime).
+        source: anything :func:`perception.sources.open_source` accepts.
+        out: output folder (detections.json, pictures, annotated MP4s).
+        backend: ``'onnxruntime'`` or ``'torch'`` (default from ``model``).
+        score_thr: lowest score kept (default: the model's).
+        **options: of :func:`perception.deploy.infer.infer` (``batch``,
+            ``threads``, ``max_frames``, ``source_options``...).
+
+    Returns:
+        the run's summary (frames, detections, fps, files...).
+    """
+    from perception.deploy.infer import infer as run_infer
+    return run_infer(model, source, out=out, backend=backend,
+                     score_thr=score_thr, **options)

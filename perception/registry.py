@@ -160,7 +160,8 @@ SOURCES = PerceptionRegistry('source', scope='perception',
 #: the core's command modules; they import no torch, so `perception --help`
 #: imports them directly (perception.cli) without loading any plugin.
 CORE_COMMAND_MODULES = ('perception.cli.runs', 'perception.cli.listing',
-                        'perception.cli.benchmark', 'perception.cli.data')
+                        'perception.cli.benchmark', 'perception.cli.data',
+                        'perception.cli.export')
 COMMANDS = PerceptionRegistry('command', scope='perception',
                               locations=list(CORE_COMMAND_MODULES))
 # Benchmarks run by `perception benchmark NAME`.

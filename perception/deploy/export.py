@@ -1,0 +1,371 @@
+"""``perception export``: a trained detector -> a verified deploy bundle
+(layout in :mod:`perception.deploy.manifest`).
+
+Stages, each leaving an artifact: load (config + checkpoint through safe
+loading, LoRA merged, PretrainedCfg from the checkpoint's meta or the
+config) -> torch export (dynamo, falling back to the legacy exporter with
+the reason recorded) -> in-graph NMS if asked -> onnxslim -> metadata +
+``model.onnx`` -> verification (checker, parity, op lint: JSON reports) ->
+``manifest.json`` with the model's sha256. A failed gate raises
+:class:`ExportError` (one line, exit 2) with the reports left on disk.
+
+Default opset 18: the lowest the dynamo exporter implements natively (an
+older one is a lossy down-conversion), and within TensorRT 10.3's parser
+range (9..20), so the same file parses on JetPack 6 and TensorRT 11.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from perception.deploy.graph import NMS_OUTPUTS, append_nms, save_model, set_metadata, simplify
+from perception.deploy.manifest import (
+    DYNAMIC_MODES,
+    METADATA_KEY,
+    MODEL_FILE,
+    NMS_MODES,
+    TARGETS,
+    Manifest,
+    sha256_file,
+)
+from perception.errors import UserError
+
+__all__ = ['ExportError', 'ExportOptions', 'ExportResult', 'DetectorGraph',
+           'load_detector', 'export_detector', 'DEFAULT_OPSET']
+
+DEFAULT_OPSET = 18
+#: opset range TensorRT's ONNX parser takes, by target.
+TARGET_OPSETS = {'trt10.3': (9, 20), 'trt11': (9, 25)}
+
+
+class ExportError(UserError, ValueError):
+    """The model cannot be exported as asked, or the exported graph failed
+    a verification gate; the message names the stage, figure and report."""
+
+
+@dataclass
+class ExportOptions:
+    """How to export (see ``perception export --help``).
+
+    Attributes:
+        opset: ONNX opset (<= 20 for trt10.3, <= 25 for trt11).
+        target: TensorRT target of the op lint.
+        nms: ``'none'`` (boxes + scores, NMS outside) or ``'onnx'``.
+        dynamic: ``'none'``, ``'batch'`` or ``'batch,hw'``.
+        size: (H, W) of the graph input; default from the PretrainedCfg.
+        score_thr, nms_iou, max_per_img: post-processing (the head's
+            ``test_cfg`` when None).
+        simplify: run onnxslim.
+        atol_rel: max abs error allowed, relative to each output's scale.
+        match_iou, match_score: detections above ``match_score`` must match
+            at IoU >= ``match_iou``.
+        batch_sizes: batches the parity check runs (dynamic batch).
+        oplint_gate: fail the export on op-lint errors.
+        legacy: use the legacy (TorchScript) exporter directly.
+    """
+
+    opset: int = DEFAULT_OPSET
+    target: str = 'trt10.3'
+    nms: str = 'none'
+    dynamic: str = 'batch'
+    size: tuple[int, int] | None = None
+    score_thr: float | None = None
+    nms_iou: float | None = None
+    max_per_img: int | None = None
+    simplify: bool = True
+    atol_rel: float = 1e-3
+    match_iou: float = 0.99
+    match_score: float = 0.3
+    batch_sizes: Sequence[int] = (1, 2)
+    oplint_gate: bool = True
+    legacy: bool = False
+
+    def check(self) -> None:
+        if self.target not in TARGETS:
+            raise ExportError(f'--target {self.target!r}: choose one of '
+                              f'{", ".join(TARGETS)}')
+        if self.nms not in NMS_MODES:
+            raise ExportError(f'--nms {self.nms!r}: choose one of '
+                              f'{", ".join(NMS_MODES)}')
+        if self.dynamic not in DYNAMIC_MODES:
+            raise ExportError(f'--dynamic {self.dynamic!r}: choose one of '
+                              f'{", ".join(DYNAMIC_MODES)}')
+        low, high = TARGET_OPSETS[self.target]
+        if not low <= self.opset <= high:
+            raise ExportError(
+                f'--opset {self.opset}: TensorRT target {self.target} parses '
+                f'opsets {low}..{high}; pick one in range (default '
+                f'{DEFAULT_OPSET})')
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote: the bundle folder and its reports."""
+
+    bundle_dir: str
+    manifest: Manifest
+    parity: dict = field(default_factory=dict)
+    oplint: dict = field(default_factory=dict)
+    checker: dict = field(default_factory=dict)
+
+
+class DetectorGraph(nn.Module):
+    """What is exported: a detector's ``mode='tensor'`` forward.
+
+    ``inputs`` (Tensor): (B, C, H, W), the data preprocessor's output.
+    Returns boxes (B, N, 4) xyxy in input pixels and scores (B, N, C)."""
+
+    def __init__(self, detector: nn.Module) -> None:
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, inputs: torch.Tensor):
+        return self.detector(inputs, mode='tensor')
+
+
+# -- loading --------------------------------------------------------------
+
+def load_detector(config: str, checkpoint: str,
+                  cfg_options: Sequence[str] = ()) -> tuple[nn.Module, Any, dict]:
+    """Build the config's detector, load ``checkpoint`` (a file, or a work
+    dir: its latest) through safe loading, merge LoRA.
+
+    Returns:
+        ``(model, pretrained_cfg, source)``: the eval-mode model, its
+        :class:`PretrainedCfg` (the checkpoint's ``meta['pretrained_cfg']``,
+        else built from the config) and a record of what was loaded.
+    """
+    import perception.models  # noqa: F401 - registers the core models
+    from perception.data.pretrained_cfg import PretrainedCfg
+    from perception.engine.config import load_config
+    from perception.fileio import load_checkpoint_file, resolve_checkpoint
+    from perception.models.lora import merge_lora
+    from perception.registry import MODELS
+
+    cfg = load_config(config, cfg_options)
+    model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else \
+        dict(cfg.model)
+    # weights come from the checkpoint; never reach for pretraining dirs
+    model_cfg.get('backbone', {}).pop('init_cfg', None)
+    model_cfg.pop('init_cfg', None)
+    model = MODELS.build(model_cfg)
+    if not hasattr(getattr(model, 'head', None), 'predict_raw'):
+        raise ExportError(f'{config}: model {type(model).__name__} is not a '
+                          'detector with a dense head; perception export '
+                          'handles detectors (Detector) for now')
+    path = resolve_checkpoint(checkpoint)
+    ckpt = load_checkpoint_file(path, map_location='cpu')
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict):
+        raise ExportError(f"checkpoint '{path}' holds no state_dict; pass a "
+                          'checkpoint written by perception train')
+    state = {k[7:] if k.startswith('module.') else k: v
+             for k, v in state.items()}
+    result = model.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys]
+    if missing or result.unexpected_keys:
+        raise ExportError(
+            f"checkpoint '{path}' does not fit {config}: "
+            f'{len(missing)} missing keys (e.g. {missing[:3]}), '
+            f'{len(result.unexpected_keys)} unexpected (e.g. '
+            f'{list(result.unexpected_keys)[:3]}); pass the config the '
+            'checkpoint was trained with')
+    merge_lora(model)
+    model.eval()
+    meta = ckpt.get('meta') or {}
+    if meta.get('pretrained_cfg'):
+        pretrained = PretrainedCfg.from_dict(meta['pretrained_cfg'])
+        origin = 'checkpoint meta'
+    else:
+        pipeline = ((cfg.get('test_dataloader') or {}).get('dataset') or
+                    {}).get('pipeline') or []
+        pretrained = PretrainedCfg.from_model(
+            model, pipeline, class_names=getattr(model, 'class_names', ()))
+        origin = 'config'
+    source = dict(config=os.path.basename(config),
+                  checkpoint=os.path.basename(path),
+                  pretrained_cfg_from=origin)
+    return model, pretrained, source
+
+
+def _input_size(pretrained: Any, options: ExportOptions) -> tuple[int, int]:
+    divisor = max(int(pretrained.pad_size_divisor or 1), 1)
+    if options.size is not None:
+        height, width = options.size
+    elif pretrained.input_size is not None:
+        height, width = pretrained.input_size[1:]
+    else:
+        raise ExportError('the model records no input size (pretrained_cfg '
+                          'input_size is empty); pass --size HxW')
+    if height % divisor or width % divisor:
+        up = (-(-height // divisor) * divisor, -(-width // divisor) * divisor)
+        if options.size is not None:
+            raise ExportError(f'--size {height}x{width}: the model pads to '
+                              f'multiples of {divisor}; use {up[0]}x{up[1]}')
+        height, width = up
+    return int(height), int(width)
+
+
+# -- torch -> ONNX ----------------------------------------------------------
+
+def _check_dynamic_hw(model: nn.Module, dynamic: str) -> None:
+    backbone = getattr(model, 'backbone', None)
+    if 'hw' in dynamic and hasattr(backbone, 'pos_embed'):
+        raise ExportError(
+            f'--dynamic {dynamic}: {type(backbone).__name__} has an absolute '
+            'position embedding that depends on the input grid, so its '
+            'height and width cannot vary in one graph; export --dynamic '
+            'batch at the size you deploy (--size HxW)')
+
+
+def _torch_export(graph: DetectorGraph, example: torch.Tensor,
+                  options: ExportOptions, divisor: int) -> tuple[Any, dict]:
+    """Export ``graph``; returns (ModelProto, exporter record)."""
+    import onnx
+    record: dict = dict(torch=torch.__version__, onnx=onnx.__version__)
+    try:
+        import onnxscript
+        record['onnxscript'] = onnxscript.__version__
+    except ImportError:
+        record['onnxscript'] = None
+    names = dict(input_names=['inputs'], output_names=['boxes', 'scores'])
+    reason = 'asked for (--legacy)' if options.legacy else None
+    if not options.legacy:
+        shapes: dict = {}
+        if options.dynamic != 'none':
+            shapes[0] = torch.export.Dim('batch', min=1, max=1024)
+        if options.dynamic == 'batch,hw':
+            shapes[2] = divisor * torch.export.Dim('height_blocks', min=1,
+                                                    max=4096 // divisor)
+            shapes[3] = divisor * torch.export.Dim('width_blocks', min=1,
+                                                    max=4096 // divisor)
+        try:
+            program = torch.onnx.export(
+                graph, (example,), dynamo=True, opset_version=options.opset,
+                dynamic_shapes={'inputs': shapes} if shapes else None,
+                external_data=False, verbose=False, **names)
+            record.update(path='dynamo', fallback_reason=None)
+            return program.model_proto, record
+        except Exception as exc:  # noqa: BLE001 - recorded, then legacy
+            text = str(exc).strip().splitlines()
+            reason = f'{type(exc).__name__}: {text[0] if text else ""}'[:500]
+    import io
+    axes: dict = {}
+    if options.dynamic != 'none':
+        axes = {'inputs': {0: 'batch'}, 'boxes': {0: 'batch'},
+                'scores': {0: 'batch'}}
+        if options.dynamic == 'batch,hw':
+            axes['inputs'].update({2: 'height', 3: 'width'})
+            axes['boxes'][1] = axes['scores'][1] = 'num_priors'
+    buffer = io.BytesIO()
+    try:
+        torch.onnx.export(graph, (example,), buffer, dynamo=False,
+                          opset_version=options.opset, dynamic_axes=axes,
+                          do_constant_folding=True, **names)
+    except Exception as exc:
+        raise ExportError(f'torch could not export the model with either '
+                          f'exporter (dynamo: {reason}; legacy: '
+                          f'{type(exc).__name__}: {exc})') from exc
+    record.update(path='legacy', fallback_reason=reason)
+    return onnx.load_from_string(buffer.getvalue()), record
+
+
+def _manifest(model_proto: Any, pretrained: Any, options: ExportOptions,
+              post: dict, exporter: dict, source: dict,
+              size: tuple[int, int]) -> Manifest:
+    def dims(info: Any) -> list:
+        return [d.dim_value if d.HasField('dim_value') else
+                (d.dim_param or '?') for d in info.type.tensor_type.shape.dim]
+
+    init = {i.name for i in model_proto.graph.initializer}
+    graph_input = [i for i in model_proto.graph.input if i.name not in init][0]
+    channels = pretrained.in_chans
+    return Manifest(
+        task='detection', pretrained_cfg=pretrained.to_dict(),
+        input=dict(name=graph_input.name, layout='NCHW', dtype='float32',
+                   shape=dims(graph_input), channels=channels,
+                   channel_meaning=pretrained.channel_names(),
+                   export_size=list(size),
+                   holds='the data preprocessor output: normalized (mean/std '
+                   'or CT windows) and padded (bottom/right) to '
+                   'pad_size_divisor'),
+        outputs=dict(names=[o.name for o in model_proto.graph.output],
+                     shapes={o.name: dims(o) for o in model_proto.graph.output},
+                     box_format='xyxy', box_space='input_pixels',
+                     scores='sigmoid per class' if options.nms == 'none'
+                     else 'score of each kept detection, 0 for padding'),
+        postprocess=dict(post, nms=options.nms),
+        dynamic=options.dynamic, opset=options.opset, target=options.target,
+        exporter=exporter, source=source)
+
+
+def export_detector(config: str, checkpoint: str, out: str,
+                    options: ExportOptions | None = None,
+                    cfg_options: Sequence[str] = ()) -> ExportResult:
+    """Export a detector to a verified deploy bundle in ``out``.
+
+    Raises:
+        ExportError: bad options, a model that cannot be exported, or a
+            failed verification gate (reports are written first).
+    """
+    from perception import __version__
+    from perception.deploy.verify import verify_bundle
+    options = options or ExportOptions()
+    options.check()
+    model, pretrained, source = load_detector(config, checkpoint, cfg_options)
+    _check_dynamic_hw(model, options.dynamic)
+    height, width = _input_size(pretrained, options)
+    divisor = max(int(pretrained.pad_size_divisor or 1), 1)
+    head_cfg = dict(getattr(model.head, 'test_cfg', {}) or {})
+    post = dict(
+        score_thr=float(options.score_thr if options.score_thr is not None
+                        else head_cfg.get('score_thr', 0.05)),
+        nms_iou=float(options.nms_iou if options.nms_iou is not None
+                      else head_cfg.get('nms_iou', 0.6)),
+        max_per_img=int(options.max_per_img if options.max_per_img is not None
+                        else head_cfg.get('max_per_img', 100)))
+    graph = DetectorGraph(model).eval()
+    batch = 2 if options.dynamic != 'none' else 1
+    example = torch.randn(batch, pretrained.in_chans, height, width,
+                          generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        proto, exporter = _torch_export(graph, example, options, divisor)
+    if options.simplify:
+        proto, exporter['simplify'] = simplify(proto)
+    if options.nms == 'onnx':
+        proto = append_nms(proto, **post)
+    exporter['perception'] = __version__
+    manifest = _manifest(proto, pretrained, options, post, exporter, source,
+                         (height, width))
+    if options.nms == 'onnx' and \
+            tuple(manifest.outputs['names']) != NMS_OUTPUTS:
+        raise ExportError(f'in-graph NMS left outputs '
+                          f'{manifest.outputs["names"]}; a bug, please report')
+    set_metadata(proto, {METADATA_KEY: manifest.metadata_json(),
+                         'class_names': ','.join(pretrained.class_names),
+                         'producer': f'perception {__version__}'})
+    os.makedirs(out, exist_ok=True)
+    onnx_path = os.path.join(out, MODEL_FILE)
+    manifest.exporter['external_data'] = save_model(proto, onnx_path)
+    manifest.sha256 = sha256_file(onnx_path)
+    manifest.write(out)
+    reports = verify_bundle(out, graph, manifest, options)
+    result = ExportResult(bundle_dir=out, manifest=manifest, **reports)
+    failed = [name for name, report in reports.items()
+              if not report.get('passed', False)
+              and (name != 'oplint' or options.oplint_gate)]
+    if failed:
+        raise ExportError(f"export to '{out}' failed verification: "
+                          + '; '.join(reports[n]['summary'] for n in failed))
+    return result
+
+
+def replace_options(options: ExportOptions, **changes: Any) -> ExportOptions:
+    """A copy of ``options`` with ``changes`` (for callers and tests)."""
+    return dataclasses.replace(options, **changes)
+
