@@ -18,13 +18,14 @@ from perception_medical.deid import private_args  # noqa: F401
 from .series_index import SeriesIndex, load_series_index
 
 
-def read_slices(paths: Sequence[tuple[str, int]]) -> np.ndarray:
+def read_slices(paths: Sequence[tuple[str, int]], isolate: bool = False) -> np.ndarray:
     """(H, W, C) float32 modality values of the given (file, frame) slices
     (frame -1: single-frame file), each read by
     :func:`~perception_medical.dicom.reading.read_slice` (the reader the
     ``dicom`` source uses too), or slice ``frame`` of a MetaImage volume
     (``.mhd``/``.mha``: :func:`~perception_medical.dicom.metaimage.read_metaimage_slice`);
-    errors as :class:`BadSampleError`."""
+    errors as :class:`BadSampleError`. ``isolate``: decode DICOM in a worker
+    process (untrusted archives: a decoder crash is a bad sample)."""
     from perception_medical.dicom.metaimage import (
         MetaImageError,
         is_metaimage,
@@ -35,7 +36,7 @@ def read_slices(paths: Sequence[tuple[str, int]]) -> np.ndarray:
     for path, frame in paths:
         try:
             out.append(read_metaimage_slice(path, frame) if is_metaimage(path)
-                       else read_slice(path, frame, problems=[]))
+                       else read_slice(path, frame, problems=[], isolate=isolate))
         except (DicomReadError, MetaImageError) as exc:
             raise BadSampleError(str(exc)) from exc
     shapes = {p.shape for p in out}
@@ -54,10 +55,16 @@ def neighbours(k: int, n: int, num_slices: int, stride: int) -> list[int]:
 @TRANSFORMS.register_module()
 class LoadCTSlices(BaseTransform):
     """Read ``slice_paths`` into ``img`` (H, W, C) float32 modality values.
-    The CT datasets put it first in their pipeline themselves."""
+    The CT datasets put it first in their pipeline themselves; put
+    ``dict(type='LoadCTSlices', isolate=True)`` first yourself to decode
+    untrusted DICOM in worker processes (a file that crashes its decoder
+    is a bad sample, and the run goes on)."""
+
+    def __init__(self, isolate: bool = False) -> None:
+        self.isolate = isolate
 
     def transform(self, results: dict) -> dict:
-        img = read_slices(results['slice_paths'])
+        img = read_slices(results['slice_paths'], isolate=self.isolate)
         results['img'] = img
         results['img_shape'] = results['ori_shape'] = img.shape[:2]
         return results

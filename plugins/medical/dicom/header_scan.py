@@ -219,7 +219,7 @@ def _headers(path, ds, tsuid, pixel_tag, length, offset, notes
     spacing_top = ds.get('PixelSpacing')
     pos_top = _floats(ds.get('ImagePositionPatient') or (), 3)
     offsets = ds.get('GridFrameOffsetVector')
-    rescales = frame_rescales(ds, n_frames)
+    rescales = frame_rescales(ds, n_frames, path)
     # what read_dicom needs to decode (PixelRepresentation: integer pixels)
     pixel_module_gaps = [k for k in ('BitsAllocated', 'SamplesPerPixel',
                                      'PhotometricInterpretation')

@@ -1,10 +1,11 @@
 """Reading one DICOM file into pixels in modality units.
 
-:func:`read_dicom` decodes with pydicom's pixel path (the default decoders:
-pylibjpeg, pylibjpeg-openjpeg, pylibjpeg-rle, python-gdcm), resolves the
-modality transform frame by frame (per-frame functional groups, shared
-functional groups, top-level Rescale Slope/Intercept, Modality LUT Sequence;
-RT Dose times Dose Grid Scaling) and returns float32 in native byte order.
+:func:`read_dicom` checks the header and decodes with pydicom's pixel path
+(:mod:`~perception_medical.dicom.decoding`: the more robust installed decoder
+first, panics caught; optionally in a worker process,
+:mod:`~perception_medical.dicom.isolation`), resolves the modality transform
+frame by frame (:mod:`~perception_medical.dicom.modality`) and returns
+float32 in native byte order.
 Everything that cannot be read raises :class:`DicomReadError` naming the file
 and the reason; pydicom's warnings about broken data are captured per thread
 and either explain the error or are handed back as recorded problems.
@@ -12,118 +13,25 @@ and either explain the error or are handed back as recorded problems.
 from __future__ import annotations
 
 import os
-import threading
 import warnings
-from contextlib import contextmanager
-from typing import Iterator, Sequence
 
 import numpy as np
 
-from perception.errors import UserError
+from .decoding import DECODER_PACKAGES, GPL_HINT, decode_pixels
+from .modality import frame_rescales, modality_transform, number_of_frames
+from .problems import DicomProblemWarning, DicomReadError, captured_warnings, fail, tag_name
 
 __all__ = ['DicomReadError', 'DicomProblemWarning', 'read_dicom', 'read_slice',
-           'open_dicom', 'frame_rescales', 'modality_transform']
+           'open_dicom', 'frame_rescales', 'modality_transform', 'captured_warnings',
+           'DECODER_PACKAGES', 'GPL_HINT']
 
-GPL_HINT = ("pip install 'perception-toolkit[gpl]' (installs "
-            'pylibjpeg-libjpeg, GPL-3.0)')
-# Transfer syntax -> (name, pip package that decodes it).
-DECODER_PACKAGES = {
-    '1.2.840.10008.1.2.4.50': ('JPEG Baseline', 'pylibjpeg-libjpeg or '
-                               'python-gdcm (pip install python-gdcm)'),
-    '1.2.840.10008.1.2.4.51': ('JPEG Extended (12-bit)', GPL_HINT),
-    '1.2.840.10008.1.2.4.57': ('JPEG Lossless', 'python-gdcm'),
-    '1.2.840.10008.1.2.4.70': ('JPEG Lossless SV1', 'python-gdcm'),
-    '1.2.840.10008.1.2.4.80': ('JPEG-LS Lossless', 'python-gdcm'),
-    '1.2.840.10008.1.2.4.81': ('JPEG-LS Near-Lossless', 'python-gdcm'),
-    '1.2.840.10008.1.2.4.90': ('JPEG 2000 Lossless', 'pylibjpeg-openjpeg'),
-    '1.2.840.10008.1.2.4.91': ('JPEG 2000', 'pylibjpeg-openjpeg'),
-    '1.2.840.10008.1.2.4.201': ('HTJ2K Lossless', 'pylibjpeg-openjpeg'),
-    '1.2.840.10008.1.2.4.202': ('HTJ2K Lossless RPCL', 'pylibjpeg-openjpeg'),
-    '1.2.840.10008.1.2.4.203': ('HTJ2K', 'pylibjpeg-openjpeg'),
-    '1.2.840.10008.1.2.5': ('RLE Lossless', 'pylibjpeg-rle'),
-}
 PIXEL_KEYWORDS = ('PixelData', 'FloatPixelData', 'DoubleFloatPixelData')
 REQUIRED = ('Rows', 'Columns', 'BitsAllocated', 'SamplesPerPixel',
             'PhotometricInterpretation')
 NATIVE_SYNTAXES = {'1.2.840.10008.1.2': (True, True),
                    '1.2.840.10008.1.2.1': (False, True),
                    '1.2.840.10008.1.2.2': (False, False)}
-
-
-class DicomReadError(UserError, ValueError):
-    """A DICOM file cannot be read; the message names the file, the reason
-    and, where a decoder is missing, the pip package to install."""
-
-
-class DicomProblemWarning(UserWarning):
-    """Broken-but-readable data (pydicom warned while reading the file);
-    the message names the file."""
-
-
-# -- per-thread capture of pydicom's warnings ---------------------------
-# warnings.catch_warnings() swaps process-wide state, which is wrong when the
-# header scan reads files in threads; instead one hook routes each warning to
-# the list of the thread that raised it.
-_capture = threading.local()
-_hook_lock = threading.Lock()
-_hook_users = 0
-_saved: tuple | None = None
-
-
-def _route(message, category, filename, lineno, file=None, line=None):
-    sink = getattr(_capture, 'sink', None)
-    if sink is not None:
-        sink.append(str(message))
-        return
-    original = _saved[0] if _saved is not None else None
-    if original is None or original is getattr(warnings,
-                                               '_showwarning_orig', None):
-        # not ours: hand it to whatever records warnings now (pytest,
-        # catch_warnings(record=True)) as if the hook were not there
-        warnings._showwarnmsg_impl(warnings.WarningMessage(
-            message, category, filename, lineno, file, line))
-    else:
-        original(message, category, filename, lineno, file, line)
-
-
-def _filters_changed() -> None:
-    # the warnings module caches filter decisions; tell it they changed
-    for name in ('_filters_mutated', '_filters_mutated_lock_held'):
-        if hasattr(warnings, name):
-            getattr(warnings, name)()
-            return
-
-
-@contextmanager
-def captured_warnings(sink: list[str]) -> Iterator[list[str]]:
-    """Collect warnings raised in this thread into ``sink``."""
-    global _hook_users, _saved
-    with _hook_lock:
-        if _hook_users == 0:
-            _saved = (warnings.showwarning, list(warnings.filters))
-            warnings.showwarning = _route
-            # 'always': the default filter would drop the second file's copy
-            warnings.filters.insert(0, ('always', None, Warning, None, 0))
-            _filters_changed()
-        _hook_users += 1
-    previous, _capture.sink = getattr(_capture, 'sink', None), sink
-    try:
-        yield sink
-    finally:
-        _capture.sink = previous
-        with _hook_lock:
-            _hook_users -= 1
-            if _hook_users == 0 and _saved is not None:
-                warnings.showwarning = _saved[0]
-                warnings.filters[:] = _saved[1]
-                _filters_changed()
-                _saved = None
-
-
-# -- opening -------------------------------------------------------------
-def _fail(path: str, reason: str, notes: Sequence[str] = ()) -> DicomReadError:
-    extra = f" (pydicom warned: {'; '.join(notes)})" if notes else ''
-    return DicomReadError(f'{path}: {reason}{extra}')
+_fail = fail
 
 
 def _check_bare_dataset(path: str, fileobj, notes: list[str]) -> None:
@@ -182,8 +90,9 @@ def open_dicom(path: str | os.PathLike, stop_before_pixels: bool = False,
                         f'({type(exc).__name__}: {exc})', notes) from exc
     if not preamble:
         first = next(iter(ds.keys()), None)
-        known = first is not None and (first in datadict.DicomDictionary
-                                       and first.group in (0x0002, 0x0008))
+        # (0008,0000), a group length (PS3.5 7.2), is not in the dictionary
+        known = first is not None and first.group in (0x0002, 0x0008) and (
+            first in datadict.DicomDictionary or first.element == 0)
         if not known or 'SOPClassUID' not in ds:
             raise _fail(path, "not a DICOM file: no 'DICM' preamble and the "
                         'bytes do not parse as a DICOM dataset (no SOP Class '
@@ -204,97 +113,20 @@ def open_dicom(path: str | os.PathLike, stop_before_pixels: bool = False,
     return ds
 
 
-# -- modality transform --------------------------------------------------
-def _number_of_frames(ds, path: str = '', notes: Sequence[str] = ()) -> int:
-    try:
-        return int(ds.get('NumberOfFrames') or 1)
-    except (TypeError, ValueError) as exc:
-        raise _fail(path, f"NumberOfFrames (0028,0008) is "
-                    f"{ds['NumberOfFrames'].value!r}, not an integer; fix the "
-                    'header', notes) from exc
-
-
-def _rescale_in(item) -> tuple[float, float] | None:
-    seq = item.get('PixelValueTransformationSequence') if item else None
-    if seq and ('RescaleSlope' in seq[0] or 'RescaleIntercept' in seq[0]):
-        return (float(seq[0].get('RescaleSlope', 1.0) or 1.0),
-                float(seq[0].get('RescaleIntercept', 0.0) or 0.0))
-    return None
-
-
-def frame_rescales(ds, n_frames: int | None = None
-                   ) -> list[tuple[float, float] | None]:
-    """(slope, intercept) of each frame, or None where a Modality LUT (or
-    nothing) applies. Order: per-frame functional groups, shared functional
-    groups, top-level Rescale Slope/Intercept."""
-    n = _number_of_frames(ds) if n_frames is None else n_frames
-    per_frame = ds.get('PerFrameFunctionalGroupsSequence') or []
-    shared = ds.get('SharedFunctionalGroupsSequence') or []
-    top = None
-    if 'RescaleSlope' in ds or 'RescaleIntercept' in ds:
-        top = (float(ds.get('RescaleSlope', 1.0) or 1.0),
-               float(ds.get('RescaleIntercept', 0.0) or 0.0))
-    shared_rescale = _rescale_in(shared[0]) if shared else None
-    out = []
-    for i in range(n):
-        own = _rescale_in(per_frame[i]) if i < len(per_frame) else None
-        out.append(own or shared_rescale or top)
-    return out
-
-
-def modality_transform(arr: np.ndarray, ds, frames_first: bool) -> np.ndarray:
-    """Apply the modality transform frame by frame; float32 result.
-
-    Args:
-        arr: grayscale stored values, (rows, cols) or (frames, rows, cols).
-        ds: the dataset the values came from.
-        frames_first: whether ``arr`` has a leading frame axis.
-    """
-    from pydicom.pixels import apply_modality_lut
-    frames = arr if frames_first else arr[None]
-    rescales = frame_rescales(ds, len(frames))
-    dose = float(ds.DoseGridScaling) if 'DoseGridScaling' in ds else None
-    out = np.empty(frames.shape, np.float32)
-    for i, frame in enumerate(frames):
-        if rescales[i] is not None:
-            slope, intercept = rescales[i]
-            # float64 then round once, as pydicom's path does
-            value = frame.astype(np.float64) * slope + intercept
-        elif ds.get('ModalityLUTSequence'):
-            value = apply_modality_lut(frame, ds)
-        else:
-            value = frame
-        out[i] = value if dose is None else np.multiply(value, dose,
-                                                        dtype=np.float64)
-    return out if frames_first else out[0]
-
-
-# -- decoding ------------------------------------------------------------
-def _decoder_error(path: str, ds, exc: Exception, notes: list[str]
-                   ) -> DicomReadError:
-    from pydicom.pixels.decoders.base import get_decoder
-    from pydicom.uid import UID
-    tsuid = UID(str(ds.file_meta.TransferSyntaxUID))
-    name, package = DECODER_PACKAGES.get(str(tsuid), (tsuid.name, None))
-    try:
-        available = get_decoder(tsuid).available_plugins
-    except Exception:  # no decoder class at all for this syntax
-        available = ()
-    ts = f"transfer syntax '{name}' ({tsuid})"
-    detail = str(exc).replace('\n', ' ')[:300]
-    if str(tsuid) == '1.2.840.10008.1.2.4.51' and int(
-            ds.get('BitsStored', 8) or 8) > 8:
-        return _fail(path, f'cannot decode 12-bit {ts}: only the GPL '
-                     f'decoder pylibjpeg-libjpeg reads it; install it with '
-                     f'{GPL_HINT} ({detail})', notes)
-    if not available:
-        how = (f'install {package}' if package else
-               'no Python decoder exists for it; convert the file with '
-               "dcmtk's dcmdjpeg/dcmconv or gdcmconv --raw")
-        return _fail(path, f'no decoder installed for {ts}: {how} '
-                     f'({detail})', notes)
-    return _fail(path, f'pixel data could not be decoded ({ts}; decoders '
-                 f'tried: {", ".join(available)}): {detail}', notes)
+# -- reading ----------------------------------------------------------
+def _convert_elements(path: str, ds, notes: list[str]) -> None:
+    """Convert every top-level element now, so a corrupted one (bad VR
+    bytes, undecodable value) is an error naming it, not a library
+    exception deep in the pixel path."""
+    tags = list(ds.keys())
+    for k, tag in enumerate(tags):
+        try:
+            ds[tag]
+        except Exception as exc:  # noqa: BLE001 - pydicom raises many types
+            why = ('the file is truncated inside it' if k == len(tags) - 1 and
+                   tag < 0x7FE00008 else 'the element is corrupted')
+            raise fail(path, f'{tag_name(tag)} cannot be read '
+                       f'({type(exc).__name__}: {exc}); {why}', notes) from exc
 
 
 def _check_image(path: str, ds, notes: list[str]) -> str:
@@ -304,26 +136,50 @@ def _check_image(path: str, ds, notes: list[str]) -> str:
         what = getattr(sop, 'name', None) or sop or 'unknown SOP class'
         if 'DirectoryRecordSequence' in ds:
             what = 'a DICOMDIR (use load_series on it)'
-        raise _fail(path, f'not an image: {what} has no Pixel Data '
-                    '(7FE0,0010)', notes)
+        elif 'Image' in str(what) or 'Rows' in ds:
+            # a file cut before its pixels reads like an image without any
+            size = os.path.getsize(path) if os.path.isfile(path) else 0
+            raise fail(path, f'no Pixel Data (7FE0,0010) although {what} is an image: '
+                       f'the file is truncated (it ends at byte {size}) or was written '
+                       'without pixels; copy it again from its source', notes)
+        raise fail(path, f'not an image: {what} has no Pixel Data '
+                   '(7FE0,0010)', notes)
     missing = [k for k in REQUIRED if ds.get(k) in (None, '')]
     if keyword == 'PixelData' and ds.get('PixelRepresentation') is None:
         missing.append('PixelRepresentation')
     if missing:
-        raise _fail(path, 'missing required attribute(s) ' + ', '.join(
+        raise fail(path, 'missing required attribute(s) ' + ', '.join(
             missing) + ' (Image Pixel module); the file is incomplete', notes)
     return keyword
 
 
-def read_dicom(path: str | os.PathLike,
-               problems: list[str] | None = None) -> np.ndarray:
+def _check_finite(path: str, out: np.ndarray, notes: list[str]) -> None:
+    """NaN or infinite modality values: an error when every value is, a
+    recorded problem otherwise (float pixel data may mark missing values)."""
+    if out.dtype.kind != 'f':
+        return
+    bad = int(out.size - np.count_nonzero(np.isfinite(out)))
+    if bad == out.size and out.size:
+        raise fail(path, 'every modality value is NaN or infinite (check the '
+                   'pixel data, RescaleSlope/Intercept and DoseGridScaling)', notes)
+    if bad:
+        notes.append(f'{bad} of {out.size} modality values are not finite (NaN or inf)')
+
+
+def read_dicom(path: str | os.PathLike, problems: list[str] | None = None, *,
+               isolate: bool = False) -> np.ndarray:
     """One file's pixels in modality units (HU for CT).
 
     Args:
         path: a DICOM file (with or without file meta).
-        problems: if given, readable-but-broken findings (pydicom warnings)
-            are appended here; otherwise they are issued as
-            :class:`DicomProblemWarning` naming the file.
+        problems: if given, readable-but-broken findings (pydicom warnings,
+            non-finite values) are appended here; otherwise they are issued
+            as :class:`DicomProblemWarning` naming the file.
+        isolate: decode in a worker process
+            (:mod:`~perception_medical.dicom.isolation`), for untrusted
+            archives: a decoder that aborts, hangs or exhausts memory on a
+            crafted file becomes a :class:`DicomReadError` for that file and
+            the caller goes on.
 
     Returns:
         float32, native byte order: (rows, cols), (frames, rows, cols), or
@@ -333,42 +189,13 @@ def read_dicom(path: str | os.PathLike,
     Raises:
         DicomReadError: anything unreadable, with the file and the reason.
     """
-    from pydicom.pixels import apply_color_lut
     path = os.fspath(path)
-    notes: list[str] = []
-    ds = open_dicom(path, notes=notes)
-    _check_image(path, ds, notes)
-    with captured_warnings(notes):
-        n_frames = _number_of_frames(ds, path, notes)
-        try:
-            arr = ds.pixel_array
-        except DicomReadError:
-            raise
-        except Exception as exc:  # decoders raise many types on bad data
-            text = str(exc)
-            if 'less than expected' in text or 'truncated' in text.lower():
-                raise _fail(path, f'pixel data is truncated ({text})',
-                            notes) from exc
-            if ds.file_meta.TransferSyntaxUID.is_encapsulated:
-                raise _decoder_error(path, ds, exc, notes) from exc
-            raise _fail(path, f'pixel data could not be read '
-                        f'({type(exc).__name__}: {text})', notes) from exc
-    photometric = str(ds.PhotometricInterpretation).upper()
-    colour = int(ds.SamplesPerPixel) > 1
-    if photometric == 'PALETTE COLOR':
-        try:
-            with captured_warnings(notes):
-                arr = apply_color_lut(arr, ds)
-        except Exception as exc:
-            raise _fail(path, f'palette colour lookup failed ({exc})',
-                        notes) from exc
-        out = arr.astype(np.float32)
-    elif colour:
-        out = arr.astype(np.float32)
+    if isolate:
+        from .isolation import read_isolated
+        out, found = read_isolated(path)
     else:
-        out = modality_transform(arr, ds, frames_first=n_frames > 1)
-    if notes:
-        found = [f'{path}: {n}' for n in notes]
+        out, found = _read(path)
+    if found:
         if problems is not None:
             problems.extend(found)
         else:
@@ -377,8 +204,45 @@ def read_dicom(path: str | os.PathLike,
     return out
 
 
+def _read(path: str) -> tuple[np.ndarray, list[str]]:
+    """(pixels in modality units, problems found), in this process."""
+    notes: list[str] = []
+    try:
+        ds = open_dicom(path, notes=notes)
+        _convert_elements(path, ds, notes)
+        keyword = _check_image(path, ds, notes)
+        with captured_warnings(notes):
+            n_frames = number_of_frames(ds, path)
+            arr = decode_pixels(path, ds, keyword, notes)
+            out = _to_modality(path, ds, arr, n_frames, notes)
+        _check_finite(path, out, notes)
+    except DicomReadError:
+        raise
+    except MemoryError as exc:
+        raise fail(path, 'the pixels do not fit in memory', notes) from exc
+    except Exception as exc:  # noqa: BLE001 - never a bare library traceback
+        raise fail(path, f'malformed file ({type(exc).__name__}: {exc})', notes) from exc
+    return out, [f'{path}: {n}' for n in notes]
+
+
+def _to_modality(path: str, ds, arr: np.ndarray, n_frames: int,
+                 notes: list[str]) -> np.ndarray:
+    from pydicom.pixels import apply_color_lut
+    photometric = str(ds.PhotometricInterpretation).upper()
+    if photometric == 'PALETTE COLOR':
+        try:
+            arr = apply_color_lut(arr, ds)
+        except Exception as exc:
+            raise fail(path, f'palette colour lookup failed ({exc})', notes) from exc
+        return arr.astype(np.float32)
+    if int(ds.SamplesPerPixel) > 1:
+        return arr.astype(np.float32)
+    return modality_transform(arr, ds, frames_first=n_frames > 1, path=path)
+
+
 def read_slice(path: str | os.PathLike, frame: int = -1,
-               problems: list[str] | None = None) -> np.ndarray:
+               problems: list[str] | None = None, *,
+               isolate: bool = False) -> np.ndarray:
     """One slice's pixels in modality units: the one reader of the CT
     datasets (training) and the ``dicom`` frame source.
 
@@ -387,6 +251,7 @@ def read_slice(path: str | os.PathLike, frame: int = -1,
         frame: 0-based frame of a multi-frame file; -1 for a single-frame
             file.
         problems: as in :func:`read_dicom`.
+        isolate: decode in a worker process, as in :func:`read_dicom`.
 
     Returns:
         float32 (rows, cols).
@@ -395,7 +260,7 @@ def read_slice(path: str | os.PathLike, frame: int = -1,
         DicomReadError: unreadable, or not a grayscale slice (the message
             names the file and the shape).
     """
-    pixels = read_dicom(path, problems=problems)
+    pixels = read_dicom(path, problems=problems, isolate=isolate)
     if frame >= 0:
         if pixels.ndim != 3 or frame >= len(pixels):
             raise DicomReadError(

@@ -41,7 +41,8 @@ __all__ = ['load_series', 'series_plan', 'Volume', 'SeriesError', 'SeriesReport'
 def load_series(path: Union[str, os.PathLike, Sequence[str]],
                 series_uid: str | None = None,
                 on_problem: OnProblem = 'error', *,
-                min_slices: int = 2, workers: int | None = None) -> Volume:
+                min_slices: int = 2, workers: int | None = None,
+                isolate: bool = False) -> Volume:
     """Load one DICOM series as a :class:`Volume`.
 
     Args:
@@ -65,6 +66,9 @@ def load_series(path: Union[str, os.PathLike, Sequence[str]],
             files. Every drop is listed in ``Volume.report``.
         min_slices: fewer slices than this is ``too_few_slices``.
         workers: threads for the header scan and pixel reads.
+        isolate: decode compressed files in worker processes (for untrusted
+            archives): a file whose decoder aborts, hangs or runs out of
+            memory is ``unreadable`` and the others load.
 
     Raises:
         SeriesError: a problem whose policy is ``error``, several series
@@ -73,7 +77,7 @@ def load_series(path: Union[str, os.PathLike, Sequence[str]],
     """
     run, slices = _choose_slices(path, series_uid, on_problem, min_slices,
                                  workers)
-    return build_volume(run, slices, workers)
+    return build_volume(run, slices, workers, isolate=isolate)
 
 
 def series_plan(path: Union[str, os.PathLike, Sequence[str]],

@@ -56,7 +56,7 @@ def _read_raw(h: SliceHeader, out: np.ndarray) -> bool:
 
 
 def _read_pixels(run: LoadPolicy, slices: list[SliceHeader],
-                 workers: int | None
+                 workers: int | None, isolate: bool = False
                  ) -> tuple[np.ndarray, list[SliceHeader], str]:
     first = slices[0]
     shape = (len(slices), first.rows, first.cols) + (
@@ -88,7 +88,7 @@ def _read_pixels(run: LoadPolicy, slices: list[SliceHeader],
     def file_one(path: str) -> None:
         ks = by_file[path]
         try:
-            arr = read_dicom(path, problems=problems)
+            arr = read_dicom(path, problems=problems, isolate=isolate)
         except DicomReadError as exc:
             with lock:
                 failures.append(str(exc))
@@ -209,11 +209,12 @@ def series_geometry(run: LoadPolicy, slices: list[SliceHeader]
 
 
 def build_volume(run: LoadPolicy, slices: list[SliceHeader],
-                 workers: int | None) -> Volume:
+                 workers: int | None, isolate: bool = False) -> Volume:
     """The :class:`Volume` of the chosen ``slices`` (sorted here along the
-    slice normal), problems handled by ``run``'s policies."""
+    slice normal), problems handled by ``run``'s policies; ``isolate``
+    decodes non-native files in worker processes."""
     slices = sort_slices(slices)
-    array, slices, decoder = _read_pixels(run, slices, workers)
+    array, slices, decoder = _read_pixels(run, slices, workers, isolate)
     if not slices:
         raise SeriesError(f'{run.where}: unreadable: no slice could be read',
                           'unreadable')

@@ -82,7 +82,8 @@ def test_12bit_jpeg_extended_names_the_gpl_extra(name):
     ('dicomdirtests/DICOMDIR', 'DICOMDIR'), ('MR_truncated.dcm', 'truncated'),
     ('README.txt', 'not a DICOM file'), ('zipMR.gz', 'not a DICOM file'),
     ('badVR.dcm', 'NumberOfFrames'),
-    ('JPEG2000-embedded-sequence-delimiter.dcm', 'could not be decoded'),
+    # the delimiter inside the fragments misframes the codestream
+    ('JPEG2000-embedded-sequence-delimiter.dcm', 'JPEG 2000 codestream'),
 ])
 def test_unreadable_files_say_why(name, words):
     with pytest.raises(DicomReadError) as info:
@@ -240,7 +241,8 @@ def test_image_without_pixel_data(tmp_path, dicom_factory):
     make_dataset, save = dicom_factory.make_dataset, dicom_factory.save
     ds = make_dataset(np.zeros((2, 2), np.int16))
     del ds.PixelData
-    with pytest.raises(DicomReadError, match='not an image'):
+    # indistinguishable from a file cut before its pixels: say both
+    with pytest.raises(DicomReadError, match='no Pixel Data .* truncated'):
         read_dicom(save(ds, tmp_path / 'nopix.dcm'))
     ds = make_dataset(np.zeros((2, 2), np.int16))
     del ds.Rows

@@ -1,0 +1,248 @@
+"""Decoding DICOM files in a worker process, for untrusted archives.
+
+The header checks of :mod:`~perception_medical.dicom.pixel_checks` stop the
+known ways to crash a native decoder, but crafted compressed data can still
+reach a C++ ``abort()`` in gdcm or exhaust memory. :class:`IsolatedReader`
+runs :func:`~perception_medical.read_dicom` in a long-lived worker process
+(one per thread, started on first use, reused for every file): a worker that
+dies (any signal, exit 134 included), runs past ``timeout_s`` or hits its
+memory limit turns into a :class:`DicomReadError` for that one file, and the
+next file gets a fresh worker. ``read_dicom(path, isolate=True)``,
+``load_series(..., isolate=True)`` and the CT datasets' ``isolate=True`` use
+it.
+
+Protocol: length-prefixed pickles over the worker's stdin and a private
+duplicate of its stdout (the worker points its own fd 1 at stderr, so a C
+library printing to stdout cannot corrupt the channel).
+"""
+from __future__ import annotations
+
+import atexit
+import importlib
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+
+import numpy as np
+
+from .problems import DicomReadError
+
+__all__ = ['IsolatedReader', 'read_isolated', 'DEFAULT_TIMEOUT_S']
+
+DEFAULT_TIMEOUT_S = 120.0
+_HEADER = struct.Struct('<Q')
+_readers: 'weakref.WeakSet[IsolatedReader]' = weakref.WeakSet()
+_local = threading.local()
+
+
+def _signal_name(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f'killed by {signal.Signals(-returncode).name}'
+        except ValueError:
+            return f'killed by signal {-returncode}'
+    if returncode == 134:   # a shell's report of SIGABRT
+        return 'exit status 134, SIGABRT'
+    return f'exit status {returncode}'
+
+
+class IsolatedReader:
+    """A worker process that reads DICOM files; restarted after a crash.
+
+    Args:
+        timeout_s: longest time one file may take; the worker is killed
+            after it and the file is a :class:`DicomReadError`.
+        memory_limit: address-space limit of the worker in bytes
+            (``RLIMIT_AS``), or None for no limit.
+    """
+
+    def __init__(self, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 memory_limit: int | None = None) -> None:
+        self.timeout_s = float(timeout_s)
+        self.memory_limit = memory_limit
+        self._proc: subprocess.Popen | None = None
+        self._stderr = None
+        self._lock = threading.Lock()
+        self.restarts = 0
+        _readers.add(self)
+
+    # -- worker lifecycle --------------------------------------------------
+    def _start(self) -> subprocess.Popen:
+        self._stderr = tempfile.TemporaryFile()
+        env = dict(os.environ)
+        if self.memory_limit:
+            env['PERCEPTION_DICOM_WORKER_MEMORY'] = str(int(self.memory_limit))
+        self._proc = subprocess.Popen(
+            [sys.executable, '-m', 'perception_medical.dicom.isolation'],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+            env=env, close_fds=True)
+        return self._proc
+
+    def _stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for stream in (proc.stdin, proc.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def close(self) -> None:
+        """Stop the worker (a later call starts a new one)."""
+        with self._lock:
+            self._stop()
+
+    def __enter__(self) -> 'IsolatedReader':
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self._stop()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+    def _stderr_tail(self) -> str:
+        if self._stderr is None:
+            return ''
+        self._stderr.seek(0, os.SEEK_END)
+        size = self._stderr.tell()
+        self._stderr.seek(max(0, size - 2000))
+        lines = [ln.strip() for ln in self._stderr.read().decode('utf-8', 'replace')
+                 .splitlines() if ln.strip()]
+        return lines[-1][:300] if lines else ''
+
+    # -- requests ----------------------------------------------------------
+    def call(self, path: str, module: str, function: str, *args):
+        """``module.function(*args)`` in the worker; ``path`` names the file
+        in errors. A crash, a timeout or any exception is a
+        :class:`DicomReadError` naming ``path``."""
+        with self._lock:
+            return self._call(os.fspath(path), module, function, args)
+
+    def _call(self, path: str, module: str, function: str, args: tuple):
+        proc = self._proc if self._proc is not None and self._proc.poll() is None \
+            else self._start()
+        payload = pickle.dumps((module, function, args), protocol=5)
+        try:
+            proc.stdin.write(_HEADER.pack(len(payload)) + payload)
+            proc.stdin.flush()
+            reply = self._receive(proc, path)
+        except (BrokenPipeError, EOFError, OSError):
+            reply = None
+        if reply is None:
+            proc.wait()
+            detail = self._stderr_tail()
+            how = _signal_name(proc.returncode)
+            self._stop()
+            self.restarts += 1
+            raise DicomReadError(
+                f'{path}: the decoder crashed in the isolated worker ({how})'
+                + (f': {detail}' if detail else '')
+                + '; the file is corrupted or crafted and was not read')
+        kind, value = reply
+        if kind == 'ok':
+            return value
+        raise DicomReadError(value if kind == 'read_error' else f'{path}: {value}')
+
+    def _receive(self, proc: subprocess.Popen, path: str):
+        deadline = time.monotonic() + self.timeout_s
+        fd = proc.stdout.fileno()
+        chunks, need, header = [], _HEADER.size, True
+        while True:
+            left = deadline - time.monotonic()
+            ready = select.select([fd], [], [], max(left, 0))[0] if left > 0 else []
+            if not ready:
+                self._stop()
+                self.restarts += 1
+                raise DicomReadError(
+                    f'{path}: decoding took longer than {self.timeout_s:g} s in the '
+                    'isolated worker and was stopped; the file is corrupted or crafted')
+            data = os.read(fd, min(need, 1 << 20))
+            if not data:
+                return None     # the worker died
+            chunks.append(data)
+            need -= len(data)
+            if need:
+                continue
+            blob = b''.join(chunks)
+            chunks = []
+            if header:
+                need, header = _HEADER.unpack(blob)[0], False
+                if need == 0:
+                    return None
+                continue
+            return pickle.loads(blob)
+
+    def read(self, path: str | os.PathLike, problems: list[str] | None = None
+             ) -> np.ndarray:
+        """:func:`~perception_medical.read_dicom` of ``path`` in the worker."""
+        out, found = self.call(os.fspath(path), 'perception_medical.dicom.reading',
+                               '_read', os.fspath(path))
+        if problems is not None:
+            problems.extend(found)
+        return out
+
+
+def read_isolated(path: str) -> tuple[np.ndarray, list[str]]:
+    """(pixels, problems) of ``path`` read by this thread's worker."""
+    reader = getattr(_local, 'reader', None)
+    if reader is None:
+        reader = _local.reader = IsolatedReader()
+    return reader.call(path, 'perception_medical.dicom.reading', '_read', path)
+
+
+@atexit.register
+def _close_all() -> None:
+    for reader in list(_readers):
+        reader.close()
+
+
+# -- the worker ------------------------------------------------------------
+def _serve() -> None:
+    channel = os.fdopen(os.dup(1), 'wb')
+    os.dup2(2, 1)           # stray prints of C libraries go to stderr
+    requests = sys.stdin.buffer
+    limit = os.environ.get('PERCEPTION_DICOM_WORKER_MEMORY')
+    if limit:
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (int(limit), int(limit)))
+    while True:
+        head = requests.read(_HEADER.size)
+        if len(head) < _HEADER.size:
+            return
+        module, function, args = pickle.loads(requests.read(_HEADER.unpack(head)[0]))
+        try:
+            reply = ('ok', getattr(importlib.import_module(module), function)(*args))
+        except DicomReadError as exc:
+            reply = ('read_error', str(exc))
+        except MemoryError:
+            reply = ('error', 'the decoded pixels do not fit in the worker\'s memory '
+                              'limit; the header is corrupted or the file too large')
+        except BaseException as exc:  # noqa: BLE001 - a Rust panic included
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            reply = ('error', f'{type(exc).__name__}: {exc}')
+        blob = pickle.dumps(reply, protocol=5)
+        channel.write(_HEADER.pack(len(blob)) + blob)
+        channel.flush()
+
+
+if __name__ == '__main__':
+    _serve()
