@@ -24,24 +24,57 @@ def same_orientation(a: np.ndarray, b: np.ndarray, tol: float = 1e-4) -> bool:
     return bool(np.max(np.abs(a - b)) <= tol)
 
 
-def typical_step(diffs: np.ndarray) -> float:
+def position_quantum(positions: np.ndarray) -> float:
+    """The rounding step of the written positions: 0.01 mm when every
+    coordinate has at most 2 decimals (many scanners write them so), finer
+    when they carry more; never coarser than 0.01 mm, so coarsely written
+    positions still have their gaps found."""
+    for decimals in (2, 3, 4, 5, 6):
+        scaled = np.asarray(positions, float) * 10 ** decimals
+        if np.all(np.abs(scaled - np.round(scaled)) < 1e-4):
+            return 10.0 ** -decimals
+    return 0.0
+
+
+def rounding_tolerance(positions: np.ndarray, normal: np.ndarray) -> float:
+    """How far a slice-to-slice distance along ``normal`` can be off by the
+    rounding of the positions alone (each coordinate +-q/2, two slices)."""
+    return position_quantum(positions) * float(np.sum(np.abs(normal)))
+
+
+def typical_step(diffs: np.ndarray, rounding: float = 0.0) -> float:
     """The most common slice-to-slice distance (to 0.01 mm; ties go to the
     smaller), so a few long gaps cannot pull the reference spacing the way
-    a median of few slices would."""
+    a median of few slices would; then the mean of the distances within
+    the tolerance of it, so positions rounded to 0.01 mm (0.62 / 0.63 mm
+    steps of 0.625 mm slices) give the true step."""
     rounded = np.round(diffs, 2)
     values, counts = np.unique(rounded, return_counts=True)
     best = values[counts == counts.max()].min()
-    return float(np.median(diffs[rounded == best]))
+    mode = float(np.median(diffs[rounded == best]))
+    near = np.abs(diffs - mode) <= _tolerance(mode, rounding)
+    return float(np.mean(diffs[near]))
 
 
-def spacing_gaps(proj: np.ndarray) -> tuple[float, list[tuple[int, str]]]:
+def _tolerance(step: float, rounding: float) -> float:
+    return max(SPACING_ATOL, SPACING_RTOL * abs(step), rounding)
+
+
+def spacing_gaps(proj: np.ndarray, rounding: float = 0.0
+                 ) -> tuple[float, list[tuple[int, str]]]:
     """Typical spacing and the gaps (index k of the gap between slice k and
-    k+1, 'missing_slices' or 'uneven_spacing') that break it."""
+    k+1, 'missing_slices' or 'uneven_spacing') that break it.
+
+    Args:
+        proj: sorted slice positions along the normal (mm).
+        rounding: extra tolerance for positions written rounded
+            (:func:`rounding_tolerance`).
+    """
     diffs = np.diff(proj)
     if not len(diffs):
         return 0.0, []
-    step = typical_step(diffs)
-    tol = max(SPACING_ATOL, SPACING_RTOL * step)
+    step = typical_step(diffs, rounding)
+    tol = _tolerance(step, rounding)
     bad = []
     for k, d in enumerate(diffs):
         if abs(d - step) <= tol:
@@ -51,21 +84,26 @@ def spacing_gaps(proj: np.ndarray) -> tuple[float, list[tuple[int, str]]]:
     return step, bad
 
 
-def largest_even_run(proj: np.ndarray) -> slice:
+def largest_even_run(proj: np.ndarray, rounding: float = 0.0) -> slice:
     """The longest run of consecutive slices spaced by the typical step."""
-    step, bad = spacing_gaps(proj)
+    step, bad = spacing_gaps(proj, rounding)
     cuts = [-1] + [k for k, _ in bad] + [len(proj) - 1]
     best = max(zip(cuts[:-1], cuts[1:]), key=lambda c: c[1] - c[0])
     return slice(best[0] + 1, best[1] + 1)
 
 
 def tilt_angle(positions: np.ndarray, normal: np.ndarray) -> float:
-    """Angle (rad) between the slice-to-slice step and the slice normal."""
+    """Angle (rad) between the slice-to-slice step and the slice normal;
+    0 when the sideways offset is within the rounding of the positions."""
     if len(positions) < 2:
         return 0.0
-    step = (positions[-1] - positions[0]) / (len(positions) - 1)
+    total = positions[-1] - positions[0]
+    step = total / (len(positions) - 1)
     along = float(step @ normal)
     across = float(np.linalg.norm(step - along * normal))
+    # first and last position each rounded by up to q/2 per coordinate
+    slack = position_quantum(positions) * np.sqrt(3) / (len(positions) - 1)
+    across = max(0.0, across - slack)
     return float(np.arctan2(across, abs(along))) if along else np.pi / 2
 
 

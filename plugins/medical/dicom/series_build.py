@@ -160,7 +160,8 @@ def series_geometry(run: LoadPolicy, slices: list[SliceHeader]
     positions = np.stack([h.position for h in slices])
     proj = positions @ normal
     spacing_rc = slices[0].pixel_spacing
-    step_len, gaps = geo.spacing_gaps(proj)
+    rounding = geo.rounding_tolerance(positions, normal)
+    step_len, gaps = geo.spacing_gaps(proj, rounding)
     gap_policy = None
     if gaps:
         desc = ', '.join(f'{proj[k + 1] - proj[k]:.3f} mm after '
@@ -171,7 +172,7 @@ def series_geometry(run: LoadPolicy, slices: list[SliceHeader]
         gap_policy = next(p for p in ('keep_largest', 'resample', 'warn')
                           if p in chosen)
         if gap_policy == 'keep_largest':
-            keep = geo.largest_even_run(proj)
+            keep = geo.largest_even_run(proj, rounding)
             for h in slices[:keep.start] + slices[keep.stop:]:
                 run.report.dropped.append((h.where, 'outside the largest '
                                            'evenly spaced run'))

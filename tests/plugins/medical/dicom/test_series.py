@@ -358,3 +358,39 @@ def test_dicomdir_file_ids_match_case_insensitively(write_series, tmp_path):
                           os.path.join(root, name.lower()))
     vol = load_series(tmp_path / 'cd' / 'DICOMDIR')
     np.testing.assert_array_equal(vol.array, s['hu'])
+
+
+# positions as scanners write them: rounded to 2 decimals (0.625 mm slices
+# alternate 0.62 / 0.63 mm steps); SimpleITK and highdicom load these
+ROUNDED_ORIENTATIONS = {
+    'axial': (1, 0, 0, 0, 1, 0),
+    'oblique': (0.9659258, 0.2588190, 0, 0, 0.8660254, -0.5),
+}
+
+
+@pytest.mark.parametrize('n', [40, 6])
+@pytest.mark.parametrize('name', sorted(ROUNDED_ORIENTATIONS))
+def test_positions_rounded_to_two_decimals_are_a_regular_series(write_series, name, n):
+    orientation = np.asarray(ROUNDED_ORIENTATIONS[name], float)
+    orientation[3:] -= orientation[:3] * (orientation[:3] @ orientation[3:])
+    orientation[3:] /= np.linalg.norm(orientation[3:])
+    normal = np.cross(orientation[:3], orientation[3:])
+    exact = np.array([-120.3, 85.17, -300.0]) + np.arange(n)[:, None] * 0.625 * normal
+    s = write_series(positions=np.round(exact, 2), orientation=orientation,
+                     shape=(4, 4))
+    vol = load_series(s['folder'])
+    assert vol.report.codes == []
+    assert vol.spacing[0] == pytest.approx(0.625, abs=2e-3)
+    np.testing.assert_allclose(vol.index_to_lps(np.array([n - 1.0, 0, 0])),
+                               np.round(exact[-1], 2), atol=0.02)
+
+
+@pytest.mark.parametrize('gap, code', [(0.625 * 2, 'missing_slices'),
+                                       (0.625 * 1.1, 'uneven_spacing'),
+                                       (0.625 * 0.9, 'uneven_spacing')])
+def test_rounded_positions_still_refuse_real_gaps(write_series, gap, code):
+    z = list(np.arange(12) * 0.625) + [11 * 0.625 + gap + 0.625 * k for k in range(12)]
+    s = write_series(positions=[(0, 0, round(v, 2)) for v in z], shape=(4, 4))
+    with pytest.raises(SeriesError) as info:
+        load_series(s['folder'])
+    assert info.value.code == code
