@@ -63,12 +63,17 @@ class FrameSet:
 @dataclass
 class SourceEvent:
     """Something a consumer should know about: a stall, a reconnect, dropped
-    or corrupt frames, a partial frame set, the end of the stream."""
+    or corrupt frames, a partial frame set, the end of the stream.
+
+    ``span_ns`` is the (first, last) source time of the frames an event is
+    about, where known (e.g. the presentation times a ``dropped`` event's
+    lost frames would have had)."""
 
     kind: EventKind
     time: float
     detail: str = ''
     count: int = 1
+    span_ns: tuple[int, int] | None = None
 
 
 class SourceTimeout(UserError, TimeoutError):
@@ -110,9 +115,11 @@ class FrameSource(abc.ABC):
             self.stats['frames'] = int(self.stats.get('frames', 0)) + 1
             yield item
 
-    def emit(self, kind: EventKind, detail: str = '', count: int = 1) -> None:
+    def emit(self, kind: EventKind, detail: str = '', count: int = 1,
+             span_ns: tuple[int, int] | None = None) -> None:
         """Record an event and count it in ``stats``."""
-        self.events.append(SourceEvent(kind, time.time(), detail, count))
+        self.events.append(SourceEvent(kind, time.time(), detail, count,
+                                       span_ns))
         self.stats[kind] = int(self.stats.get(kind, 0)) + count
 
     def close(self) -> None:

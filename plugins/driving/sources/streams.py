@@ -112,9 +112,10 @@ class StreamSource(FrameSource):
         self._worker.start()
 
     # -- events from two threads --------------------------------------
-    def emit(self, kind: EventKind, detail: str = '', count: int = 1) -> None:
+    def emit(self, kind: EventKind, detail: str = '', count: int = 1,
+             span_ns: tuple[int, int] | None = None) -> None:
         with self._lock:
-            super().emit(kind, detail, count)
+            super().emit(kind, detail, count, span_ns)
 
     # -- consumer side ---------------------------------------------------
     def _iter_frames(self) -> Iterator[Frame]:

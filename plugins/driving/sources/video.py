@@ -1,12 +1,21 @@
 """Video files: PyAV (presentation timestamps) by default, OpenCV as fallback.
 
 Frames come as RGB uint8 (H, W, 3) with ``timestamp_ns`` the frame's
-presentation time (``meta['clock'] == 'pts'``). The frame rate is measured
-from the timestamps (``stats['fps']``), never taken from the container, so
-variable-frame-rate files keep their real timing. Frames the decoder flags
-as corrupt, or packets it cannot decode, are skipped with a ``corrupt``
-event; at the end the decoded count is checked against the container's
-frame count and any shortfall is reported as a ``dropped`` event.
+presentation time (``meta['clock'] == 'pts'``), turned upright as the
+file's display matrix (or ``rotate`` tag) says (``meta['orientation']``;
+``apply_rotation=False`` keeps the stored orientation).
+
+Nothing is lost silently. Frames the decoder flags as corrupt, or packets
+it cannot decode, are ``corrupt`` events. Frames a damaged container lost
+(the demuxer skipped them) are ``dropped`` events with their count and
+time span (``SourceEvent.span_ns``): in a constant-rate stream, a jump of
+the presentation times by several frame durations; at the end, what the
+container lists (frame count, or duration) beyond the last frame. Indices
+stay those of the file, and ``stats['fps']`` is the stream's rate (frame
+positions over presentation time, lost frames counted), not that of the
+frames that survived; for variable-frame-rate files it is the mean rate.
+The decoder is always drained, so frame-threaded decoding gives every
+decodable frame of a cut file.
 """
 from __future__ import annotations
 
@@ -18,6 +27,9 @@ import numpy as np
 
 from perception.registry import SOURCES
 from perception.sources import Frame, FrameSource, SourceError, SourceOpener, camera_name
+
+from .orientation import Orientation, frame_orientation
+from .video_decode import GapClock, Undecodable, decoded_frames
 
 VIDEO_SUFFIXES = ('.mp4', '.m4v', '.mkv', '.avi', '.mov', '.webm', '.ts',
                   '.mts', '.m2ts', '.h264', '.264', '.h265', '.hevc', '.mpg',
@@ -44,13 +56,21 @@ class VideoSource(FrameSource):
         fps: frame rate for files without timestamps (raw ``.h264``
             streams); default: the rate coded in the bitstream.
         timeout_s: accepted for API symmetry; files never wait.
+        apply_rotation: turn frames as the display matrix / rotate tag
+            says (default); False keeps the stored orientation (both
+            record it in ``meta['orientation']``).
+        intrinsics: (3, 3) camera matrix of the stored picture; frames
+            carry ``meta['intrinsics']`` for the picture they show
+            (rotated principal point and focal lengths).
     """
 
     def __init__(self, uri: str, stride: int = 1, start_s: float | None = None,
                  end_s: float | None = None, backend: str = 'auto',
                  camera: str | None = None, threads: int = 0,
                  fps: float | None = None,
-                 timeout_s: float | None = None) -> None:
+                 timeout_s: float | None = None,
+                 apply_rotation: bool = True,
+                 intrinsics=None) -> None:
         super().__init__(uri, timeout_s)
         if int(stride) < 1:
             raise ValueError(f'{uri}: stride must be >= 1, got {stride}')
@@ -69,12 +89,20 @@ class VideoSource(FrameSource):
         if fps is not None and fps <= 0:
             raise ValueError(f'{uri}: fps must be > 0, got {fps}')
         self.fps = fps
+        self.apply_rotation = bool(apply_rotation)
+        self.intrinsics = None
+        if intrinsics is not None:
+            self.intrinsics = np.asarray(intrinsics, np.float64)
+            if self.intrinsics.shape != (3, 3):
+                raise ValueError(f'{uri}: intrinsics must be a 3x3 camera '
+                                 f'matrix, got shape {self.intrinsics.shape}')
         self.start_ns = None if start_s is None else int(round(start_s * 1e9))
         self.end_ns = None if end_s is None else int(round(end_s * 1e9))
         self._container = None
         self._capture = None
         self._broken_refs = False
         self._first: tuple[int, int] | None = None
+        self._clock: GapClock | None = None
         self.backend = self._open(backend)
 
     # -- opening ---------------------------------------------------------
@@ -133,7 +161,6 @@ class VideoSource(FrameSource):
         return 0
 
     def _iter_pyav(self) -> Iterator[Frame]:
-        import av
         container = self._container
         stream = container.streams.video[0]
         # Frame-threaded decoding: what makes PyAV match ffmpeg's own speed.
@@ -142,71 +169,101 @@ class VideoSource(FrameSource):
             stream.thread_count = self.threads
         base = stream.time_base or Fraction(1, 1)
         fallback_rate = self._index_rate(stream)
+        rate = stream.average_rate or stream.guessed_rate
+        self._clock = clock_ = GapClock(1e9 / float(rate) if rate else None)
         index, in_range, last_ns = -1, 0, None
-        packets = container.demux(stream)
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                break
-            except av.error.FFmpegError as exc:
-                # The container itself is damaged past this point.
-                self.emit('corrupt', f'{self.uri}: demuxing stopped ({exc})')
-                break
-            try:
-                frames = packet.decode()
-            except av.error.FFmpegError as exc:
+        unaccounted = 0  # undecodable packets since the last frame
+
+        def demux_error(why: str) -> None:
+            self.emit('corrupt', f'{self.uri}: demuxing stopped ({why})')
+
+        for frame in decoded_frames(container, stream, demux_error):
+            if isinstance(frame, Undecodable):
                 # One packet is one frame in every container we read: count
                 # it so later indices stay those of the file.
-                index += packet.size > 0
+                index += 1
+                unaccounted += 1
                 self._broken_refs = True
                 self.emit('corrupt', f'{self.uri}: packet at byte '
-                          f'{packet.pos}: cannot decode ({exc}); skipped')
+                          f'{frame.pos}: cannot decode ({frame.why}); skipped')
                 continue
-            for frame in frames:
-                index += 1
-                if frame.is_corrupt:
+            t_pts = (None if frame.pts is None
+                     else int(frame.pts * base * 1_000_000_000))
+            if t_pts is not None:
+                before = clock_.last_ns
+                lost = clock_.missing(t_pts) - unaccounted
+                if lost > 0:
+                    self._report_gap(before, t_pts, lost)
+                    index += lost
                     self._broken_refs = True
-                    self.emit('corrupt', f'{self.uri}: frame {index} is '
-                              'flagged corrupt by the decoder; skipped')
-                    continue
-                if self._broken_refs and not frame.key_frame:
-                    # Frames predicted from a lost frame are concealment
-                    # guesses (old content), not pictures: wait for a
-                    # keyframe.
-                    self.emit('corrupt', f'{self.uri}: frame {index} refers '
-                              'to a corrupt frame; skipped until the next '
-                              'keyframe')
-                    continue
-                self._broken_refs = False
-                if frame.pts is not None:
-                    t_ns, clock = int(frame.pts * base * 1_000_000_000), 'pts'
-                elif fallback_rate:
-                    t_ns = int(round(index * 1e9 / fallback_rate))
-                    clock = 'index'
-                else:
-                    t_ns, clock = index, 'index'
-                if last_ns is not None and t_ns <= last_ns:
-                    self.emit('corrupt', f'{self.uri}: frame {index} has '
-                              f'timestamp {t_ns} ns, not after the previous '
-                              f'{last_ns} ns; skipped')
-                    continue
-                where = self._in_range(t_ns)
-                if where > 0:
-                    self._finish(index, ended_early=True)
-                    return
-                if where < 0:
-                    continue
-                if in_range % self.stride == 0:
-                    image = frame.to_ndarray(format='rgb24')
-                    self._update_fps(index, t_ns)
-                    last_ns = t_ns
-                    yield Frame(image, t_ns, index, self.camera,
-                                {'clock': clock, 'path': self.uri})
-                else:
-                    last_ns = t_ns
-                in_range += 1
-        self._finish(index + 1, ended_early=False)
+            unaccounted = 0
+            index += 1
+            if frame.is_corrupt:
+                self._broken_refs = True
+                self.emit('corrupt', f'{self.uri}: frame {index} is '
+                          'flagged corrupt by the decoder; skipped')
+                continue
+            if self._broken_refs and not frame.key_frame:
+                # Frames predicted from a lost frame are concealment
+                # guesses (old content), not pictures: wait for a
+                # keyframe.
+                self.emit('corrupt', f'{self.uri}: frame {index} refers '
+                          'to a lost or corrupt frame; skipped until the '
+                          'next keyframe')
+                continue
+            self._broken_refs = False
+            if t_pts is not None:
+                t_ns, clock = t_pts, 'pts'
+            elif fallback_rate:
+                t_ns = int(round(index * 1e9 / fallback_rate))
+                clock = 'index'
+            else:
+                t_ns, clock = index, 'index'
+            if last_ns is not None and t_ns <= last_ns:
+                self.emit('corrupt', f'{self.uri}: frame {index} has '
+                          f'timestamp {t_ns} ns, not after the previous '
+                          f'{last_ns} ns; skipped')
+                continue
+            where = self._in_range(t_ns)
+            if where > 0:
+                self._finish(index, ended_early=True)
+                return
+            if where < 0:
+                continue
+            if in_range % self.stride == 0:
+                image = frame.to_ndarray(format='rgb24')
+                self._update_fps(index, t_ns)
+                last_ns = t_ns
+                yield self._frame(image, t_ns, index, clock,
+                                  frame_orientation(frame, stream))
+            else:
+                last_ns = t_ns
+            in_range += 1
+        self._finish(index + 1, ended_early=False, last_ns=clock_.last_ns)
+
+    def _report_gap(self, before_ns: int, after_ns: int, lost: int) -> None:
+        step = self._clock.step_ns
+        span = (int(round(before_ns + step)), int(round(after_ns - step)))
+        self.emit('dropped', f'{self.uri}: {lost} frames missing between '
+                  f'{before_ns / 1e9:.2f} s and {after_ns / 1e9:.2f} s (the '
+                  'container is damaged there; the demuxer skipped them)',
+                  lost, span)
+
+    def _frame(self, image: np.ndarray, t_ns: int, index: int, clock: str,
+               orientation: Orientation) -> Frame:
+        height, width = image.shape[:2]
+        meta = {'clock': clock, 'path': self.uri}
+        apply = self.apply_rotation and not orientation.identity
+        if not orientation.identity:
+            meta['orientation'] = orientation.meta(width, height, apply)
+            meta['rotation'] = orientation.rotation if apply else 0
+        if apply:
+            image = orientation.apply(image)
+        if self.intrinsics is not None:
+            K = (orientation.intrinsics(self.intrinsics, width, height)
+                 if apply else self.intrinsics)
+            meta['intrinsics'] = K.astype(np.float32)
+        return Frame(image, t_ns, index, self.camera, meta)
 
     def _index_rate(self, stream) -> float:
         """Frames/s for streams without timestamps: the ``fps`` option,
@@ -223,6 +280,11 @@ class VideoSource(FrameSource):
     def _iter_opencv(self) -> Iterator[Frame]:
         import cv2
         capture = self._capture
+        # OpenCV would rotate by itself (and ignore mirroring); turn the
+        # picture here so both backends record the same orientation.
+        capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
+        clockwise = capture.get(cv2.CAP_PROP_ORIENTATION_META) or 0
+        orientation = Orientation(int(round(-clockwise / 90)) % 4 * 90)
         index, in_range, last_ns = -1, 0, None
         while True:
             ok = capture.grab()
@@ -250,8 +312,8 @@ class VideoSource(FrameSource):
                 continue
             self._update_fps(index, t_ns)
             last_ns = t_ns
-            yield Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), t_ns, index,
-                        self.camera, {'clock': 'pts', 'path': self.uri})
+            yield self._frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), t_ns,
+                              index, 'pts', orientation)
         self._finish(index + 1, ended_early=False)
 
     def _update_fps(self, index: int, t_ns: int) -> None:
@@ -283,7 +345,10 @@ class VideoSource(FrameSource):
         return bool(self._container is not None
                     and self._container.streams.video[0].frames)
 
-    def _finish(self, decoded: int, ended_early: bool) -> None:
+    def _finish(self, decoded: int, ended_early: bool,
+                last_ns: int | None = None) -> None:
+        """``decoded``: frame positions reached (lost ones included);
+        ``last_ns``: presentation time of the last frame seen."""
         self.stats['decoded'] = decoded
         expected = self.expected_frames()
         self.stats['expected_frames'] = expected
@@ -291,10 +356,38 @@ class VideoSource(FrameSource):
         slack = 0 if self._listed_count() else 1
         if (not ended_early and self.start_ns is None and expected
                 and decoded < expected - slack):
+            span, when = self._tail_span(last_ns), ''
+            if span is not None:
+                when = (f', {span[0] / 1e9:.2f} s to {span[1] / 1e9:.2f} s'
+                        ' are missing')
             self.emit('dropped', f'{self.uri}: the container lists {expected} '
                       f'frames but only {decoded} could be decoded (file '
-                      'truncated or damaged)', expected - decoded)
+                      f'truncated or damaged{when})', expected - decoded,
+                      span)
         self.emit('eos', f'{self.uri}: {decoded} frames decoded')
+
+    def _tail_span(self, last_ns: int | None) -> tuple[int, int] | None:
+        """Presentation times of the frames missing at the end: after the
+        last frame seen, up to the last frame the container's duration
+        holds."""
+        if self._container is None or last_ns is None:
+            return None
+        stream = self._container.streams.video[0]
+        step = self._clock.step_ns if self._clock else None
+        if step is None and self.stats.get('fps'):
+            step = 1e9 / self.stats['fps']
+        if stream.duration and stream.time_base:
+            end_ns = float(((stream.start_time or 0) + stream.duration)
+                           * stream.time_base * 1_000_000_000)
+        elif self._container.duration:
+            end_ns = (self._container.start_time or 0) * 1e3 + \
+                self._container.duration * 1e3  # microseconds
+        else:
+            return None
+        if step is None:
+            return None
+        first, last = int(round(last_ns + step)), int(round(end_ns - step))
+        return (first, last) if last >= first else None
 
     def _close(self) -> None:
         if self._container is not None:

@@ -174,3 +174,102 @@ def test_raw_stream_without_timestamps_uses_index_clock(tmp_path):
     with open_source(path, fps=5.0) as source:
         frames = list(source)
     assert frames[1].timestamp_ns == 200_000_000
+
+
+def damage_middle(path, out, first, last):
+    """Zero the bytes of packets ``first``..``last`` (exclusive) of a
+    video: the demuxer loses those frames (and resyncs after them)."""
+    with av.open(str(path)) as container:
+        packets = [p.pos for p in container.demux(video=0) if p.size]
+    data = bytearray(path.read_bytes())
+    data[packets[first]:packets[last]] = bytes(packets[last] - packets[first])
+    out.write_bytes(bytes(data))
+    return out
+
+
+@pytest.mark.parametrize('first,last', [(25, 35), (12, 31), (41, 44)])
+def test_frames_lost_in_the_middle_are_dropped_events(tmp_path, first, last):
+    path = write_video(tmp_path / 'full.mkv', n=60, options={'g': '10'})
+    bad = damage_middle(path, tmp_path / 'holes.mkv', first, last)
+    with open_source(bad) as source:
+        frames = list(source)
+    got = codes(frames)
+    # Indices and times stay those of the file, and fps is the stream's.
+    assert [f.index for f in frames] == got
+    assert [f.timestamp_ns for f in frames] == [c * 100_000_000 for c in got]
+    assert source.stats['fps'] == pytest.approx(10.0)
+    missing = sorted(set(range(60)) - set(got))
+    assert missing, 'the damage must cost frames'
+    lost = sum(e.count for e in source.events
+               if e.kind in ('dropped', 'corrupt'))
+    assert lost == len(missing)
+    dropped = [e for e in source.events if e.kind == 'dropped']
+    assert dropped and all('holes.mkv' in e.detail for e in dropped)
+    for event in dropped:
+        start, end = event.span_ns
+        span = [c for c in missing if start <= c * 100_000_000 <= end]
+        assert len(span) == event.count, (event, missing)
+
+
+def test_truncated_file_dropped_event_has_the_time_span(tmp_path):
+    path = write_video(tmp_path / 'full.mkv', n=30, options={'g': '10'})
+    cut = tmp_path / 'cut.mkv'
+    data = path.read_bytes()
+    cut.write_bytes(data[:len(data) // 2])
+    with open_source(cut) as source:
+        frames = list(source)
+    dropped = [e for e in source.events if e.kind == 'dropped']
+    assert len(dropped) == 1
+    last = frames[-1].timestamp_ns
+    assert dropped[0].span_ns == (last + 100_000_000, 2_900_000_000)
+    assert dropped[0].count == 30 - len(frames)
+    assert '2.90 s' in dropped[0].detail
+
+
+@pytest.mark.parametrize('threads', [1, 8])
+def test_no_decodable_frame_lost_at_the_end_of_a_cut_file(tmp_path, threads):
+    """Frame-threaded decoding holds frames back; every cut point must
+    still give every frame that decodes cleanly (reference: the same cut
+    decoded frame by frame and drained)."""
+    path = write_video(tmp_path / 'full.mkv', n=40, size=(320, 240),
+                       options={'g': '10'})
+    data = path.read_bytes()
+    rng = np.random.default_rng(0)
+    for fraction in (0.3, 0.55, 0.8, 0.97):
+        cut = tmp_path / 'cut.mkv'
+        cut.write_bytes(data[:int(len(data) * fraction)]
+                        + rng.integers(0, 256, 300, np.uint8).tobytes())
+        with open_source(cut, threads=threads) as source:
+            got = codes(source)
+        with av.open(str(cut)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type, stream.thread_count = 'FRAME', threads
+            clean = []
+            for packet in container.demux(stream):
+                try:
+                    clean += [f for f in packet.decode() if not f.is_corrupt]
+                except av.error.FFmpegError:
+                    pass
+        want = [frame_code(f.to_ndarray(format='rgb24')) for f in clean]
+        # Every clean frame comes out (a damaged last one may be withheld).
+        assert got == want[:len(got)] and len(got) >= len(want) - 1
+        assert got == list(range(len(got)))
+
+
+def test_gap_clock_tells_gaps_from_variable_rate():
+    from perception_driving.sources.video_decode import GapClock
+
+    def run(times_ms, nominal_ms=None):
+        clock = GapClock(nominal_ms and nominal_ms * 1e6)
+        return [clock.missing(int(t * 1e6)) for t in times_ms], clock
+
+    lost, clock = run([0, 100, 200, 300, 900, 1000], 100)
+    assert lost == [0, 0, 0, 0, 5, 0] and not clock.variable
+    # A container that claims 25 fps for 12.5 fps frames: no made-up gaps.
+    lost, _ = run([0, 80, 160, 240, 320], 40)
+    assert lost == [0] * 5
+    # Variable frame rate: pauses are not losses.
+    lost, clock = run([0, 100, 150, 400, 450, 500, 1000, 1033], 100)
+    assert lost == [0] * 8 and clock.variable
+    lost, clock = run([0, 33, 66, 100, 133, 166, 200, 400])
+    assert lost == [0] * 7 + [5] and clock.step_ns == pytest.approx(33e6, rel=0.05)
