@@ -8,6 +8,7 @@ pydicom) at module level; each ``run`` imports the work it does.
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 from perception.cli.base import Command
@@ -19,7 +20,7 @@ __all__ = ['DeidCommand', 'SynthCtCommand']
 
 @COMMANDS.register_module(name='deid')
 class DeidCommand(Command):
-    """``perception deid IN OUT [--salt-file F] [--report FILE] [--hash-names]``."""
+    """``perception deid IN OUT [--salt-file F] [--report FILE] [--keep-names] [--quiet]``."""
 
     name = 'deid'
     help = (f'de-identify DICOM files (PS3.15 {EDITION} Basic Profile with the Retain '
@@ -35,35 +36,48 @@ class DeidCommand(Command):
                                  'default: a random key for this run only')
         parser.add_argument('--report', metavar='FILE',
                             help='JSON report (default: OUT/deid_report.json)')
-        parser.add_argument('--hash-names', action='store_true',
-                            help='replace file and folder names by keyed hashes (for input '
-                                 'trees named after patients)')
+        parser.add_argument('--keep-names', action='store_true',
+                            help="keep the input's file and folder names (default: keyed "
+                                 'hashes, since names often carry patient data); warns')
+        # names are hashed by default now; the old switch is accepted
+        parser.add_argument('--hash-names', action='store_true', help=argparse.SUPPRESS)
+        parser.add_argument('--quiet', action='store_true',
+                            help='no progress display (the summary line stays)')
 
     def run(self, args: argparse.Namespace) -> int:
+        import time
+
+        from perception.progress import summary
         from perception_medical.deid.files import DeidError, deidentify, read_key
+        started = time.perf_counter()
         try:
             key = read_key(args.salt_file) if args.salt_file else None
-            result = deidentify(args.input, args.output, key=key, report=args.report,
-                                hash_names=args.hash_names)
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', UserWarning)  # said below instead
+                result = deidentify(args.input, args.output, key=key, report=args.report,
+                                    keep_names=args.keep_names,
+                                    quiet=True if args.quiet else None)
         except DeidError as exc:
             print(f'perception deid: error: {exc}')
             return 2
-        summary = result['summary']
-        print(f"perception deid: {summary['written']} file(s) written to {args.output}, "
-              f"{summary['skipped']} skipped (not DICOM / DICOMDIR, listed in the report)")
-        if summary['burned_in_annotation']:
-            print(f"WARNING: {summary['burned_in_annotation']} file(s) have "
+        count = result['summary']
+        if args.keep_names:
+            print('WARNING: --keep-names: output file and folder names are the input\'s '
+                  'and the report names the input files; they may carry patient data')
+        if count['burned_in_annotation']:
+            print(f"WARNING: {count['burned_in_annotation']} file(s) have "
                   'BurnedInAnnotation=YES: text in the pixels is NOT removed; see '
                   '"burned_in_annotation" in the report')
         print(f"report: {args.report or Path(args.output) / 'deid_report.json'}")
-        if summary['failed']:
-            print(f"perception deid: error: {summary['failed']} file(s) could not be "
+        if count['failed']:
+            print(f"perception deid: error: {count['failed']} file(s) could not be "
                   'de-identified and were not written (status "failed" in the report)')
-            return 1
-        if summary['written'] == 0:
+        if count['written'] == 0:
             print(f'perception deid: error: no DICOM file found in {args.input}')
-            return 1
-        return 0
+        summary(f"perception deid: {count['written']} file(s) written to {args.output}, "
+                f"{count['skipped']} skipped (not DICOM / DICOMDIR, counted in the report), "
+                f"{count['failed']} failed in {time.perf_counter() - started:.1f} s")
+        return 1 if count['failed'] or count['written'] == 0 else 0
 
 
 @COMMANDS.register_module(name='synth-ct')

@@ -21,10 +21,23 @@ from pydicom.uid import UID
 from .profile import CLEAN, DUMMY, EMPTY, KEEP, RECURSE, REMOVE, Profile, dummy_value, load_profile
 from .profile import UID as UID_ACTION
 
-# Free text and names inside a sequence whose action is D (Content
-# Sequence, Verifying Observer Sequence ...) are not all listed in the table
-# (e.g. Text Value); the sequence is kept for conformance but these go.
-_FREE_TEXT_VRS = ('PN', 'LT', 'ST', 'UT', 'UC')
+# Public attributes the shipped table does not list (newer editions add
+# some, e.g. reviewer names and update date-times; Text Value inside Content
+# Sequence items) are not kept when they can carry a name, a date or free
+# text: removed, or replaced by a dummy inside the items of a sequence whose
+# action is D (Content Sequence ...), where the item must stay valid.
+UNLISTED_VRS = ('PN', 'DA', 'DT', 'TM', 'LO', 'SH', 'LT', 'ST', 'UT', 'UC')
+# The short retain list of unlisted text attributes that identify nobody
+# and that readers need: coded vocabulary (Code Sequence Macro), how pixels
+# map to units, the device make and the reconstruction kernel.
+RETAINED_TEXT = {
+    0x00080100: 'CodeValue', 0x00080102: 'CodingSchemeDesignator',
+    0x00080103: 'CodingSchemeVersion', 0x00080104: 'CodeMeaning',
+    0x00080119: 'LongCodeValue', 0x00281054: 'RescaleType',
+    0x00281055: 'WindowCenterWidthExplanation', 0x00283003: 'LUTExplanation',
+    0x00283004: 'ModalityLUTType', 0x00080070: 'Manufacturer',
+    0x00081090: 'ManufacturerModelName', 0x00181210: 'ConvolutionKernel',
+}
 # File meta attributes that name sending/receiving systems.
 _META_REMOVE = (0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102)
 _OFFSET_MIN_DAYS, _OFFSET_MAX_DAYS = 365, 3650
@@ -100,18 +113,17 @@ class Deidentifier:
         return -(_OFFSET_MIN_DAYS + n % (_OFFSET_MAX_DAYS - _OFFSET_MIN_DAYS + 1))
 
     def hash_name(self, name: str) -> str:
-        """A keyed hash for a file or folder name (keeps the suffix)."""
-        stem, dot, suffix = name.rpartition('.')
-        if not dot or not stem or len(suffix) > 5:
-            stem, suffix = name, ''
-        hashed = self._digest('name', stem).hex()[:20]
-        return f'{hashed}.{suffix}' if suffix else hashed
+        """A keyed hash (20 hex digits) for a file or folder name; no part
+        of the name is kept (a suffix such as ``Doe.Jane`` is a name too)."""
+        return self._digest('name', name).hex()[:20]
 
     # -- the dataset walk ------------------------------------------------
 
     def apply(self, ds: Dataset) -> Changes:
         """De-identify ``ds`` (with its ``file_meta``) in place."""
         changes = Changes()
+        if getattr(ds, 'preamble', None) is not None:
+            ds.preamble = bytes(128)  # free bytes: some writers put names there
         changes.burned_in_annotation = str(ds.get('BurnedInAnnotation', '')).upper() == 'YES'
         patient = _patient_identity(ds)
         walk = _Walk(self, self.offset_days(patient), self.pseudonym(patient), changes)
@@ -168,13 +180,23 @@ class _Walk:
             row = self.owner.profile.row_for(tag)
             vr = elem.VR
             if row is None:
-                if vr == 'SQ':
-                    self.items(elem, path, in_dummy_sequence)
-                elif in_dummy_sequence and vr in _FREE_TEXT_VRS and not elem.is_empty:
-                    elem.value = dummy_value(vr)
-                    self.changes.dummy.append(path)
+                self.unlisted(ds, elem, path, in_dummy_sequence)
                 continue
             self.act(ds, elem, row.action(vr), path, in_dummy_sequence)
+
+    def unlisted(self, ds: Dataset, elem, path: str, in_dummy_sequence: bool) -> None:
+        """A public attribute the table does not list."""
+        vr = elem.VR
+        if vr == 'SQ':
+            self.items(elem, path, in_dummy_sequence)
+        elif vr not in UNLISTED_VRS or int(elem.tag) in RETAINED_TEXT or elem.is_empty:
+            return
+        elif in_dummy_sequence:
+            elem.value = dummy_value(vr)
+            self.changes.dummy.append(path)
+        else:
+            del ds[elem.tag]
+            self.changes.removed.append(path)
 
     def items(self, elem, path: str, in_dummy_sequence: bool) -> None:
         for i, item in enumerate(elem.value or ()):

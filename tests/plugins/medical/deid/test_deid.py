@@ -28,6 +28,8 @@ TABLE = json.loads((Path(__file__).parent / 'data' / 'ps3.15_2024b_table_e1-1.js
 ROWS = TABLE['attributes']
 KEY = b'k' * 32
 TEST_FILES = Path(pydicom.__file__).parent / 'data' / 'test_files'
+# tests that pair input and output files by name keep the names
+pytestmark = pytest.mark.filterwarnings(r'ignore:deidentify\(keep_names')
 
 
 def _tag(row) -> int | None:
@@ -148,7 +150,7 @@ def test_table_is_ps315_2024b_and_plugin_matches_it():
 
 def test_every_attribute_of_table_e1_1_handled(tmp_path):
     src, planted = _everything_file(tmp_path / 'in' / 'a.dcm')
-    report = deidentify(tmp_path / 'in', tmp_path / 'out', key=KEY)
+    report = deidentify(tmp_path / 'in', tmp_path / 'out', key=KEY, keep_names=True)
     out = pydicom.dcmread(tmp_path / 'out' / 'a.dcm')
     raw = (tmp_path / 'out' / 'a.dcm').read_bytes()
     orig = pydicom.dcmread(src)
@@ -227,9 +229,9 @@ def _read_all(folder: Path) -> dict[str, Dataset]:
 
 def test_uids_consistent_across_series_and_runs(tmp_path):
     _series(tmp_path / 'in', 'P1')
-    deidentify(tmp_path / 'in', tmp_path / 'a', key=KEY)
-    deidentify(tmp_path / 'in', tmp_path / 'b', key=KEY)
-    deidentify(tmp_path / 'in', tmp_path / 'c', key=b'another key, 16+ bytes')
+    deidentify(tmp_path / 'in', tmp_path / 'a', key=KEY, keep_names=True)
+    deidentify(tmp_path / 'in', tmp_path / 'b', key=KEY, keep_names=True)
+    deidentify(tmp_path / 'in', tmp_path / 'c', key=b'another key, 16+ bytes', keep_names=True)
     a, b, c = _read_all(tmp_path / 'a'), _read_all(tmp_path / 'b'), _read_all(tmp_path / 'c')
     orig = _read_all(tmp_path / 'in')
     for attr in ('StudyInstanceUID', 'SeriesInstanceUID', 'FrameOfReferenceUID'):
@@ -248,7 +250,7 @@ def test_uids_consistent_across_series_and_runs(tmp_path):
 def test_dates_shift_one_offset_per_patient(tmp_path):
     _series(tmp_path / 'in', 'P1')
     _series(tmp_path / 'in', 'P2')
-    deidentify(tmp_path / 'in', tmp_path / 'out', key=KEY)
+    deidentify(tmp_path / 'in', tmp_path / 'out', key=KEY, keep_names=True)
     offsets = {}
     for name, ds in _read_all(tmp_path / 'out').items():
         study = datetime.datetime.strptime(ds.StudyDate, '%Y%m%d')
@@ -271,7 +273,7 @@ def test_pixels_geometry_identical_and_input_untouched(tmp_path):
         (tmp_path / 'in' / 'real').mkdir(parents=True, exist_ok=True)
         (tmp_path / 'in' / 'real' / name).write_bytes((TEST_FILES / name).read_bytes())
     before = _digest_tree(tmp_path / 'in')
-    deidentify(tmp_path / 'in', tmp_path / 'out', key=KEY)
+    deidentify(tmp_path / 'in', tmp_path / 'out', key=KEY, keep_names=True)
     assert _digest_tree(tmp_path / 'in') == before
     orig, out = _read_all(tmp_path / 'in'), _read_all(tmp_path / 'out')
     assert set(orig) == set(out)
@@ -295,7 +297,7 @@ def test_structure_kept_non_dicom_skipped_burned_in_flagged(tmp_path):
     (tmp_path / 'in' / 'DICOMDIR').write_bytes((TEST_FILES / 'dicomdirtests' / 'DICOMDIR')
                                                .read_bytes())
     report = deidentify(tmp_path / 'in', tmp_path / 'out', key=KEY,
-                        report=tmp_path / 'r.json')
+                        report=tmp_path / 'r.json', keep_names=True)
     assert (tmp_path / 'out' / 'deep' / 'er' / 'P1_0.dcm').is_file()
     assert not (tmp_path / 'out' / 'notes.txt').exists()
     assert not (tmp_path / 'out' / 'DICOMDIR').exists()
@@ -318,7 +320,8 @@ def test_a_failing_file_is_reported_not_written(tmp_path, monkeypatch, capsys):
             raise ValueError('boom')
         return apply(self, ds)
     monkeypatch.setattr(deidentifier.Deidentifier, 'apply', flaky)
-    assert DeidCommand().main([str(tmp_path / 'in'), str(tmp_path / 'out')]) == 1
+    assert DeidCommand().main([str(tmp_path / 'in'), str(tmp_path / 'out'),
+                               '--keep-names']) == 1
     assert 'could not be de-identified' in capsys.readouterr().out
     report = json.loads((tmp_path / 'out' / 'deid_report.json').read_text())
     status = {e['input']: e['status'] for e in report['files']}
@@ -351,7 +354,7 @@ def test_report_and_output_hold_no_original_value_nor_key(tmp_path):
 
 def test_hash_names_hide_patient_folder_names(tmp_path):
     _series(tmp_path / 'in' / 'DOE_JOHN_1961', 'P1', n=2)
-    report = deidentify(tmp_path / 'in', tmp_path / 'out', key=KEY, hash_names=True)
+    report = deidentify(tmp_path / 'in', tmp_path / 'out', key=KEY)  # the default
     names = [p.name for p in (tmp_path / 'out').rglob('*')]
     assert not any('DOE' in n or 'P1' in n for n in names), names
     assert 'DOE' not in json.dumps(report)
