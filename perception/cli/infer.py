@@ -78,8 +78,10 @@ class InferCommand(Command):
             source_options=dict(args.source_option), **options)
         videos = ', '.join(f'{k} ({v} frames)' for k, v in
                            result['videos'].items())
-        post = ''.join(f'; {name}: {value}' for name, value in
-                       result['postprocessors'].items())
+        post = ''.join(
+            f'; {name}: ' + ', '.join(f'{k} {v}' for k, v in value.items()
+                                      if isinstance(v, (int, float)))
+            for name, value in result['postprocessors'].items())
         state = ' (interrupted)' if result['interrupted'] else ''
         summary(f"infer{state}: {result['frames']} frames, "
                 f"{result['detections']} detections, {result['fps']:.1f} "

@@ -30,7 +30,7 @@ import numpy as np
 from perception.data.frames import is_ct_frame
 from perception.deploy.predictor import Predictor, load_predictor
 from perception.deploy.writers import DetectionsJson, MediaWriter, detections_of, redact_uri
-from perception.sources import Frame, FrameSet, open_source
+from perception.sources import Frame, FrameSet, SourceError, open_source
 
 __all__ = ['infer', 'InferRun', 'slabs', 'DETECTIONS_FILE']
 
@@ -143,7 +143,7 @@ class InferRun:
                     class_names=list(self.predictor.class_names)))
 
     def _log_events(self, source: Any) -> None:
-        events = source.events
+        events = list(source.events)
         if len(events) < self._events_seen:  # the source trimmed its list
             self._events_seen = 0
         for event in events[self._events_seen:]:
@@ -229,6 +229,9 @@ class InferRun:
             bar.close()
             summary = self._finish(source, start, interrupted, error)
         if error is not None:
+            from perception.errors import is_user_error
+            if is_user_error(error) and redact_uri(str(error)) != str(error):
+                raise SourceError(redact_uri(str(error))) from None
             raise error
         return summary
 
@@ -293,7 +296,13 @@ def infer(model: Any, source: str, out: str = 'work_dirs/infer',
     """
     predictor = load_predictor(model, backend, score_thr=score_thr,
                                threads=threads, **backend_options)
-    opened = open_source(source, **dict(source_options or {}))
+    from perception.errors import is_user_error
+    try:
+        opened = open_source(source, **dict(source_options or {}))
+    except Exception as exc:  # the opener's message may name credentials
+        if not is_user_error(exc) or redact_uri(str(exc)) == str(exc):
+            raise
+        raise SourceError(redact_uri(str(exc))) from None
     with opened:
         info = dict(model=os.path.basename(os.path.normpath(os.fspath(model)))
                     if not hasattr(model, 'forward') else type(model).__name__,

@@ -137,6 +137,15 @@ class Predictor:
         else:
             from perception.models.heads.postprocess import postprocess_detections
             boxes, scores = outputs[0], outputs[1]
+            names = self.class_names
+            if names and scores.shape[-1] != len(names):
+                from perception.deploy.manifest import BundleError
+                raise BundleError(
+                    f"'{self.backend.source}': the model scores "
+                    f'{scores.shape[-1]} classes but its record names '
+                    f'{len(names)} ({", ".join(names)}) in '
+                    'pretrained_cfg.class_names; the manifest belongs to '
+                    'another model: re-export')
             results = postprocess_detections(
                 boxes.float(), scores.float(),
                 score_thr=float(self.settings['score_thr']),
