@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-__all__ = ['train', 'test', 'export']
+__all__ = ['train', 'test', 'export', 'infer']
 
 
 def train(config: str, *, work_dir: str | None = None,
@@ -46,13 +46,16 @@ def train(config: str, *, work_dir: str | None = None,
 def test(config: str, checkpoint: str, *, work_dir: str | None = None,
          cfg_options: Sequence[str] = (), launcher: str = 'none',
          out: str | None = None, show_dir: str | None = None,
-         trust_checkpoint: bool = False) -> dict:
+         trust_checkpoint: bool = False, backend: str = 'torch') -> dict:
     """Evaluate ``checkpoint`` (a file, or a work dir naming its latest) on
     the test split of ``config``.
 
     Args:
         out: also write every prediction as JSON to this file.
         show_dir: also write pictures of predictions to this folder.
+        backend: ``'torch'`` (``checkpoint`` is a checkpoint) or
+            ``'onnxruntime'`` (``checkpoint`` is a deploy bundle or .onnx:
+            the config's evaluator on the exported model).
         Others as in :func:`train`.
 
     Returns:
@@ -61,9 +64,15 @@ def test(config: str, checkpoint: str, *, work_dir: str | None = None,
     from perception.engine.launch import RunOptions, run
     options = RunOptions(work_dir=work_dir, cfg_options=tuple(cfg_options),
                          launcher=launcher, trust_checkpoint=trust_checkpoint,
-                         checkpoint=checkpoint, out=out, show_dir=show_dir)
-    return dict(run(config, 'test', options, lambda runner: runner.test())
-                or {})
+                         checkpoint=checkpoint, out=out, show_dir=show_dir,
+                         backend=backend)
+
+    def action(runner: Any) -> Any:
+        if backend != 'torch':  # the exported model in the config's place
+            from perception.deploy.evaluate import backend_model
+            runner.model = backend_model(checkpoint, backend)
+        return runner.test()
+    return dict(run(config, 'test', options, action) or {})
 
 
 def export(config: str, checkpoint: str, *, out: str | None = None,
@@ -99,6 +108,29 @@ def export(config: str, checkpoint: str, *, out: str | None = None,
     with trust_checkpoints(trust_checkpoint):
         return export_detector(config, checkpoint, out, ExportOptions(**known),
                                cfg_options=cfg_options)
+
+
+def infer(model: Any, source: str, *, out: str = 'work_dirs/infer',
+          backend: str | None = None, score_thr: float | None = None,
+          **options: Any) -> dict:
+    """Detect objects in a source (``perception infer``).
+
+    Args:
+        model: a checkpoint or work dir (PyTorch), a deploy bundle folder or
+            an ``.onnx`` file (ONNX Runtime).
+        source: anything :func:`perception.sources.open_source` accepts.
+        out: output folder (detections.json, pictures, annotated MP4s).
+        backend: ``'onnxruntime'`` or ``'torch'`` (default from ``model``).
+        score_thr: lowest score kept (default: the model's).
+        **options: of :func:`perception.deploy.infer.infer` (``batch``,
+            ``threads``, ``max_frames``, ``source_options``...).
+
+    Returns:
+        the run's summary (frames, detections, fps, files...).
+    """
+    from perception.deploy.infer import infer as run_infer
+    return run_infer(model, source, out=out, backend=backend,
+                     score_thr=score_thr, **options)
 
 
 def infer(model: Any, source: str, *, out: str = 'work_dirs/infer',
