@@ -147,7 +147,7 @@ EXPORTERS = PerceptionRegistry('exporter', scope='perception',
                                locations=[])
 # Inference backends (ONNX Runtime, TensorRT) that run exported models.
 BACKENDS = PerceptionRegistry('backend', scope='perception',
-                              locations=[])
+                              locations=['perception.deploy.backends'])
 # Post-processing of a model's predictions that a plugin adds for its
 # domain (e.g. slice detections of a CT series merged into 3D findings), so
 # `perception infer` uses it without importing the plugin.
@@ -161,13 +161,14 @@ SOURCES = PerceptionRegistry('source', scope='perception',
 #: imports them directly (perception.cli) without loading any plugin.
 CORE_COMMAND_MODULES = ('perception.cli.runs', 'perception.cli.listing',
                         'perception.cli.benchmark', 'perception.cli.data',
-                        'perception.cli.export')
+                        'perception.cli.export', 'perception.cli.infer')
 COMMANDS = PerceptionRegistry('command', scope='perception',
                               locations=list(CORE_COMMAND_MODULES))
 # Benchmarks run by `perception benchmark NAME`.
 BENCHMARKS = PerceptionRegistry('benchmark', scope='perception',
                                 locations=['perception.cli.benchmark',
-                                           'perception.engine'])
+                                           'perception.engine',
+                                           'perception.deploy.latency'])
 
 ALL_REGISTRIES = [
     RUNNERS, RUNNER_CONSTRUCTORS, LOOPS, HOOKS, LOG_PROCESSORS, OPTIMIZERS,
