@@ -103,8 +103,10 @@ TRANSFORMS = _child('transform', MMENGINE_TRANSFORMS, ['perception.data'])
 
 # Backbones, necks, heads, data preprocessors and whole models.
 MODELS = _child('model', MMENGINE_MODELS, ['perception.models'])
-# Model wrappers like 'MMDistributedDataParallel'.
-MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS, [])
+# Model wrappers like 'MMDistributedDataParallel', and FSDP2's
+# 'FullyShardedWrapper' (engine).
+MODEL_WRAPPERS = _child('model_wrapper', MMENGINE_MODEL_WRAPPERS,
+                        ['perception.engine'])
 # Weight initialization methods like uniform, xavier.
 WEIGHT_INITIALIZERS = _child('weight initializer',
                              MMENGINE_WEIGHT_INITIALIZERS, [])

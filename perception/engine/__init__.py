@@ -14,6 +14,7 @@ from perception.engine.checkpoint import (
     load_checkpoint_file,
     trust_checkpoints,
 )
+from perception.engine.fsdp import FullStateDictHook, FullyShardedWrapper
 from perception.engine.hooks import CheckpointStateHook, PretrainedCfgHook
 from perception.engine.mix_switch import MixSwitchHook
 from perception.engine.optim import CPUAmpOptimWrapper
@@ -23,7 +24,8 @@ from perception.engine.outputs import DumpPredictionsJSON
 __all__ = [
     'install', 'UnsafeCheckpointError', 'load_checkpoint_file',
     'trust_checkpoints', 'CheckpointStateHook', 'PretrainedCfgHook',
-    'CPUAmpOptimWrapper', 'DumpPredictionsJSON', 'MixSwitchHook',
+    'CPUAmpOptimWrapper', 'DumpPredictionsJSON', 'FullyShardedWrapper',
+    'FullStateDictHook', 'MixSwitchHook',
     'LayerDecayOptimWrapperConstructor'
 ]
 

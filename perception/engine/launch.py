@@ -29,6 +29,7 @@ from perception.engine.dist import (
     init_cpu_process_group,
 )
 from perception.engine.optim import cpu_amp_optim_wrapper
+from perception.engine.fsdp import add_fsdp_hook
 from perception.engine.privacy import private_runner_class
 from perception.registry import translate_unknown_type
 
@@ -103,6 +104,7 @@ def build_config(config: str, mode: str,
         cfg.work_dir = default_work_dir(config)
     cfg.launcher = options.launcher
     _add_run_hooks(cfg)
+    add_fsdp_hook(cfg)
     if mode == 'train':
         if options.resume == 'auto':
             cfg.resume, cfg.load_from = True, None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
+from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 
 from perception.data.geometry import boxes_to_current, pred_boxes_to_source, preds_in_source
@@ -26,7 +27,9 @@ class PredictionPicturesHook(Hook):
     boxes drawn on them to ``out_dir``, named ``00000_<file stem>.png``, or
     ``00000_series-<digest>-slice-0003.png`` / ``00000_sample-<digest>.png``
     when the run's privacy guard hides the sample's path. Images PIL cannot
-    read (DICOM) are drawn from the model's input instead.
+    read (DICOM) are drawn from the model's input instead. Under torchrun
+    only rank 0 writes (pictures of its share of the test set), so ranks
+    never overwrite each other's files.
 
     Args:
         out_dir: folder for the pictures.
@@ -47,7 +50,8 @@ class PredictionPicturesHook(Hook):
 
     def after_test_iter(self, runner, batch_idx: int, data_batch=None,
                         outputs=None) -> None:
-        if self._written >= self.max_images or not outputs:
+        if self._written >= self.max_images or not outputs or \
+                not is_main_process():
             return
         os.makedirs(self.out_dir, exist_ok=True)
         classes = self._classes(runner)

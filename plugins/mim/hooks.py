@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import torch
+from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
@@ -107,6 +108,8 @@ class ReconstructionHook(Hook):
                 next(model.parameters()).device), self.seed)
         finally:
             model.train(was_training)
+        if not is_main_process():
+            return  # every rank computes (sharded models), rank 0 writes
         folder = os.path.join(runner.work_dir, self.out_dir)
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, f'iter_{runner.iter + 1:06d}.png')
