@@ -21,6 +21,7 @@ from typing import Any, Iterator, Literal
 import numpy as np
 
 from perception.errors import UserError
+from perception.redact import redact_text, redact_url
 from perception.registry import SOURCES
 
 EventKind = Literal['stall', 'reconnect', 'dropped', 'corrupt', 'partial',
@@ -90,10 +91,14 @@ class FrameSource(abc.ABC):
     Subclasses implement :meth:`_iter_frames` and, if they hold resources,
     :meth:`_close`. ``events`` collects :class:`SourceEvent` s and ``stats``
     counts what happened (``frames``, ``dropped``, ``corrupt``...).
+    ``uri`` is the source as shown (credentials redacted,
+    :func:`perception.redact.redact_url`): use it in every message;
+    ``connect_uri`` is the one to connect to, never to print.
     """
 
     def __init__(self, uri: str, timeout_s: float | None = None) -> None:
-        self.uri = str(uri)
+        self.connect_uri = str(uri)
+        self.uri = redact_url(self.connect_uri)
         self.timeout_s = timeout_s
         self.events: list[SourceEvent] = []
         self.stats: dict[str, int | float] = {'frames': 0}
@@ -111,15 +116,22 @@ class FrameSource(abc.ABC):
     def __iter__(self) -> Iterator[Frame | FrameSet]:
         if self.closed:
             raise SourceError(f'{self.uri}: the source is closed')
-        for item in self._iter_frames():
-            self.stats['frames'] = int(self.stats.get('frames', 0)) + 1
-            yield item
+        try:
+            for item in self._iter_frames():
+                self.stats['frames'] = int(self.stats.get('frames', 0)) + 1
+                yield item
+        except (SourceError, SourceTimeout) as exc:
+            shown = redact_text(str(exc))
+            if shown != str(exc):  # a library quoted the URL with credentials
+                raise type(exc)(shown) from None
+            raise
 
     def emit(self, kind: EventKind, detail: str = '', count: int = 1,
              span_ns: tuple[int, int] | None = None) -> None:
-        """Record an event and count it in ``stats``."""
-        self.events.append(SourceEvent(kind, time.time(), detail, count,
-                                       span_ns))
+        """Record an event and count it in ``stats`` (URLs in ``detail``
+        redacted)."""
+        self.events.append(SourceEvent(kind, time.time(), redact_text(detail),
+                                       count, span_ns))
         self.stats[kind] = int(self.stats.get(kind, 0)) + count
 
     def close(self) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import re
 import threading
 from fractions import Fraction
 from typing import Any, Callable, Sequence
@@ -17,17 +16,16 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from perception.data.geometry import points_to_lps, sample_meta
+from perception.redact import redact_text
 
 __all__ = ['DetectionsJson', 'MediaWriter', 'VideoWriter', 'redact_uri',
            'detections_of']
 
-_CREDENTIALS = re.compile(r'(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@')
-
-
 def redact_uri(text: str) -> str:
-    """Credentials in URLs replaced by ``***`` (``rtsp://user:pw@host`` ->
-    ``rtsp://***@host``); nothing else changes."""
-    return _CREDENTIALS.sub(lambda m: f"{m['scheme']}***@", str(text))
+    """Credentials in URLs inside ``text`` replaced by ``***``
+    (``rtsp://user:pw@host`` -> ``rtsp://***@host``): the one helper,
+    :func:`perception.redact.redact_text`."""
+    return redact_text(text)
 
 
 def detections_of(sample: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -78,7 +78,7 @@ class StreamSource(FrameSource):
                  max_events: int = 10_000) -> None:
         super().__init__(uri, timeout_s)
         if buffering not in BUFFERING:
-            raise ValueError(f"{uri}: buffering must be 'latest' or 'fifo', "
+            raise ValueError(f"{self.uri}: buffering must be 'latest' or 'fifo', "
                              f'got {buffering!r}')
         self.buffering = buffering
         self.queue_size = int(queue_size or (1 if buffering == 'latest'
@@ -108,7 +108,7 @@ class StreamSource(FrameSource):
         self._received = 0
         self._last_ns = 0
         self._worker = threading.Thread(target=self._run, daemon=True,
-                                        name=f'stream {uri}')
+                                        name=f'stream {self.uri}')
         self._worker.start()
 
     # -- events from two threads --------------------------------------
@@ -236,7 +236,7 @@ class StreamSource(FrameSource):
         self._end()
 
     def _read_http(self, on_frame) -> None:
-        parts = urllib.parse.urlsplit(self.uri)
+        parts = urllib.parse.urlsplit(self.connect_uri)
         cls = (http.client.HTTPSConnection if parts.scheme == 'https'
                else http.client.HTTPConnection)
         conn = cls(parts.hostname, parts.port, timeout=self.read_timeout_s)
@@ -283,7 +283,7 @@ class StreamSource(FrameSource):
         import av
         try:
             container = av.open(
-                self.uri, options={'rtsp_transport': self.rtsp_transport},
+                self.connect_uri, options={'rtsp_transport': self.rtsp_transport},
                 timeout=(max(self.read_timeout_s, 2.0), self.read_timeout_s))
         except av.error.FFmpegError as exc:
             raise _Lost(f'cannot connect ({exc})') from exc
