@@ -157,27 +157,27 @@ class Predictor:
         return list(samples)
 
     def _nms_outputs(self, outputs: Sequence[torch.Tensor]) -> list:
-        """Padded in-graph NMS outputs (by manifest name: ``boxes``
-        (B, K, 4), ``scores`` (B, K), ``labels`` (B, K), optional
-        ``num_dets`` (B,)) -> InstanceData per image above the threshold."""
+        """In-graph NMS outputs (``perception.deploy.graph.NMS_OUTPUTS``:
+        ``num_dets`` (B,), ``det_boxes`` (B, M, 4), ``det_scores`` (B, M),
+        ``det_labels`` (B, M), padded with score 0 / label -1) ->
+        InstanceData per image above the score threshold (the graph's own
+        threshold is already applied: a lower one finds nothing more)."""
         from mmengine.structures import InstanceData
         named = dict(zip(self.backend.output_names, outputs))
-        missing = {'boxes', 'scores', 'labels'} - set(named)
-        if missing:
+        wanted = ('num_dets', 'det_boxes', 'det_scores', 'det_labels')
+        if any(name not in named for name in wanted):
             raise BackendError(
-                f"'{self.backend.source}': an nms='onnx' model needs outputs "
-                f'boxes, scores and labels; it has {sorted(named)}')
-        counts = named.get('num_dets')
+                f"'{self.backend.source}': an nms='onnx' model has the "
+                f'outputs {list(wanted)}; this one has {sorted(named)}: '
+                're-export it')
         results = []
-        for i in range(named['boxes'].shape[0]):
-            keep = named['scores'][i] > float(self.settings['score_thr'])
-            keep &= named['labels'][i] >= 0
-            if counts is not None:
-                keep[int(counts.reshape(-1)[i]):] = False
+        for i in range(named['det_boxes'].shape[0]):
+            scores, labels = named['det_scores'][i], named['det_labels'][i]
+            keep = (scores > float(self.settings['score_thr'])) & (labels >= 0)
+            keep[int(named['num_dets'].reshape(-1)[i]):] = False
             results.append(InstanceData(
-                bboxes=named['boxes'][i][keep].float().reshape(-1, 4),
-                scores=named['scores'][i][keep].float(),
-                labels=named['labels'][i][keep].long()))
+                bboxes=named['det_boxes'][i][keep].float().reshape(-1, 4),
+                scores=scores[keep].float(), labels=labels[keep].long()))
         return results
 
     # -- the call ---------------------------------------------------------
