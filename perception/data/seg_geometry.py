@@ -19,16 +19,20 @@ from perception.data.geometry import sample_meta, source_from_current
 
 
 def source_grid(sample: Any, source_shape: Sequence[int],
-                current_shape: Sequence[int]) -> torch.Tensor:
+                current_shape: Sequence[int], inverse: bool = False
+                ) -> torch.Tensor:
     """(1, H0, W0, 2) ``grid_sample`` grid (``align_corners=False``) that
     reads a map of ``current_shape`` (H, W) at the centres of the source
-    pixels (``source_shape`` (H0, W0)), through what the transforms did."""
+    pixels (``source_shape`` (H0, W0)), through what the transforms did;
+    ``inverse``: the other way round (a source map read at the centres of
+    the current image's pixels)."""
     h0, w0 = int(source_shape[0]), int(source_shape[1])
     h, w = int(current_shape[0]), int(current_shape[1])
-    current_from_source = np.linalg.inv(source_from_current(sample))
+    matrix = source_from_current(sample)
+    lookup = matrix if inverse else np.linalg.inv(matrix)
     ys, xs = np.meshgrid(np.arange(h0) + 0.5, np.arange(w0) + 0.5,
                          indexing='ij')
-    points = np.stack([xs, ys, np.ones_like(xs)], -1) @ current_from_source.T
+    points = np.stack([xs, ys, np.ones_like(xs)], -1) @ lookup.T
     points = points[..., :2] / points[..., 2:3]
     grid = np.stack([points[..., 0] / w * 2 - 1, points[..., 1] / h * 2 - 1],
                     -1)
@@ -60,3 +64,16 @@ def seg_to_source(sample: Any, seg: torch.Tensor, mode: str = 'bilinear',
     out = F.grid_sample(x.float(), grid, mode=mode, padding_mode='border',
                         align_corners=False)[0]
     return out[0].round().to(seg.dtype) if labels else out
+
+
+def seg_to_current(sample: Any, labels: torch.Tensor,
+                   current_shape: Sequence[int]) -> torch.Tensor:
+    """(H0, W0) labels on the source image -> (H, W) ``current_shape`` on
+    the current (model input) image, nearest neighbour (for pictures drawn
+    on the model input)."""
+    x = labels.reshape((1, 1) + tuple(labels.shape[-2:])).float()
+    grid = source_grid(sample, current_shape, labels.shape[-2:],
+                       inverse=True).to(labels.device)
+    out = F.grid_sample(x, grid, mode='nearest', padding_mode='border',
+                        align_corners=False)[0, 0]
+    return out.round().to(labels.dtype)

@@ -1,6 +1,7 @@
 """Pictures of predictions written by ``perception test --show-dir``:
-the predicted (and true) label and the predicted boxes, drawn on the source
-image (boxes mapped back through the recorded geometry).
+the predicted (and true) label, the predicted boxes and the predicted
+label map (blended, with a legend), drawn on the source image (mapped back
+through the recorded geometry).
 
 Pictures follow the run's privacy guard (:mod:`perception.engine.privacy`):
 in a guarded run they are named by series UID digest and slice index, or a
@@ -16,9 +17,11 @@ from mmengine.hooks import Hook
 
 from perception.data.geometry import boxes_to_current, pred_boxes_to_source, preds_in_source
 from perception.data.image_io import ImageReadError, read_image
+from perception.data.seg_geometry import seg_to_current, seg_to_source
 from perception.engine.privacy import sample_name
 from perception.registry import HOOKS
 from perception.visualization.draw import to_panels
+from perception.visualization.masks import draw_legend, overlay_mask
 
 
 @HOOKS.register_module()
@@ -83,6 +86,25 @@ class PredictionPicturesHook(Hook):
                 return None, False
         return Image.fromarray(to_panels(inputs[j])[0]), True
 
+    @staticmethod
+    def _draw_mask(sample, image, scaled: bool, classes: Sequence[str]):
+        """The predicted label map blended over the picture (mapped to the
+        model input when the picture is the model input), with a legend."""
+        import numpy as np
+        from PIL import Image
+        labels = sample.pred_sem_seg.data.reshape(
+            sample.pred_sem_seg.data.shape[-2:])
+        size = (image.height, image.width)
+        if preds_in_source(sample) != (not scaled):
+            labels = (seg_to_current(sample, labels, size) if scaled else
+                      seg_to_source(sample, labels, 'nearest', size))
+        labels = labels.cpu().numpy()
+        if labels.shape != size:  # a picture of another size: say so
+            return image
+        blended = overlay_mask(np.asarray(image.convert('RGB')), labels,
+                               len(classes))
+        return draw_legend(Image.fromarray(blended), labels, classes)
+
     def _draw(self, sample, image, scaled: bool, classes: Sequence[str],
               stem: str) -> None:
         from PIL import ImageDraw
@@ -91,6 +113,9 @@ class PredictionPicturesHook(Hook):
         def name(i: int) -> str:
             return classes[i] if 0 <= i < len(classes) else str(i)
 
+        if 'pred_sem_seg' in sample:
+            image = self._draw_mask(sample, image, scaled, classes)
+            draw = ImageDraw.Draw(image)
         lines = []
         if 'pred_score' in sample:
             score = sample.pred_score
