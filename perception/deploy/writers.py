@@ -87,8 +87,8 @@ class DetectionsJson:
             x1, y1, x2, y2 = (float(v) for v in box)
             ann = dict(id=len(self.annotations), image_id=image_id,
                        category_id=int(label), score=round(float(score), 5),
-                       bbox=[round(x1, 2), round(y1, 2), round(x2 - x1, 2),
-                             round(y2 - y1, 2)],
+                       bbox=[round(x1, 3), round(y1, 3), round(x2 - x1, 3),
+                             round(y2 - y1, 3)],
                        area=round((x2 - x1) * (y2 - y1), 2))
             if centres is not None:
                 ann['center_lps'] = [round(float(v), 3) for v in centres[k]]
