@@ -34,6 +34,8 @@ from perception_medical.evaluation import (
 #: (name, low mm inclusive, high mm exclusive)
 SIZE_BANDS = (('3-6mm', 3.0, 6.0), ('6-10mm', 6.0, 10.0),
               ('>10mm', 10.0, np.inf), ('>=6mm', 6.0, np.inf))
+#: the sensitivities reported per size band (besides its CPM)
+BAND_FP_RATES = (1.0, 2.0, 4.0)
 
 
 def _numpy(value) -> np.ndarray:
@@ -101,7 +103,8 @@ class FROCMetric(BaseMetric):
     detector. Every series seen is a scan, with or without lesions.
 
     Reports ``sens@F`` for F in ``fp_rates``, ``cpm``, counts, and the same
-    per size band (``cpm_3-6mm``, ``sens@1_6-10mm``...). After
+    per size band (``cpm_3-6mm``, ``sens@1_6-10mm``; sensitivities at 1,
+    2 and 4 FPs per scan). After
     ``evaluate``, :attr:`per_scan` holds a record per scan
     (:func:`per_scan_records`, at the threshold of ``operating_fp_rate``
     false positives per scan) with the scan's subgroup fields
@@ -225,7 +228,8 @@ class FROCMetric(BaseMetric):
                         outside.get(uid, []) for uid in scans}
             band = froc(candidates, inside, scans, excluded, self.fp_rates)
             metrics.update({f'sens@{f:g}_{name}': float(s) for f, s in
-                            zip(band.fp_rates, band.sensitivities)})
+                            zip(band.fp_rates, band.sensitivities)
+                            if f in BAND_FP_RATES})
             metrics.update({f'cpm_{name}': band.cpm,
                             f'lesions_{name}': band.n_lesions,
                             f'detected_{name}': band.n_detected})

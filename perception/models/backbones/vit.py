@@ -189,7 +189,18 @@ class VisionTransformer(PretrainedMixin, FineTuneMixin,
         return self.pos_drop(x + self.grid_pos_embed((H, W)))
 
     def adapt_state_dict(self, state_dict: dict) -> dict:
-        """Resample a file's position embedding to this model's grid."""
+        """Resample a file's position embedding to this model's grid, and
+        inflate a single-channel patch embedding to ``in_chans``."""
+        proj = state_dict.get('patch_embed.proj.weight')
+        own = self.patch_embed.proj.weight
+        if proj is not None and proj.shape[1] == 1 and own.shape[1] > 1 \
+                and proj.shape[0] == own.shape[0] \
+                and proj.shape[2:] == own.shape[2:]:
+            # one-channel pretraining (a CT window) into k channels (2.5D
+            # slabs, several windows): repeated and divided by k (I3D's
+            # inflation), so k equal channels give the pretrained response
+            state_dict['patch_embed.proj.weight'] = proj.repeat(
+                1, own.shape[1], 1, 1) / own.shape[1]
         pos = state_dict.get('pos_embed')
         if pos is not None and pos.shape != self.pos_embed.shape:
             if self.pos_embed_type == 'sincos':

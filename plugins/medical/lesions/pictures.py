@@ -6,7 +6,7 @@ import numpy as np
 
 
 def finding_picture(image: np.ndarray, finding: dict, best: dict,
-                    window=(-600.0, 1500.0), scale: int = 2):
+                    window=(-600.0, 1500.0), min_width: int = 320):
     """A PIL picture of ``finding`` on its strongest slice.
 
     Args:
@@ -15,7 +15,8 @@ def finding_picture(image: np.ndarray, finding: dict, best: dict,
             ``slice_range``, ``center_lps``).
         best: its member on this slice (``box`` in source pixels).
         window: (center, width) HU.
-        scale: upscaling for legibility (nearest).
+        min_width: small slices are enlarged (nearest, by a whole factor)
+            to at least this width, for legibility.
     """
     import torch
     from PIL import Image, ImageDraw
@@ -23,8 +24,11 @@ def finding_picture(image: np.ndarray, finding: dict, best: dict,
     from perception.structures import make_instances
     from perception.visualization import draw_boxes, to_panels
     panel = to_panels(np.asarray(image, np.float32)[None], [window])[0]
+    scale = max(1, -(-min_width // panel.shape[1]))
     panel = np.repeat(np.repeat(panel, scale, 0), scale, 1)
     box = np.asarray(best['box'], np.float32)[None] * scale
+    # at least one pixel each way (draw_boxes draws x1..x2-1)
+    box[:, 2:] = np.maximum(box[:, 2:], box[:, :2] + 1)
     instances = make_instances(torch.from_numpy(box),
                                torch.zeros(1, dtype=torch.int64))
     picture = draw_boxes(Image.fromarray(panel).convert('RGBA'), instances,

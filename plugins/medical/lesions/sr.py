@@ -25,6 +25,43 @@ import numpy as np
 
 #: (device name, manufacturer) recorded as the observer device
 DEVICE = ('perception lesion detector', 'perception')
+#: identifying attributes outside the patient and study modules that
+#: highdicom may copy from the sources (e.g. into the Contributing
+#: Equipment Sequence): removed wherever they occur
+NOT_COPIED = ('InstitutionName', 'InstitutionAddress',
+              'InstitutionalDepartmentName', 'StationName', 'OperatorsName',
+              'PerformingPhysicianName', 'PatientAddress',
+              'PatientTelephoneNumbers', 'OtherPatientIDs',
+              'OtherPatientNames', 'DeviceSerialNumber')
+
+
+#: type 2 attributes of the patient and study modules highdicom copies
+#: from the evidence (empty where a source lacks them)
+TYPE2 = ('PatientName', 'PatientID', 'PatientBirthDate', 'PatientSex',
+         'StudyID', 'StudyDate', 'StudyTime', 'AccessionNumber',
+         'ReferringPhysicianName')
+
+
+def _with_type2(ds):
+    """A copy of a source header with :data:`TYPE2` present."""
+    import copy
+    ds = copy.deepcopy(ds)
+    for keyword in TYPE2:
+        if keyword not in ds:
+            setattr(ds, keyword, '')
+    return ds
+
+
+def _scrub(ds) -> None:
+    """Remove :data:`NOT_COPIED` and private tags at every depth."""
+    ds.remove_private_tags()
+    for keyword in NOT_COPIED:
+        if keyword in ds:
+            delattr(ds, keyword)
+    for element in ds:
+        if element.VR == 'SQ':
+            for item in element.value:
+                _scrub(item)
 
 
 def _ellipse(center: np.ndarray, diameter: float, row_dir: np.ndarray,
@@ -64,7 +101,7 @@ def write_sr(path: str | os.PathLike, findings: Sequence[dict],
     from pydicom.uid import generate_uid
     if not sources:
         raise ValueError('write_sr: no source instances to reference')
-    evidence = [sources[k] for k in sorted(sources)]
+    evidence = [_with_type2(sources[k]) for k in sorted(sources)]
     first = evidence[0]
     affine = np.asarray(affine, np.float64)
     col_dir = affine[:3, 1] / np.linalg.norm(affine[:3, 1])  # along rows
@@ -110,6 +147,7 @@ def write_sr(path: str | os.PathLike, findings: Sequence[dict],
         sop_instance_uid=generate_uid(), instance_number=1,
         manufacturer=DEVICE[1], is_complete=True)
     sr.SeriesDescription = 'perception lesion findings'
+    _scrub(sr)
     sr.save_as(os.fspath(path), enforce_file_format=True)
     return os.fspath(path)
 

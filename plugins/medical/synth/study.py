@@ -129,6 +129,7 @@ def _base_dataset(phi, uids, geometry, encoding, k, n_slices, tok,
         setattr(ds, keyword, value)
     ds.SeriesDate = ds.ContentDate = ds.StudyDate
     ds.StudyTime = ds.SeriesTime = '101500'
+    ds.StudyID = '1'
     ds.PatientSex = sex
     ds.PatientAge = _age(phi)
     ds.Modality = 'CT'
