@@ -3,8 +3,11 @@ one thing."""
 from __future__ import annotations
 
 import json
+import random
 import warnings
 
+import numpy as np
+import torch
 from mmengine.hooks import Hook
 
 from perception.data.pretrained_cfg import PretrainedCfg
@@ -39,6 +42,36 @@ class CheckpointStateHook(Hook):
         # perception's loader already decodes; this covers checkpoints
         # handed to the runner by other means.
         decode_state(checkpoint)
+
+
+@HOOKS.register_module()
+class RandomStateHook(Hook):
+    """Store the random generators' states (Python, NumPy, torch CPU and
+    CUDA) in ``checkpoint['rng_state']`` and restore them on ``--resume``,
+    so a resumed run draws the same augmentations (and dropout) as one that
+    was never stopped: mmengine only re-seeds, which replays the first
+    epoch's draws."""
+
+    priority = 'NORMAL'
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        state = dict(python=random.getstate(), numpy=np.random.get_state(),
+                     torch=torch.get_rng_state())
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state['cuda'] = torch.cuda.get_rng_state_all()
+        checkpoint['rng_state'] = state
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        state = checkpoint.get('rng_state')
+        if not state or not getattr(runner, '_resume', False):
+            return  # load_from (fine-tuning) keeps the run's own seed
+        state = decode_state(state)
+        python = state['python']
+        random.setstate((python[0], tuple(python[1]), python[2]))
+        np.random.set_state(tuple(state['numpy']))
+        torch.set_rng_state(state['torch'])
+        if 'cuda' in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state['cuda'])
 
 
 @HOOKS.register_module()
@@ -150,8 +183,9 @@ class TimeBudgetHook(Hook):
 
     def _save(self, runner, name: str) -> None:
         import os
+
+        from perception.engine.safe_save import atomic_write
         runner.save_checkpoint(runner.work_dir, name, by_epoch=False)
-        with open(os.path.join(runner.work_dir, 'last_checkpoint'), 'w',
-                  encoding='utf-8') as f:
-            f.write(os.path.join(runner.work_dir, name))
+        atomic_write(os.path.join(runner.work_dir, 'last_checkpoint'),
+                     os.path.join(runner.work_dir, name))
         self._saved = True

@@ -31,10 +31,12 @@ from perception.engine.dist import (
 from perception.engine.optim import cpu_amp_optim_wrapper
 from perception.engine.fsdp import add_fsdp_hook
 from perception.engine.privacy import private_runner_class
+from perception.engine.safe_save import checkpoint_problem, find_resumable_checkpoint
+from perception.fileio import CheckpointError
 from perception.registry import translate_unknown_type
 
 #: hooks added to every run (type names in perception's HOOKS).
-RUN_HOOKS = ('CheckpointStateHook', 'PretrainedCfgHook')
+RUN_HOOKS = ('CheckpointStateHook', 'PretrainedCfgHook', 'RandomStateHook')
 
 logger = logging.getLogger('perception')
 
@@ -107,12 +109,21 @@ def build_config(config: str, mode: str,
     add_fsdp_hook(cfg)
     if mode == 'train':
         if options.resume == 'auto':
-            cfg.resume, cfg.load_from = True, None
-            if not osp.isfile(osp.join(cfg.work_dir, 'last_checkpoint')):
-                logger.warning('no checkpoint in %s to resume from; training '
-                               'from the start', cfg.work_dir)
+            # the newest complete checkpoint, not blindly last_checkpoint
+            found = (find_resumable_checkpoint(cfg.work_dir)
+                     if osp.isdir(cfg.work_dir) else None)
+            cfg.resume, cfg.load_from = found is not None, found
+            if found is None:
+                logger.warning('no complete checkpoint in %s to resume from; '
+                               'training from the start', cfg.work_dir)
         elif options.resume is not None:
-            cfg.resume, cfg.load_from = True, options.resume
+            path = resolve_checkpoint(options.resume)
+            problem = None if '://' in path else checkpoint_problem(path)
+            if problem:
+                raise CheckpointError(
+                    f'cannot resume from {path}: {problem}; pass an older '
+                    'checkpoint or --resume alone (the newest complete one)')
+            cfg.resume, cfg.load_from = True, path
         _set_amp(cfg, options.amp)
     else:
         if options.checkpoint is None:
