@@ -18,7 +18,8 @@ __all__ = ['train', 'test', 'export', 'infer']
 
 def train(config: str, *, work_dir: str | None = None,
           resume: str | bool | None = None, cfg_options: Sequence[str] = (),
-          launcher: str = 'none', amp: bool = False,
+          launcher: str = 'none', amp: str | bool | None = None,
+          compile: bool | None = None,
           trust_checkpoint: bool = False) -> Any:
     """Train ``config`` with mmengine's Runner.
 
@@ -29,7 +30,12 @@ def train(config: str, *, work_dir: str | None = None,
             a path: that checkpoint; ``None``: start afresh.
         cfg_options: ``KEY=VALUE`` overrides, e.g. ``train_cfg.max_epochs=2``.
         launcher: ``'none'`` or ``'pytorch'`` (under torchrun).
-        amp: mixed precision (bf16 on CPU, fp16 on GPU).
+        amp: mixed precision: ``'auto'`` (bf16 where the CPU or GPU has it
+            natively, else fp32), ``'bf16'`` (also ``True``), ``'fp16'``,
+            ``'off'`` (also ``False``); None: the config's ``amp`` (default
+            ``'auto'``).
+        compile: compile the training step (eager fallback, logged);
+            None: the config's ``compile``.
         trust_checkpoint: allow checkpoints that need full unpickling.
 
     Returns:
@@ -39,7 +45,7 @@ def train(config: str, *, work_dir: str | None = None,
     options = RunOptions(work_dir=work_dir, cfg_options=tuple(cfg_options),
                          launcher=launcher, trust_checkpoint=trust_checkpoint,
                          resume='auto' if resume is True else resume or None,
-                         amp=amp)
+                         amp=amp, compile=compile)
     return run(config, 'train', options, lambda runner: runner.train())
 
 

@@ -32,3 +32,12 @@ load_from = None
 resume = False
 
 randomness = dict(seed=0, deterministic=False)
+
+# Mixed precision: 'auto' = bf16 autocast where the hardware computes bf16
+# natively (CPUs with avx512_bf16 / AMX, GPUs of compute 8.0+), fp32
+# elsewhere; or 'bf16', 'fp16', 'off'. `perception train --amp MODE` overrides.
+amp = 'auto'
+# Compiled training step: set `compile = True` (or torch.compile options,
+# e.g. dict(mode='max-autotune')) in a config, or `perception train
+# --compile`; a failure falls back to eager and the log says why. (Not set
+# here, so `--cfg-options compile.backend=eager` can make the dict.)

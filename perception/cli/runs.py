@@ -33,15 +33,22 @@ class TrainCommand(Command):
         parser.add_argument('--resume', nargs='?', const='auto',
                             metavar='CKPT', help='resume from CKPT, or the '
                             'latest checkpoint in the work dir')
-        parser.add_argument('--amp', action='store_true',
-                            help='mixed precision (bf16 on CPU, fp16 on GPU)')
+        parser.add_argument('--amp', nargs='?', const='bf16', default=None,
+                            choices=['auto', 'bf16', 'fp16', 'off'],
+                            help="mixed precision: 'auto' (the default: "
+                            'bf16 where the CPU/GPU has it natively, else '
+                            "fp32), 'bf16' (a bare --amp), 'fp16', 'off'")
+        parser.add_argument('--compile', action='store_true', default=None,
+                            help='compile the training step (torch.compile; '
+                            'falls back to eager, saying why, if it fails)')
         add_runner_arguments(parser)
 
     def run(self, args):
         from perception import apis
         apis.train(args.config, work_dir=args.work_dir, resume=args.resume,
                    cfg_options=args.cfg_options, launcher=args.launcher,
-                   amp=args.amp, trust_checkpoint=args.trust_checkpoint)
+                   amp=args.amp, compile=args.compile,
+                   trust_checkpoint=args.trust_checkpoint)
         return 0
 
 

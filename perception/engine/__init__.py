@@ -1,4 +1,5 @@
-"""Engine: safe checkpoint I/O, run hooks, CPU AMP, launcher fixes and the
+"""Engine: safe checkpoint I/O, run hooks, AMP choice and CPU AMP, the
+compiled step with its fallback, launcher fixes and the
 runner building behind ``perception train`` / ``perception test``.
 
 Importing it registers the hooks, optimizer wrappers and the layer-decay
@@ -14,6 +15,7 @@ from perception.engine.checkpoint import (
     load_checkpoint_file,
     trust_checkpoints,
 )
+from perception.engine.compile import CompileHook
 from perception.engine.fsdp import FullStateDictHook, FullyShardedWrapper
 from perception.engine.hooks import CheckpointStateHook, PretrainedCfgHook, RandomStateHook
 from perception.engine.mix_switch import MixSwitchHook
@@ -32,7 +34,7 @@ __all__ = [
     'CPUAmpOptimWrapper', 'DumpPredictionsJSON', 'FullyShardedWrapper',
     'FullStateDictHook', 'MixSwitchHook',
     'LayerDecayOptimWrapperConstructor', 'RandomStateHook',
-    'CheckpointSaveError', 'find_resumable_checkpoint'
+    'CheckpointSaveError', 'find_resumable_checkpoint', 'CompileHook'
 ]
 
 

@@ -3,10 +3,13 @@
 API (:mod:`perception.apis`) and the command line both call it.
 
 Every run gets perception's checkpoint hooks, the safe loader (installed
-here, explicitly, and with ``trust_checkpoint`` scoped to the run), CPU AMP
-where no GPU is present, gloo under torchrun without a GPU, and readable
-errors for bad input (:class:`perception.errors.UserError`). Nothing here
-prints: notes go to the ``perception`` logger.
+here, explicitly, and with ``trust_checkpoint`` scoped to the run), the
+precision ``amp`` picks (bf16 where the hardware has it, :mod:`.amp`), an
+optional compiled training step with an eager fallback, gloo under torchrun
+without a GPU, and readable errors for bad input
+(:class:`perception.errors.UserError`). Nothing here prints: notes go to
+the ``perception`` logger, and the run's choices (precision) to the run's
+log as soon as the runner exists.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from mmengine.config import Config
 
 from perception._registry import UnknownTypeError, unknown_type_message
 from perception.engine import install
+from perception.engine.amp import AmpChoice, apply_amp, choose_amp
 from perception.engine.checkpoint import resolve_checkpoint, trust_checkpoints
 from perception.engine.config import load_config
 from perception.engine.dist import (
@@ -28,7 +32,6 @@ from perception.engine.dist import (
     destroy_process_group,
     init_cpu_process_group,
 )
-from perception.engine.optim import cpu_amp_optim_wrapper
 from perception.engine.fsdp import add_fsdp_hook
 from perception.engine.privacy import private_runner_class
 from perception.engine.safe_save import checkpoint_problem, find_resumable_checkpoint
@@ -51,7 +54,10 @@ class RunOptions:
         launcher: ``'none'`` or ``'pytorch'`` (under torchrun).
         trust_checkpoint: allow checkpoints that need full unpickling.
         resume: train only: ``'auto'`` (latest in the work dir) or a path.
-        amp: train only: mixed precision (bf16 on CPU, fp16 on GPU).
+        amp: train only: ``'auto'``, ``'bf16'``, ``'fp16'``, ``'off'`` (True
+            means bf16); None: the config's ``amp`` (default ``'auto'``).
+        compile: train only: compile the training step (torch.compile,
+            eager fallback); None: the config's ``compile``.
         checkpoint: test only: the checkpoint (or a work dir) to evaluate.
         out: test only: write predictions as JSON here.
         show_dir: test only: write pictures of predictions here.
@@ -65,7 +71,8 @@ class RunOptions:
     launcher: str = 'none'
     trust_checkpoint: bool = False
     resume: str | None = None
-    amp: bool = False
+    amp: str | bool | None = None
+    compile: bool | None = None
     checkpoint: str | None = None
     out: str | None = None
     show_dir: str | None = None
@@ -79,26 +86,56 @@ def _add_run_hooks(cfg: Config) -> None:
     cfg.custom_hooks = hooks
 
 
-def _set_amp(cfg: Config, amp: bool) -> None:
+def _set_amp(cfg: Config, amp: str | bool | None, notes: list[str]) -> None:
+    """Mixed precision of a training run: ``amp`` (the ``--amp`` flag) or
+    else the config's ``amp`` (default ``'auto'``, :mod:`.amp`)."""
     wrapper = dict(cfg.get('optim_wrapper') or {})
     if not wrapper:
         return
-    if amp:
-        if wrapper.get('type') in ('AmpOptimWrapper', 'CPUAmpOptimWrapper'):
-            logger.warning('the config already uses %s; amp changes nothing',
-                           wrapper['type'])
-        else:
-            wrapper['type'] = 'AmpOptimWrapper'
-            wrapper.setdefault('loss_scale', 'dynamic')
-    if not torch.cuda.is_available():
-        wrapper = cpu_amp_optim_wrapper(wrapper)
+    asked = amp if amp is not None else cfg.get('amp', 'auto')
+    choice = choose_amp(asked, wrapper.get('type'))
+    cfg.amp = choice.mode if choice.mode != 'config' else 'auto'
+    wrapper, problem = apply_amp(wrapper, choice)
+    notes.append(problem or choice.message())
     cfg.optim_wrapper = wrapper
 
 
-def build_config(config: str, mode: str,
-                 options: RunOptions | None = None) -> Config:
-    """The resolved config of a ``train`` or ``test`` run of ``config``."""
+def _set_compile(cfg: Config, compile: bool | None) -> None:
+    """``compile`` (``--compile``) or the config's ``compile`` (mmengine's
+    key: True or torch.compile options) becomes a :class:`CompileHook`
+    that falls back to eager, saying why, when compilation fails."""
+    options = cfg.get('compile')
+    if compile:
+        options = options if isinstance(options, dict) else True
+    cfg.compile = None  # mmengine would compile without a fallback
+    if not options:
+        return
+    options = dict(options) if isinstance(options, dict) else {}
+    cfg.custom_hooks = list(cfg.custom_hooks) + [
+        dict(type='CompileHook', options=options)]
+
+
+def _place_report_outputs(cfg: Config) -> None:
+    """Relative ``out`` files of ``SubgroupMetric``s go under the work
+    dir."""
+    for key in ('val_evaluator', 'test_evaluator'):
+        evaluator = cfg.get(key)
+        if isinstance(evaluator, dict) and 'metrics' in evaluator:
+            evaluator = evaluator['metrics']
+        for metric in evaluator if isinstance(evaluator, (list, tuple)) \
+                else [evaluator]:
+            if isinstance(metric, dict) and metric.get(
+                    'type') == 'SubgroupMetric' and metric.get('out') and \
+                    not osp.isabs(metric['out']):
+                metric['out'] = osp.join(cfg.work_dir, metric['out'])
+
+
+def build_config(config: str, mode: str, options: RunOptions | None = None,
+                 notes: list[str] | None = None) -> Config:
+    """The resolved config of a ``train`` or ``test`` run of ``config``;
+    what was decided for the run (precision) is appended to ``notes``."""
     options = options or RunOptions()
+    notes = [] if notes is None else notes
     cfg = load_config(config, options.cfg_options)
     if options.work_dir:
         cfg.work_dir = options.work_dir
@@ -124,15 +161,20 @@ def build_config(config: str, mode: str,
                     f'cannot resume from {path}: {problem}; pass an older '
                     'checkpoint or --resume alone (the newest complete one)')
             cfg.resume, cfg.load_from = True, path
-        _set_amp(cfg, options.amp)
+        _set_amp(cfg, options.amp, notes)
+        _set_compile(cfg, options.compile)
     else:
         if options.checkpoint is None:
             raise ValueError('a test run needs a checkpoint')
         cfg.load_from = resolve_checkpoint(options.checkpoint) \
             if options.backend == 'torch' else None
         cfg.resume = False
-        _set_amp(cfg, False)
+        if cfg.get('optim_wrapper'):  # unused by a test run; CPU-safe type
+            cfg.optim_wrapper = apply_amp(
+                dict(cfg.optim_wrapper), AmpChoice('config', 'test run'))[0]
+        cfg.compile = None
         _add_test_outputs(cfg, options)
+    _place_report_outputs(cfg)
     if options.launcher == 'pytorch' and not torch.cuda.is_available():
         cfg.model_wrapper_cfg = cpu_ddp_wrapper_cfg(
             cfg.get('model_wrapper_cfg'),
@@ -189,12 +231,15 @@ def run(config: str, mode: str, options: RunOptions,
             (mmengine's unknown-type KeyError is translated into one).
     """
     install()
-    cfg = build_config(config, mode, options)
+    notes: list[str] = []
+    cfg = build_config(config, mode, options, notes)
     with trust_checkpoints(bool(options.trust_checkpoint)), \
             _process_group(options.launcher, cfg):
         try:
             runner = private_runner_class(_runner_class(cfg),
                                           cfg).from_cfg(cfg)
+            for note in notes:
+                runner.logger.info(note)
             return action(runner)
         except KeyError as exc:
             translated = translate_unknown_type(exc)
