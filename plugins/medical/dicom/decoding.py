@@ -7,9 +7,11 @@ decoders of pydicom's pixel backend one at a time, the more robust first
 Rust one, Pillow's libjpeg-turbo before gdcm, OpenJPEG before gdcm), and
 catches what each raises, a Rust panic included
 (``pyo3_runtime.PanicException`` derives from ``BaseException``, not
-``Exception``). What no check can foresee (a C++ ``abort`` inside gdcm on
-crafted data) is contained by decoding in a worker process:
-``read_dicom(path, isolate=True)`` (:mod:`~perception_medical.dicom.isolation`).
+``Exception``). What no check can foresee (a C++ exception inside gdcm on
+crafted data ends the process with ``abort``) is contained by running gdcm
+in a worker process (:data:`ABORTING_PLUGINS`); ``read_dicom(path,
+isolate=True)`` puts every step of a file there
+(:mod:`~perception_medical.dicom.isolation`).
 """
 from __future__ import annotations
 
@@ -20,8 +22,8 @@ import numpy as np
 from .pixel_checks import check_pixel_header
 from .problems import DicomReadError, fail
 
-__all__ = ['decode_pixels', 'transfer_syntax', 'PREFERRED_PLUGINS', 'DECODER_PACKAGES',
-           'GPL_HINT']
+__all__ = ['decode_pixels', 'transfer_syntax', 'stored_pixels', 'PREFERRED_PLUGINS',
+           'ABORTING_PLUGINS', 'DECODER_PACKAGES', 'GPL_HINT']
 
 GPL_HINT = ("pip install 'perception-toolkit[gpl]' (installs "
             'pylibjpeg-libjpeg, GPL-3.0)')
@@ -57,6 +59,12 @@ PREFERRED_PLUGINS: dict[str, tuple[str, ...]] = {
     '1.2.840.10008.1.2.4.203': _J2K,
 }
 _FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit)
+# Plugins whose native code can end the whole process on crafted data (a
+# C++ exception in gdcm's JPEG codecs ends in std::terminate, exit 134):
+# they decode in a worker process (one per thread, reused), unless this
+# process already is one. The JPEG lossless and JPEG-LS syntaxes have no
+# other installed decoder.
+ABORTING_PLUGINS = ('gdcm', )
 
 
 def transfer_syntax(path: str, ds, notes: Sequence[str] = ()):
@@ -117,8 +125,11 @@ def decode_pixels(path: str, ds, keyword: str, notes: list[str]) -> np.ndarray:
     if tsuid.is_encapsulated and not plugins:
         raise _no_decoder(path, ds, tsuid, notes)
     failures: list[str] = []
+    from .isolation import call_isolated, in_worker
     for plugin in plugins or ('', ):
         try:
+            if plugin in ABORTING_PLUGINS and not in_worker():
+                return call_isolated(path, __name__, 'stored_pixels', path, plugin)
             ds.pixel_array_options(decoding_plugin=plugin)
             return ds.pixel_array
         except _FATAL:
@@ -142,6 +153,15 @@ def decode_pixels(path: str, ds, keyword: str, notes: list[str]) -> np.ndarray:
     raise fail(path, f"pixel data could not be decoded (transfer syntax '{name}' "
                f'({tsuid}); decoders tried: {", ".join(n for n, _ in failures)}): '
                f'{text}', notes) from first
+
+
+def stored_pixels(path: str, plugin: str) -> np.ndarray:
+    """``path``'s stored pixel values decoded by ``plugin`` alone (what a
+    worker process runs for :data:`ABORTING_PLUGINS`)."""
+    from .reading import open_dicom
+    ds = open_dicom(path)
+    ds.pixel_array_options(decoding_plugin=plugin)
+    return ds.pixel_array
 
 
 def _bits_stored(ds) -> int:

@@ -35,9 +35,11 @@ import numpy as np
 
 from .problems import DicomReadError
 
-__all__ = ['IsolatedReader', 'read_isolated', 'DEFAULT_TIMEOUT_S']
+__all__ = ['IsolatedReader', 'read_isolated', 'call_isolated', 'in_worker',
+           'DEFAULT_TIMEOUT_S']
 
 DEFAULT_TIMEOUT_S = 120.0
+_WORKER_FLAG = 'PERCEPTION_DICOM_WORKER'
 _HEADER = struct.Struct('<Q')
 _readers: 'weakref.WeakSet[IsolatedReader]' = weakref.WeakSet()
 _local = threading.local()
@@ -77,7 +79,7 @@ class IsolatedReader:
     # -- worker lifecycle --------------------------------------------------
     def _start(self) -> subprocess.Popen:
         self._stderr = tempfile.TemporaryFile()
-        env = dict(os.environ)
+        env = dict(os.environ, **{_WORKER_FLAG: '1'})
         if self.memory_limit:
             env['PERCEPTION_DICOM_WORKER_MEMORY'] = str(int(self.memory_limit))
         self._proc = subprocess.Popen(
@@ -200,12 +202,23 @@ class IsolatedReader:
         return out
 
 
-def read_isolated(path: str) -> tuple[np.ndarray, list[str]]:
-    """(pixels, problems) of ``path`` read by this thread's worker."""
+def in_worker() -> bool:
+    """Whether this process is an isolation worker."""
+    return os.environ.get(_WORKER_FLAG) == '1'
+
+
+def call_isolated(path: str, module: str, function: str, *args):
+    """``module.function(*args)`` in this thread's worker (started on first
+    use); errors as in :meth:`IsolatedReader.call`."""
     reader = getattr(_local, 'reader', None)
     if reader is None:
         reader = _local.reader = IsolatedReader()
-    return reader.call(path, 'perception_medical.dicom.reading', '_read', path)
+    return reader.call(path, module, function, *args)
+
+
+def read_isolated(path: str) -> tuple[np.ndarray, list[str]]:
+    """(pixels, problems) of ``path`` read by this thread's worker."""
+    return call_isolated(path, 'perception_medical.dicom.reading', '_read', path)
 
 
 @atexit.register
