@@ -323,3 +323,26 @@ def test_ct_datasets_slice_loader_can_isolate(tmp_path):
     broken = _mutated(tmp_path, 'MR_small_RLE.dcm', Rows=1, Columns=3, BitsAllocated=7)
     with pytest.raises(BadSampleError, match='BitsAllocated'):
         LoadCTSlices(isolate=True).transform({'slice_paths': [(broken, -1)]})
+
+
+def test_gdcm_abort_on_crafted_jpeg_lossless_is_contained(tmp_path):
+    """A byte flip in JPEG lossless data makes gdcm throw a C++ exception
+    that ends in std::terminate (found by test_fuzz.py): gdcm runs in a
+    worker process, so read_dicom raises instead of taking Python down."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'fuzz_worker', Path(__file__).with_name('fuzz_worker.py'))
+    fuzz = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fuzz)
+    data = (CORPUS / 'SC_rgb_jpeg_gdcm.dcm').read_bytes()
+    path = tmp_path / 'gdcm_abort.dcm'
+    path.write_bytes(fuzz.mutate(data, 'flip_pixels', 942671454))
+    run = _in_subprocess(f"""
+        from perception_medical import DicomReadError, read_dicom
+        try:
+            read_dicom({str(path)!r})
+        except DicomReadError as exc:
+            print('ERROR', exc)
+    """)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.startswith('ERROR') and 'SIGABRT' in run.stdout, run.stdout
