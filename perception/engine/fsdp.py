@@ -173,10 +173,16 @@ class FullStateDictHook(Hook):
 
 def add_fsdp_hook(cfg) -> None:
     """Give a run whose ``model_wrapper_cfg`` is :class:`FullyShardedWrapper`
-    its :class:`FullStateDictHook` (unless the config lists it)."""
+    its :class:`FullStateDictHook` (unless the config lists it), and name
+    the wrapper with its scope: mmengine's Runner looks wrapper types up in
+    its root registry, which does not search child registries."""
     wrapper = cfg.get('model_wrapper_cfg') or {}
-    if wrapper.get('type') not in ('FullyShardedWrapper', FullyShardedWrapper):
+    if wrapper.get('type') not in ('FullyShardedWrapper',
+                                   'perception.FullyShardedWrapper',
+                                   FullyShardedWrapper):
         return
+    cfg.model_wrapper_cfg = dict(wrapper,
+                                 type='perception.FullyShardedWrapper')
     hooks = list(cfg.get('custom_hooks') or [])
     if not any(isinstance(h, dict) and h.get('type') == 'FullStateDictHook'
                for h in hooks):
