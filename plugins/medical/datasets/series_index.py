@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import json
 import os
+import time
 from typing import Sequence
 
 import numpy as np
@@ -163,11 +164,14 @@ def _header_pass(roots: Sequence[str]) -> tuple[dict, list[str]]:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    from perception.progress import progress
     from perception_medical.dicom.header_scan import list_dicom_files
     series: dict[str, dict] = {}
     skipped = []
-    for root in roots:
-        for path in list_dicom_files(root):
+    found = [(root, path) for root in roots for path in list_dicom_files(root)]
+    with progress(total=len(found), desc='indexing DICOM headers', unit='file') as bar:
+        for root, path in found:
+            bar.update()
             if path.lower().endswith(_METAIMAGE):
                 continue  # indexed by _metaimage_entries
             try:
@@ -192,9 +196,11 @@ def build_series_index(roots: Sequence[str], on_problem='error',
     """Index every series under ``roots`` (see the module docstring); files
     are named by :func:`path_digest` with ``key`` (default: the key of the
     default cache folder)."""
+    from perception.progress import summary
     from perception_medical.dicom.series import series_plan
     from perception_medical.dicom.volume import SeriesError
     from perception_medical.windows import header_windows
+    started = time.perf_counter()
     name_key = key if key is not None else index_key(
         os.path.join(_cache_base(), 'dicom_index'))
     series, skipped = _header_pass(roots)
@@ -253,6 +259,11 @@ def build_series_index(roots: Sequence[str], on_problem='error',
         entry['patient'] = patients.setdefault(
             f"metaimage:{entry['series_uid']}", f'patient-{len(patients):04d}')
     entries += volumes
+    # one line, no paths: DICOM folders are often named after patients
+    summary(f'series index: {len(entries)} series from '
+            f'{sum(len(s["files"]) for s in series.values())} DICOM files and '
+            f'{len(volumes)} MetaImage volumes, {len(skipped)} other files skipped, in '
+            f'{time.perf_counter() - started:.1f} s')
     return dict(version=INDEX_VERSION, series=entries,
                 skipped_files=len(skipped))
 

@@ -161,7 +161,9 @@ def test_keep_names_opts_out_with_a_warning(tmp_path, capsys):
         deidentify(tmp_path / 'in', tmp_path / 'out2', key=KEY, keep_names=True)
 
 
-def test_deid_shows_progress_and_ends_with_one_summary_line(tmp_path, capsys):
+def test_deid_shows_progress_and_ends_with_one_summary_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr('perception.progress._QUIET', None)  # another test's --quiet
+    monkeypatch.delenv('PERCEPTION_QUIET', raising=False)
     _tree(tmp_path / 'in')
     assert DeidCommand().main([str(tmp_path / 'in'), str(tmp_path / 'out')]) == 0
     captured = capsys.readouterr()
