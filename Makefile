@@ -15,6 +15,13 @@ $(STAMP): setup.cfg setup.py pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade 'pip>=23.1' setuptools wheel
 	$(BIN)/python -m pip install -e '.[$(EXTRAS)]'
+	# One OpenCV: an older install (or a stray package) may hold mmengine and
+	# opencv-python, which share files with mmengine-lite and
+	# opencv-python-headless; remove them, then restore the shared files.
+	$(BIN)/python -m pip uninstall -y -q mmengine opencv-python \
+	    opencv-contrib-python opencv-contrib-python-headless 2>&1 | grep -v 'not installed' || true
+	$(BIN)/python -m pip install -q --force-reinstall --no-deps \
+	    'mmengine-lite>=0.10.7,<0.11' 'opencv-python-headless>=4.8'
 	touch $(STAMP)
 
 # The whole pipeline on generated data, on CPU (see README).

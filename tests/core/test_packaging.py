@@ -64,3 +64,38 @@ def test_core_never_imports_a_plugin():
             if f'import {plugin}' in text or f'from {plugin}' in text:
                 offenders.append(f'{path.relative_to(ROOT)} -> {plugin}')
     assert not offenders, offenders
+
+
+#: distributions that each install the ``cv2`` package (over each other).
+OPENCV_DISTS = ('opencv-python', 'opencv-python-headless',
+                'opencv-contrib-python', 'opencv-contrib-python-headless')
+
+
+def _installed(names) -> list[str]:
+    from importlib import metadata
+    found = []
+    for name in names:
+        try:
+            metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        found.append(name)
+    return found
+
+
+def test_exactly_one_opencv_distribution_is_installed():
+    found = _installed(OPENCV_DISTS)
+    assert found == ['opencv-python-headless'], (
+        f'OpenCV distributions installed: {found}; expected only '
+        'opencv-python-headless (run make install, which removes the others)')
+    import cv2
+    assert cv2.imread is not None
+
+
+def test_mmengine_comes_from_mmengine_lite():
+    requires = _listed(_setup_cfg(), 'options', 'install_requires')
+    assert any(r.startswith('mmengine-lite') for r in requires)
+    assert not any(r.split('>')[0].split('<')[0].split('=')[0] == 'mmengine'
+                   for r in requires)
+    assert _installed(('mmengine', 'mmengine-lite')) == ['mmengine-lite']
+    import mmengine.runner  # noqa: F401
