@@ -20,14 +20,15 @@ def seg_palette(num_classes: int) -> np.ndarray:
 
 
 def overlay_mask(image: np.ndarray, labels: np.ndarray, num_classes: int,
-                 alpha: float = 0.5,
-                 ignore_index: int = SEG_IGNORE_INDEX) -> np.ndarray:
+                 alpha: float = 0.5, ignore_index: int = SEG_IGNORE_INDEX,
+                 skip: Sequence[int] = ()) -> np.ndarray:
     """``image`` (H, W, 3) uint8 with ``labels`` (H, W) blended in at
-    ``alpha``; ignored (or out-of-range) pixels unchanged."""
+    ``alpha``; ignored (or out-of-range) pixels and the labels in ``skip``
+    (e.g. a class named 'background') unchanged."""
     labels = np.asarray(labels).astype(np.int64)
     palette = seg_palette(max(num_classes, int(labels.max(initial=0)) + 1))
     shown = (labels != ignore_index) & (labels >= 0) & \
-        (labels < len(palette))
+        (labels < len(palette)) & ~np.isin(labels, list(skip))
     out = image.astype(np.float32).copy()
     colour = palette[labels[shown]].astype(np.float32)
     out[shown] = (1 - alpha) * out[shown] + alpha * colour
@@ -35,13 +36,15 @@ def overlay_mask(image: np.ndarray, labels: np.ndarray, num_classes: int,
 
 
 def draw_legend(image, labels: np.ndarray, classes: Sequence[str],
-                max_entries: int = 10):
-    """Write the classes present in ``labels`` in their colours at the
-    bottom left of a PIL image (largest areas first)."""
+                max_entries: int = 10, skip: Sequence[int] = ()):
+    """Write the classes present in ``labels`` (but those in ``skip``) in
+    their colours at the bottom left of a PIL image (largest areas
+    first)."""
     from PIL import ImageDraw
     labels = np.asarray(labels).astype(np.int64).ravel()
     counts = np.bincount(labels[(labels >= 0) & (labels != SEG_IGNORE_INDEX)])
-    present = [int(i) for i in np.argsort(-counts) if counts[i] > 0]
+    present = [int(i) for i in np.argsort(-counts)
+               if counts[i] > 0 and int(i) not in skip]
     palette = seg_palette(max(len(classes), len(counts)))
     draw = ImageDraw.Draw(image)
     y = image.height - 12 * min(len(present), max_entries) - 2

@@ -101,9 +101,12 @@ class PredictionPicturesHook(Hook):
         labels = labels.cpu().numpy()
         if labels.shape != size:  # a picture of another size: say so
             return image
+        background = [i for i, name in enumerate(classes)
+                      if name == 'background']  # the picture shows it
         blended = overlay_mask(np.asarray(image.convert('RGB')), labels,
-                               len(classes))
-        return draw_legend(Image.fromarray(blended), labels, classes)
+                               len(classes), skip=background)
+        return draw_legend(Image.fromarray(blended), labels, classes,
+                           skip=background)
 
     def _draw(self, sample, image, scaled: bool, classes: Sequence[str],
               stem: str) -> None:
