@@ -70,14 +70,15 @@ class LoadCTSlices(BaseTransform):
         return results
 
 
-def with_slice_loader(pipeline: Sequence) -> list:
-    """``pipeline`` with :class:`LoadCTSlices` first (added unless there)."""
+def with_slice_loader(pipeline: Sequence, isolate: bool = False) -> list:
+    """``pipeline`` with :class:`LoadCTSlices` first (added unless there;
+    ``isolate``: it decodes in worker processes)."""
     pipeline = list(pipeline)
     first = pipeline[0] if pipeline else None
     if isinstance(first, LoadCTSlices) or (
             isinstance(first, dict) and first.get('type') == 'LoadCTSlices'):
         return pipeline
-    return [LoadCTSlices()] + pipeline
+    return [LoadCTSlices(isolate=isolate)] + pipeline
 
 
 class CTSliceBase(PerceptionDataset):

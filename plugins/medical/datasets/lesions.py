@@ -70,7 +70,7 @@ class LesionDetectionDataset(CTSliceBase):
         num_slices, slice_stride: 2.5D stacks as in ``DicomSliceDataset``.
         min_size_mm: sections (or boxes) smaller than this are ignored.
         filter_empty: keep only slices with at least one box.
-        series_dirs, index_file, on_problem: as in ``DicomSliceDataset``.
+        series_dirs, index_file, on_problem, isolate: as in ``DicomSliceDataset``.
     """
 
     METAINFO = dict(classes=('lesion', ))
@@ -83,7 +83,7 @@ class LesionDetectionDataset(CTSliceBase):
                  min_size_mm: float = 3.0, filter_empty: bool = False,
                  series_dirs: Sequence[str] | None = None,
                  index_file: str | None = None, on_problem='error',
-                 **kwargs) -> None:
+                 isolate: bool = False, **kwargs) -> None:
         if split not in ('train', 'val', 'all'):
             raise ValueError(f"split must be 'train', 'val' or 'all', got "
                              f'{split!r}')
@@ -104,7 +104,7 @@ class LesionDetectionDataset(CTSliceBase):
         self.filter_empty = filter_empty
         self.unmatched: list[str] = []
         super().__init__(data_root=data_root,
-                         pipeline=with_slice_loader(pipeline), **kwargs)
+                         pipeline=with_slice_loader(pipeline, isolate), **kwargs)
 
     # -- split -----------------------------------------------------------
     def split_patients(self, patients: Sequence[str]) -> dict[str, set]:

@@ -30,6 +30,8 @@ class DicomSliceDataset(CTSliceBase):
             ``~/.cache/perception/dicom_index``); the key of its file
             digests, ``index.key``, is kept in the same folder.
         on_problem: :func:`load_series` policy for broken series.
+        isolate: decode DICOM in worker processes (untrusted archives: a file
+            whose decoder aborts or hangs is a bad sample, the run goes on).
         pipeline: transforms after loading.
     """
 
@@ -37,11 +39,11 @@ class DicomSliceDataset(CTSliceBase):
                  series_dirs: Sequence[str] | None = None,
                  num_slices: int = 1, slice_stride: int = 1,
                  index_file: str | None = None, on_problem='error',
-                 **kwargs) -> None:
+                 isolate: bool = False, **kwargs) -> None:
         self._setup(data_root, series_dirs, num_slices, slice_stride,
                     index_file, on_problem)
         super().__init__(data_root=data_root,
-                         pipeline=with_slice_loader(pipeline), **kwargs)
+                         pipeline=with_slice_loader(pipeline, isolate), **kwargs)
 
     def load_data_list(self) -> list[dict]:
         data = []

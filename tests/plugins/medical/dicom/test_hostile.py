@@ -346,3 +346,13 @@ def test_gdcm_abort_on_crafted_jpeg_lossless_is_contained(tmp_path):
     """)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.startswith('ERROR') and 'SIGABRT' in run.stdout, run.stdout
+
+
+def test_ct_slice_dataset_isolate_option(write_series, tmp_path):
+    from perception_medical.datasets import DicomSliceDataset
+    info = write_series(n=3, shape=(8, 10), shuffle=False)
+    kwargs = dict(data_root=info['folder'], index_file=str(tmp_path / 'i.json'))
+    isolated = DicomSliceDataset(isolate=True, **kwargs)
+    plain = DicomSliceDataset(**kwargs)
+    assert isolated.pipeline.transforms[0].isolate is True
+    np.testing.assert_array_equal(isolated[1]['img'], plain[1]['img'])
