@@ -59,19 +59,22 @@ class DicomSeriesSource(FrameSource):
     :func:`~perception_medical.dicom.reading.read_slice` (the reader of the
     CT datasets too); a series that ``on_problem`` resamples is loaded whole
     (:attr:`volume`). A slice whose pixels cannot be decoded is dropped (a
-    ``dropped`` event) unless the ``unreadable`` policy is ``error``.
+    ``dropped`` event) unless the ``unreadable`` policy is ``error``;
+    ``isolate=True`` decodes in worker processes (untrusted archives: a
+    file whose decoder aborts or hangs is such a slice).
     """
 
     def __init__(self, uri: Union[str, Sequence[str]],
                  series_uid: str | None = None, on_problem='error',
-                 fps: float = 1.0, timeout_s: float | None = None) -> None:
+                 fps: float = 1.0, timeout_s: float | None = None,
+                 isolate: bool = False) -> None:
         name = uri if isinstance(uri, str) else f'{len(uri)} DICOM files'
         super().__init__(name, timeout_s)
-        self.fps = fps
+        self.fps, self.isolate = fps, isolate
         self.unreadable = resolve_policies(on_problem)['unreadable']
         self.plan: SeriesGeometry | None = None
         self.volume: Volume | None = None
-        loaded = self._load(uri, series_uid, on_problem)
+        loaded = self._load(uri, series_uid, on_problem, isolate)
         if isinstance(loaded, Volume):
             self.volume, report = loaded, loaded.report
         else:
@@ -83,24 +86,25 @@ class DicomSeriesSource(FrameSource):
             self.emit('dropped', f'{where}: {why}')
 
     @staticmethod
-    def _load(uri, series_uid, on_problem
+    def _load(uri, series_uid, on_problem, isolate=False
               ) -> Volume | tuple[SeriesGeometry, SeriesReport]:
         single = isinstance(uri, str) and os.path.isfile(uri) and \
             not os.path.basename(uri).upper().startswith('DICOMDIR')
         if not single:
             plan = series_plan(uri, series_uid, on_problem)
             if plan[0].resampled:   # resampling needs the whole volume
-                return load_series(uri, series_uid, on_problem)
+                return load_series(uri, series_uid, on_problem, isolate=isolate)
             return plan
         try:
-            return load_series([uri], series_uid, on_problem, min_slices=1)
+            return load_series([uri], series_uid, on_problem, min_slices=1,
+                               isolate=isolate)
         except SeriesError as exc:
             if exc.code != 'missing_attribute':
                 raise
         # a projection image (CR, DX, SC) has no patient geometry: frames
         # still come out, with a pixel-grid affine that says so in meta
         try:
-            array = read_dicom(uri)
+            array = read_dicom(uri, isolate=isolate)
         except DicomReadError as exc:
             raise SeriesError(str(exc), 'unreadable') from exc
         if array.ndim == 2 or (array.ndim == 3 and array.shape[-1] == 3
@@ -134,7 +138,8 @@ class DicomSeriesSource(FrameSource):
         uid, read = first.series_uid, 0
         for z, h in enumerate(plan.slices):
             try:
-                pixels = read_slice(h.path, h.frame if h.n_frames > 1 else -1)
+                pixels = read_slice(h.path, h.frame if h.n_frames > 1 else -1,
+                                    isolate=self.isolate)
             except DicomReadError as exc:
                 if self.unreadable == 'error':
                     raise SeriesError(f'{exc} (or open the source with '
@@ -169,6 +174,7 @@ class DicomOpener(SourceOpener):
         return os.path.isfile(uri) and looks_like_dicom(uri)
 
     def open(self, uri, series_uid: str | None = None, on_problem='error',
-             fps: float = 1.0, timeout_s: float | None = None
-             ) -> DicomSeriesSource:
-        return DicomSeriesSource(uri, series_uid, on_problem, fps, timeout_s)
+             fps: float = 1.0, timeout_s: float | None = None,
+             isolate: bool = False) -> DicomSeriesSource:
+        return DicomSeriesSource(uri, series_uid, on_problem, fps, timeout_s,
+                                 isolate)

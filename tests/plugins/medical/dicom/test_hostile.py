@@ -356,3 +356,12 @@ def test_ct_slice_dataset_isolate_option(write_series, tmp_path):
     plain = DicomSliceDataset(**kwargs)
     assert isolated.pipeline.transforms[0].isolate is True
     np.testing.assert_array_equal(isolated[1]['img'], plain[1]['img'])
+
+
+def test_dicom_source_isolate_option(write_series):
+    from perception.sources import open_source
+    info = write_series(n=3, shape=(8, 10), shuffle=False)
+    with open_source(info['folder'], isolate=True) as source:
+        frames = list(source)
+    assert source.isolate is True
+    np.testing.assert_array_equal(np.stack([f.image for f in frames]), info['hu'])
