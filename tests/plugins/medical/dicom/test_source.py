@@ -94,9 +94,9 @@ def test_source_and_datasets_share_one_slice_reader(write_series,
     calls = []
     real = reading.read_slice
 
-    def counting(path, frame=-1, problems=None):
+    def counting(path, frame=-1, problems=None, isolate=False):
         calls.append(path)
-        return real(path, frame, problems)
+        return real(path, frame, problems, isolate=isolate)
 
     monkeypatch.setattr(source_mod, 'read_slice', counting)
     with open_source(s['folder']) as src:
