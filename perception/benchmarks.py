@@ -33,21 +33,27 @@ class Timing:
 
 
 def interleave(contestants: dict[str, Callable[[], object]], repeats: int = 5,
-               warmup: int = 1) -> dict[str, Timing]:
-    """Time each callable ``repeats`` times, alternating A/B/A/B.
+               warmup: int = 1, desc: str = 'benchmark') -> dict[str, Timing]:
+    """Time each callable ``repeats`` times, alternating A/B/A/B, with
+    progress per run (:mod:`perception.progress`; outside the timings).
 
     Returns:
         name -> :class:`Timing`.
     """
-    for _ in range(warmup):
-        for fn in contestants.values():
-            fn()
+    from perception.progress import progress
     timings = {name: Timing(name) for name in contestants}
-    for _ in range(repeats):
-        for name, fn in contestants.items():
-            start = time.perf_counter()
-            fn()
-            timings[name].seconds.append(time.perf_counter() - start)
+    with progress(total=(warmup + repeats) * len(contestants), desc=desc,
+                  unit='run') as bar:
+        for _ in range(warmup):
+            for fn in contestants.values():
+                fn()
+                bar.update()
+        for _ in range(repeats):
+            for name, fn in contestants.items():
+                start = time.perf_counter()
+                fn()
+                timings[name].seconds.append(time.perf_counter() - start)
+                bar.update()
     return timings
 
 

@@ -20,6 +20,9 @@ class BenchmarkCommand(Command):
         parser.add_argument('name', nargs='?', help='benchmark to run')
         parser.add_argument('--list', action='store_true',
                             help='list the benchmarks')
+        parser.add_argument('--quiet', action='store_true',
+                            help='no progress display (tables and the '
+                            'summary line stay)')
 
     def main(self, argv: Sequence[str] | None = None) -> int:
         argv = list(sys.argv[1:] if argv is None else argv)
@@ -43,7 +46,17 @@ class BenchmarkCommand(Command):
         sub = argparse.ArgumentParser(prog=f'perception benchmark {args.name}',
                                       description=bench.help)
         bench.add_arguments(sub)
-        return int(bench.run(sub.parse_args(rest)) or 0)
+        import time
+
+        from perception.progress import set_quiet, summary
+        if args.quiet:
+            set_quiet(True)
+        start = time.perf_counter()
+        status = int(bench.run(sub.parse_args(rest)) or 0)
+        summary(f'benchmark {args.name}: '
+                f"{'done' if status == 0 else f'exit status {status}'} in "
+                f'{time.perf_counter() - start:.1f} s (results above)')
+        return status
 
 
 @BENCHMARKS.register_module(name='cli-startup')

@@ -19,12 +19,22 @@ class SynthImagesCommand(Command):
         parser.add_argument('--n-per-class', type=int, default=32)
         parser.add_argument('--size', type=int, default=64)
         parser.add_argument('--seed', type=int, default=0)
+        parser.add_argument('--quiet', action='store_true',
+                            help='no progress display (the summary line '
+                            'stays)')
 
     def run(self, args):
-        from perception.data.synth import write_shape_images
+        import time
+
+        from perception.data.synth import SHAPES, write_shape_images
+        from perception.progress import summary
+        start = time.perf_counter()
         paths = write_shape_images(args.out, args.n_per_class, args.size,
-                                   seed=args.seed)
-        print(f'wrote {len(paths)} images to {args.out}')
+                                   seed=args.seed,
+                                   quiet=True if args.quiet else None)
+        summary(f'synth-images: wrote {len(paths)} images ({len(SHAPES)} '
+                f'classes x {args.n_per_class}, {args.size} px) to '
+                f'{args.out} in {time.perf_counter() - start:.1f} s')
         return 0
 
 

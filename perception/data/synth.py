@@ -9,6 +9,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from perception.progress import progress
+
 SHAPES = ('circle', 'square', 'triangle')
 
 
@@ -55,9 +57,10 @@ def render_shape_image(shape: str, rng: np.random.Generator, size: int = 64,
 
 
 def write_shape_images(out: str, n_per_class: int = 32, size: int = 64,
-                       classes: Sequence[str] = SHAPES, seed: int = 0
-                       ) -> list[str]:
-    """Write ``n_per_class`` PNGs per class to ``out/<class>/``.
+                       classes: Sequence[str] = SHAPES, seed: int = 0,
+                       quiet: bool | None = None) -> list[str]:
+    """Write ``n_per_class`` PNGs per class to ``out/<class>/``, with
+    progress (:mod:`perception.progress`; ``quiet`` turns it off).
 
     Returns:
         The written paths, class by class.
@@ -68,11 +71,15 @@ def write_shape_images(out: str, n_per_class: int = 32, size: int = 64,
                          f'from {SHAPES}')
     rng = np.random.default_rng(seed)
     paths = []
-    for shape in classes:
-        folder = os.path.join(out, shape)
-        os.makedirs(folder, exist_ok=True)
-        for i in range(n_per_class):
-            path = os.path.join(folder, f'{i:05d}.png')
-            Image.fromarray(render_shape_image(shape, rng, size)).save(path)
-            paths.append(path)
+    with progress(total=n_per_class * len(classes), desc='synth-images',
+                  unit='image', quiet=quiet) as bar:
+        for shape in classes:
+            folder = os.path.join(out, shape)
+            os.makedirs(folder, exist_ok=True)
+            for i in range(n_per_class):
+                path = os.path.join(folder, f'{i:05d}.png')
+                Image.fromarray(render_shape_image(shape, rng, size)).save(
+                    path)
+                paths.append(path)
+                bar.update()
     return paths

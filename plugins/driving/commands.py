@@ -47,23 +47,23 @@ class SynthDriveCommand(Command):
                                  'written)')
         parser.add_argument('--overwrite', action='store_true',
                             help='write into a folder that is not empty')
+        parser.add_argument('--quiet', action='store_true',
+                            help='no progress display (the summary line '
+                            'stays)')
 
     def run(self, args: argparse.Namespace) -> int:
+        from perception.progress import summary as summary_line
         from perception_driving.synth.drive import generate_drive
         start = time.perf_counter()
         try:
             summary = generate_drive(args.out, args.seed, args.frames,
                                      args.size, args.cameras, args.lighting,
                                      args.weather, args.fps, args.formats,
-                                     args.overwrite)
+                                     args.overwrite,
+                                     quiet=True if args.quiet else None)
         except (FileExistsError, ValueError) as exc:
             print(f'perception synth-drive: error: {exc}', file=sys.stderr)
             return 2
-        print(f"synth-drive: {summary['frames']} frames x "
-              f"{len(summary['cameras'])} camera(s) "
-              f"({', '.join(summary['cameras'])}), {args.lighting}, "
-              f'{args.weather}, seed {args.seed} -> {args.out} in '
-              f'{time.perf_counter() - start:.1f} s')
         for cls, n in summary['boxes_per_class'].items():
             print(f'  {cls:14s} {n:5d} boxes')
         print(f"  ignore regions {summary['ignore_regions']:5d}")
@@ -71,4 +71,12 @@ class SynthDriveCommand(Command):
             print(f'  {fmt:9s} {path}')
         for note in summary['notes']:
             print(f'  note: {note}')
+        boxes = sum(summary['boxes_per_class'].values())
+        summary_line(
+            f"synth-drive: wrote {summary['frames']} frames x "
+            f"{len(summary['cameras'])} camera(s) "
+            f"({', '.join(summary['cameras'])}), {boxes} boxes, "
+            f"{args.lighting}, {args.weather}, seed {args.seed}, in "
+            f"{len(summary['paths'])} formats to {args.out} in "
+            f'{time.perf_counter() - start:.1f} s')
         return 0

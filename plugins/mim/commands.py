@@ -22,16 +22,27 @@ class SynthMimCommand(Command):
         parser.add_argument('--n-val', type=int, default=64)
         parser.add_argument('--size', type=int, default=224)
         parser.add_argument('--seed', type=int, default=0)
+        parser.add_argument('--quiet', action='store_true',
+                            help='no progress display (the summary line '
+                            'stays)')
 
     def run(self, args: argparse.Namespace) -> int:
+        import time
+
+        from perception.progress import summary
         from perception_mim.synth import write_pretrain_images
+        start = time.perf_counter()
+        quiet = True if args.quiet else None
         train = write_pretrain_images(os.path.join(args.out, 'train'),
-                                      args.n_train, args.size, args.seed)
+                                      args.n_train, args.size, args.seed,
+                                      quiet, 'synth-mim: train')
         # a different seed: held-out images never seen in training
         val = write_pretrain_images(os.path.join(args.out, 'val'),
-                                    args.n_val, args.size, args.seed + 10_007)
-        print(f'wrote {len(train)} training and {len(val)} held-out images '
-              f'under {args.out}')
+                                    args.n_val, args.size, args.seed + 10_007,
+                                    quiet, 'synth-mim: val')
+        summary(f'synth-mim: wrote {len(train)} training and {len(val)} '
+                f'held-out {args.size}x{args.size} images under {args.out} '
+                f'in {time.perf_counter() - start:.1f} s')
         return 0
 
 

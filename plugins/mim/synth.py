@@ -59,12 +59,15 @@ def render_pretrain_image(rng: np.random.Generator, size: int = 224,
 
 
 def write_pretrain_images(out: str, n: int, size: int = 224,
-                          seed: int = 0) -> list[str]:
-    """Write ``n`` PNGs ``out/<i>.png`` (an ``ImageFolderDataset`` root)."""
+                          seed: int = 0, quiet: bool | None = None,
+                          desc: str = 'synth-mim') -> list[str]:
+    """Write ``n`` PNGs ``out/<i>.png`` (an ``ImageFolderDataset`` root),
+    with progress (:mod:`perception.progress`; ``quiet`` turns it off)."""
+    from perception.progress import progress
     rng = np.random.default_rng(seed)
     os.makedirs(out, exist_ok=True)
     paths = []
-    for i in range(n):
+    for i in progress(range(n), desc=desc, unit='image', quiet=quiet):
         path = os.path.join(out, f'{i:06d}.png')
         Image.fromarray(render_pretrain_image(rng, size)).save(path)
         paths.append(path)

@@ -94,8 +94,12 @@ def test_run_falls_back_when_the_backend_fails(tmp_path):
 
 
 @pytest.mark.slow
-def test_compiled_run_trains(tmp_path):
-    """Inductor (the default backend) compiles the step on this CPU."""
+@pytest.mark.timeout(1800)
+def test_compiled_run_trains(tmp_path, monkeypatch):
+    """Inductor (the default backend) compiles the step on this CPU (several
+    minutes on 2 busy cores: one compile thread, to share them)."""
+    import torch._inductor.config as inductor_config
+    monkeypatch.setattr(inductor_config, 'compile_threads', 1)
     log = _train(tmp_path, '--compile')
     assert 'compile: torch.compile of train_step' in log
     assert 'training eagerly' not in log, log

@@ -34,6 +34,7 @@ from typing import Sequence
 
 import numpy as np
 
+from perception.progress import progress
 from perception.structures import DRIVING_CLASSES
 
 from .effects import finish
@@ -83,7 +84,8 @@ def render_drive(seed: int = 0, frames: int = 20,
                  size: Sequence[int] = (640, 360), cameras: int = 1,
                  lighting: str = 'day', weather: str = 'clear',
                  fps: float = 10.0, min_height: float = 10.0,
-                 max_occlusion: float = 0.8) -> Drive:
+                 max_occlusion: float = 0.8, quiet: bool | None = None
+                 ) -> Drive:
     """Render a drive and its labels in memory (no files).
 
     Args:
@@ -96,6 +98,8 @@ def render_drive(seed: int = 0, frames: int = 20,
         fps: frame rate (the ego moves at 7-12 m/s).
         min_height, max_occlusion: objects lower than ``min_height`` pixels
             or hidden more than ``max_occlusion`` become ignore regions.
+        quiet: no progress display (None: :mod:`perception.progress`'s
+            setting).
     """
     if frames < 1:
         raise ValueError(f'frames={frames}: need at least 1 frame')
@@ -109,6 +113,8 @@ def render_drive(seed: int = 0, frames: int = 20,
     rig = make_rig(cameras, width, height)
     tex = Textures(scene)
     drive = Drive(scene, rig)
+    bar = progress(total=frames * len(rig), desc='synth-drive: rendering',
+                   unit='frame', quiet=quiet)
     for k, cam in enumerate(rig):
         drive.images[cam.name], drive.labels[cam.name] = [], []
         drive.masks[cam.name] = []
@@ -119,6 +125,8 @@ def render_drive(seed: int = 0, frames: int = 20,
                 scene, cam, view, i, min_height, max_occlusion))
             drive.images[cam.name].append(finish(scene, cam, view, tex, i,
                                                  k))
+            bar.update()
+    bar.close()
     return drive
 
 
@@ -134,9 +142,10 @@ def _ego_poses(drive: Drive) -> list[tuple]:
 
 def write_drive(drive: Drive, out: str,
                 formats: Sequence[str] = FORMATS,
-                overwrite: bool = False) -> dict:
+                overwrite: bool = False, quiet: bool | None = None) -> dict:
     """Write a rendered drive in ``formats`` under ``out``; returns the
-    summary also written to ``out/drive.json``.
+    summary also written to ``out/drive.json``. Progress is shown per
+    format (``quiet`` as in :func:`render_drive`).
 
     Raises:
         FileExistsError: ``out`` holds files and ``overwrite`` is False
@@ -151,6 +160,10 @@ def write_drive(drive: Drive, out: str,
             f'{out} is not empty; choose an empty or new folder, or pass '
             'overwrite=True (--overwrite) to write the drive over it')
     scene, rig, stamps = drive.scene, drive.rig, drive.timestamps_ns
+    steps = set(formats) | {'images'} | ({'video'} if 'rig' in formats
+                                         else set())
+    bar = progress(total=len(steps),
+                   desc='synth-drive: writing', unit='format', quiet=quiet)
     os.makedirs(out, exist_ok=True)
     paths: dict[str, object] = {}
     os.makedirs(os.path.join(out, 'labels'), exist_ok=True)
@@ -164,11 +177,13 @@ def write_drive(drive: Drive, out: str,
         os.path.join(out, 'images', cam.name), drive.images[cam.name],
         stamps) for cam in rig}
     paths['images'] = {c.name: f'images/{c.name}' for c in rig}
+    bar.update()
     if 'video' in formats or 'rig' in formats:
         for cam in rig:
             write_video(os.path.join(out, 'video', f'{cam.name}.mp4'),
                         drive.images[cam.name], scene.fps)
         paths['video'] = {c.name: f'video/{c.name}.mp4' for c in rig}
+        bar.update()
     notes = []
     if 'rig' in formats and len(rig) > 1:
         write_rig(os.path.join(out, 'rig.rig.yaml'), rig,
@@ -177,9 +192,12 @@ def write_drive(drive: Drive, out: str,
     elif 'rig' in formats:
         notes.append('rig: not written, a rig needs 2 or 3 cameras '
                      '(--cameras 2 or 3)')
+    if 'rig' in formats:
+        bar.update()
     if 'bag' in formats:
         write_bag(os.path.join(out, 'bag'), rig, drive.images, stamps)
         paths['bag'] = 'bag'
+        bar.update()
     front = rig[0].name
     names = [f'{i:06d}.png' for i in range(scene.frames)]
     if 'kitti' in formats:
@@ -187,6 +205,7 @@ def write_drive(drive: Drive, out: str,
             (n[:-4], p, fl) for n, p, fl in zip(
                 names, image_paths[front], drive.labels[front])])
         paths['kitti'] = 'kitti/training'
+        bar.update()
     if 'bdd100k' in formats:
         for n, p in zip(names, image_paths[front]):
             place_file(p, os.path.join(out, 'bdd100k', 'images', '100k',
@@ -202,12 +221,14 @@ def write_drive(drive: Drive, out: str,
         paths['bdd100k'] = 'bdd100k/labels/det_20/det_train.json'
         paths['bdd100k_sem_seg'] = 'bdd100k/labels/sem_seg/masks/train'
         paths['bdd100k_drivable'] = 'bdd100k/labels/drivable/masks/train'
+        bar.update()
     if 'cityscapes' in formats:
         write_cityscapes(os.path.join(out, 'cityscapes'), [
             (n[:-4], p, m[0]) for n, p, m in zip(names, image_paths[front],
                                                  drive.masks[front])],
             place_file)
         paths['cityscapes'] = 'cityscapes'
+        bar.update()
     if 'coco' in formats:
         for n, p in zip(names, image_paths[front]):
             place_file(p, os.path.join(out, 'coco', 'images', n))
@@ -215,12 +236,15 @@ def write_drive(drive: Drive, out: str,
                                 'instances.json'),
                    list(zip(names, drive.labels[front])), DRIVING_CLASSES)
         paths['coco'] = 'coco/annotations/instances.json'
+        bar.update()
     if 'nuimages' in formats:
         items = [(cam.name, p, fl) for cam in rig for p, fl in zip(
             image_paths[cam.name], drive.labels[cam.name])]
         write_nuimages(os.path.join(out, 'nuimages'), rig, items,
                        _ego_poses(drive))
         paths['nuimages'] = 'nuimages'
+        bar.update()
+    bar.close()
     counts: dict[str, int] = {}
     ignored = 0
     for fls in drive.labels.values():
@@ -245,8 +269,9 @@ def generate_drive(out: str, seed: int = 0, frames: int = 20,
                    size: Sequence[int] = (640, 360), cameras: int = 1,
                    lighting: str = 'day', weather: str = 'clear',
                    fps: float = 10.0, formats: Sequence[str] = FORMATS,
-                   overwrite: bool = False) -> dict:
+                   overwrite: bool = False, quiet: bool | None = None) -> dict:
     """Render a drive (:func:`render_drive`) and write it
     (:func:`write_drive`) under ``out``; returns the summary."""
-    drive = render_drive(seed, frames, size, cameras, lighting, weather, fps)
-    return write_drive(drive, out, formats, overwrite)
+    drive = render_drive(seed, frames, size, cameras, lighting, weather, fps,
+                         quiet=quiet)
+    return write_drive(drive, out, formats, overwrite, quiet=quiet)
