@@ -15,5 +15,6 @@ model = dict(
     backbone=dict(_delete_=True, type='ConvNeXt', arch='atto', version=2,
                   in_chans=6, out_indices=(0, 1, 2, 3), drop_path_rate=0.1),
     neck=dict(_delete_=True, type='FPN', in_channels=[40, 80, 160, 320],
-              out_channels=96, in_strides=(4, 8, 16, 32)),
+              out_channels=96, in_indices=(0, 1, 2, 3),
+              in_strides=(4, 8, 16, 32)),
 )
