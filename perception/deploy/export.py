@@ -166,7 +166,14 @@ def load_detector(config: str, checkpoint: str,
                           'checkpoint written by perception train')
     state = {k[7:] if k.startswith('module.') else k: v
              for k, v in state.items()}
-    result = model.load_state_dict(state, strict=False)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        detail = [line.strip() for line in str(exc).splitlines()
+                  if 'size mismatch' in line][:1] or [str(exc)[:200]]
+        raise ExportError(f"checkpoint '{path}' does not fit {config}: "
+                          f'{detail[0]} (and maybe more); pass the config the '
+                          'checkpoint was trained with') from None
     missing = [k for k in result.missing_keys]
     if missing or result.unexpected_keys:
         raise ExportError(
@@ -182,15 +189,33 @@ def load_detector(config: str, checkpoint: str,
         pretrained = PretrainedCfg.from_dict(meta['pretrained_cfg'])
         origin = 'checkpoint meta'
     else:
-        pipeline = ((cfg.get('test_dataloader') or {}).get('dataset') or
-                    {}).get('pipeline') or []
+        pipeline = _test_pipeline(cfg)
         pretrained = PretrainedCfg.from_model(
             model, pipeline, class_names=getattr(model, 'class_names', ()))
         origin = 'config'
+    wanted = getattr(model.backbone, 'in_chans', None)
+    if wanted is not None and pretrained.in_chans != wanted:
+        raise ExportError(
+            f'{config}: the pretrained_cfg (from the {origin}) gives '
+            f'{pretrained.in_chans} input channels but the backbone takes '
+            f'{wanted}; the config alone does not say how the channels are '
+            'made (e.g. which CT slices): export a checkpoint written by '
+            'perception train, whose meta records its pretrained_cfg')
     source = dict(config=os.path.basename(config),
                   checkpoint=os.path.basename(path),
                   pretrained_cfg_from=origin)
     return model, pretrained, source
+
+
+def _test_pipeline(cfg: Any) -> list:
+    """The test (else val) pipeline, also inside a ConcatDataset."""
+    for split in ('test_dataloader', 'val_dataloader'):
+        dataset = (cfg.get(split) or {}).get('dataset') or {}
+        while not dataset.get('pipeline') and dataset.get('datasets'):
+            dataset = dataset['datasets'][0]
+        if dataset.get('pipeline'):
+            return list(dataset['pipeline'])
+    return []
 
 
 def _input_size(pretrained: Any, options: ExportOptions) -> tuple[int, int]:

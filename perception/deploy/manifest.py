@@ -359,7 +359,6 @@ def load_bundle(path: str, check_sha256: bool = True) -> Bundle:
     else:
         raise BundleError(f"model '{path}' not found; pass a bundle folder "
                           'from `perception export` or an .onnx file')
-    model = _read_graph(onnx_path)
     if root is not None:
         manifest = Manifest.read(root)
         where = f"'{os.path.join(root, MANIFEST_FILE)}'"
@@ -370,7 +369,9 @@ def load_bundle(path: str, check_sha256: bool = True) -> Bundle:
                     f"{where}: field sha256 {manifest.sha256[:12]}... does not "
                     f"match '{onnx_path}' ({digest[:12]}...); the model was "
                     'changed or the manifest belongs to another: re-export')
+        model = _read_graph(onnx_path)
     else:
+        model = _read_graph(onnx_path)
         where = f"'{onnx_path}' metadata_props[{METADATA_KEY!r}]"
         props = {p.key: p.value for p in model.metadata_props}
         if METADATA_KEY not in props:
