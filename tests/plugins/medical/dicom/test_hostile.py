@@ -365,3 +365,18 @@ def test_dicom_source_isolate_option(write_series):
         frames = list(source)
     assert source.isolate is True
     np.testing.assert_array_equal(np.stack([f.image for f in frames]), info['hu'])
+
+
+@pytest.mark.parametrize('value', ['nan', 'inf', '1\\2', 'abc'])
+def test_series_with_a_malformed_slope_names_it(write_series, value):
+    """The series loader's raw read takes the slope from the header scan:
+    a NaN slope there used to give an all-NaN slice silently."""
+    info = write_series(n=4, shape=(4, 5), shuffle=False, syntax='implicit')
+    victim = info['paths'][1]
+    ds = pydicom.dcmread(victim)
+    ds.add_new(tag_for_keyword('RescaleSlope'), 'LO', value)
+    ds.save_as(victim, implicit_vr=True, little_endian=True)
+    vol = load_series(info['folder'], on_problem='warn')
+    assert np.isfinite(vol.array).all() and vol.array.shape[0] == 3
+    skipped = dict(vol.report.skipped)
+    assert 'RescaleSlope' in skipped[victim] and victim in skipped[victim]
