@@ -25,7 +25,11 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImage'),
     dict(type='Resize', scale=(1280, 720)),
-    dict(type='PackInputs'),
+    # the frame attributes travel with each sample for the subgroup report
+    dict(type='PackInputs', meta_keys=(
+        'img_path', 'img_id', 'img_shape', 'ori_shape', 'scale_factor',
+        'homography_matrix', 'flip', 'timestamp_ns', 'sample_idx',
+        'weather', 'scene', 'timeofday')),
 ]
 train_dataloader = dict(
     batch_size=4,
@@ -51,3 +55,11 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(type='CocoMetric')
 test_evaluator = val_evaluator
+# Subgroup report: per-image recall by time of day, weather and scene, with
+# bootstrap intervals, in the log and as work_dir/subgroups.json:
+# test_evaluator = [dict(type='CocoMetric'), dict(
+#     type='SubgroupMetric', metric=dict(type='PerImageDetectionMetric'),
+#     key='recall', fields=['timeofday', 'weather', 'scene'],
+#     min_group_size=30, out='subgroups.json')]
+# (metric=dict(type='CocoMetric'), key='AP50' also works, but each of the
+# n_boot resamples re-runs the COCO evaluation: keep n_boot near 100.)
