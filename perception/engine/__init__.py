@@ -16,6 +16,7 @@ from perception.engine.checkpoint import (
     trust_checkpoints,
 )
 from perception.engine.compile import CompileHook
+from perception.engine.data_guard import BadSampleHook
 from perception.engine.fsdp import FullStateDictHook, FullyShardedWrapper
 from perception.engine.hooks import CheckpointStateHook, PretrainedCfgHook, RandomStateHook
 from perception.engine.mix_switch import MixSwitchHook
@@ -34,7 +35,8 @@ __all__ = [
     'CPUAmpOptimWrapper', 'DumpPredictionsJSON', 'FullyShardedWrapper',
     'FullStateDictHook', 'MixSwitchHook',
     'LayerDecayOptimWrapperConstructor', 'RandomStateHook',
-    'CheckpointSaveError', 'find_resumable_checkpoint', 'CompileHook'
+    'CheckpointSaveError', 'find_resumable_checkpoint', 'CompileHook',
+    'BadSampleHook'
 ]
 
 

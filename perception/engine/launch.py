@@ -27,6 +27,7 @@ from perception.engine import install
 from perception.engine.amp import AmpChoice, apply_amp, choose_amp
 from perception.engine.checkpoint import resolve_checkpoint, trust_checkpoints
 from perception.engine.config import load_config
+from perception.engine.data_guard import explain_worker_failure
 from perception.engine.dist import (
     cpu_ddp_wrapper_cfg,
     destroy_process_group,
@@ -39,7 +40,8 @@ from perception.fileio import CheckpointError
 from perception.registry import translate_unknown_type
 
 #: hooks added to every run (type names in perception's HOOKS).
-RUN_HOOKS = ('CheckpointStateHook', 'PretrainedCfgHook', 'RandomStateHook')
+RUN_HOOKS = ('CheckpointStateHook', 'PretrainedCfgHook', 'RandomStateHook',
+             'BadSampleHook')
 
 logger = logging.getLogger('perception')
 
@@ -240,12 +242,22 @@ def run(config: str, mode: str, options: RunOptions,
                                           cfg).from_cfg(cfg)
             for note in notes:
                 runner.logger.info(note)
-            return action(runner)
+            return _guarded(action, runner)
         except KeyError as exc:
             translated = translate_unknown_type(exc)
             if translated is None:
                 raise
             raise translated from None
+
+
+def _guarded(action: Callable[[Any], Any], runner: Any) -> Any:
+    """``action(runner)``; a dataloader worker that crashed or hung is
+    reported with the sample it was reading."""
+    try:
+        return action(runner)
+    except RuntimeError as exc:
+        explain_worker_failure(runner, exc)
+        raise
 
 
 def _runner_class(cfg: Config) -> type:

@@ -56,7 +56,7 @@ def test_bad_image_skipped_and_counted_or_fatal(tmp_path):
     with pytest.raises(BadSampleError, match='zz_broken.png'):
         strict[1]
     lenient = ImageFolderDataset(str(tmp_path), pipeline=PIPELINE,
-                                 on_bad_sample='skip')
+                                 on_bad_sample='skip', max_bad_fraction=0.5)
     assert lenient[1]['inputs'].shape == (3, 24, 32)
     # the broken file may be drawn again as the replacement: each counts
     assert len(lenient.bad_samples) >= 1

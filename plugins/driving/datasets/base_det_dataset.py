@@ -113,11 +113,7 @@ class DrivingDetDataset(PerceptionDataset):
                 info = self.parse_sample(key)
                 data.append(self._finish(info))
             except BadSampleError as exc:
-                if self.on_bad_sample == 'error':
-                    raise
-                self.bad_samples.append(str(exc))
-                print_log(f'skipping bad sample: {exc}', logger='current',
-                          level=30)
+                self.skip_bad(exc)  # raises under on_bad_sample='error'
         print_log(self.class_counts.table(
             f'{type(self).__name__}: {len(data)} images from '
             f'{self.data_root or "."} ({len(self.bad_samples)} skipped), '

@@ -130,7 +130,7 @@ def test_bad_input_names_file_frame_and_label(bdd_root):
     _write(bdd_root, [frame, dict(name=NAMES[1], labels=None)])
     with pytest.raises(BadSampleError, match='outside the 1280x720 image'):
         _build(bdd_root, ann='labels/bad.json')
-    ds = _build(bdd_root, ann='labels/bad.json', on_bad_sample='skip')
+    ds = _build(bdd_root, ann='labels/bad.json', on_bad_sample='skip', max_bad_fraction=1.0)
     assert len(ds) == 1 and 'outside' in ds.bad_samples[0]
 
 
@@ -143,7 +143,7 @@ def test_missing_image_and_unknown_class(bdd_root):
         category='tram', box2d=dict(x1=1, y1=1, x2=5, y2=5))])])
     with pytest.raises(UnmappedClassError, match=r"bad\.json: frame 0 .*"
                        r"class 'tram' is not in the class map"):
-        _build(bdd_root, ann='labels/bad.json', on_bad_sample='skip')
+        _build(bdd_root, ann='labels/bad.json', on_bad_sample='skip', max_bad_fraction=1.0)
     (bdd_root / 'labels' / 'broken.json').write_text('[{"name": ')
     with pytest.raises(ValueError, match=r'broken\.json: not valid JSON at '
                        'line 1'):

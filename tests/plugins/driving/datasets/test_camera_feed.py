@@ -126,7 +126,7 @@ def test_damaged_cache_file_is_a_bad_sample(repeating_video, tmp_path):
         dataset[1]
     skipping = CameraFeedDataset(str(repeating_video),
                                  cache_dir=str(tmp_path / 'c'), max_frames=3,
-                                 on_bad_sample='skip',
+                                 on_bad_sample='skip', max_bad_fraction=1.0,
                                  pipeline=[dict(type='PackInputs')])
     assert skipping[1]['inputs'].shape[0] == 3  # another sample instead
     assert len(skipping.bad_samples) >= 1

@@ -101,7 +101,7 @@ def test_mask_without_image_is_named_or_skipped(tmp_path):
                        r'orphan\.jpg\|\.png\)'):
         Bdd100kSegDataset(data_root=str(tmp_path), pipeline=PIPELINE)
     ds = Bdd100kSegDataset(data_root=str(tmp_path), pipeline=PIPELINE,
-                           on_bad_sample='skip')
+                           on_bad_sample='skip', max_bad_fraction=1.0)
     assert len(ds) == 1 and len(ds.bad_samples) == 1
 
 

@@ -222,7 +222,7 @@ def test_bad_slice_skipped_or_named(tmp_path):
     root = tmp_path / 'study'
     write_ct_study(root, n_patients=1, size=16, n_slices=4, seed=2)
     ds = DicomSliceDataset(data_root=str(root), index_file=str(
-        tmp_path / 'i.json'), on_bad_sample='skip')
+        tmp_path / 'i.json'), on_bad_sample='skip', max_bad_fraction=1.0)
     broken = ds.get_data_info(1)['img_path']
     data = open(broken, 'rb').read()
     open(broken, 'wb').write(data[:len(data) - 200])  # truncated pixels
