@@ -22,7 +22,7 @@ import numpy as np
 from .pixel_checks import check_pixel_header
 from .problems import DicomReadError, fail
 
-__all__ = ['decode_pixels', 'transfer_syntax', 'stored_pixels', 'PREFERRED_PLUGINS',
+__all__ = ['decode_pixels', 'transfer_syntax', 'PREFERRED_PLUGINS',
            'ABORTING_PLUGINS', 'DECODER_PACKAGES', 'GPL_HINT']
 
 GPL_HINT = ("pip install 'perception-toolkit[gpl]' (installs "
@@ -129,7 +129,9 @@ def decode_pixels(path: str, ds, keyword: str, notes: list[str]) -> np.ndarray:
     for plugin in plugins or ('', ):
         try:
             if plugin in ABORTING_PLUGINS and not in_worker():
-                return call_isolated(path, __name__, 'stored_pixels', path, plugin)
+                # by name: reading.stored_pixels, run in the worker
+                return call_isolated(path, 'perception_medical.dicom.reading',
+                                     'stored_pixels', path, plugin)
             ds.pixel_array_options(decoding_plugin=plugin)
             return ds.pixel_array
         except _FATAL:
@@ -153,15 +155,6 @@ def decode_pixels(path: str, ds, keyword: str, notes: list[str]) -> np.ndarray:
     raise fail(path, f"pixel data could not be decoded (transfer syntax '{name}' "
                f'({tsuid}); decoders tried: {", ".join(n for n, _ in failures)}): '
                f'{text}', notes) from first
-
-
-def stored_pixels(path: str, plugin: str) -> np.ndarray:
-    """``path``'s stored pixel values decoded by ``plugin`` alone (what a
-    worker process runs for :data:`ABORTING_PLUGINS`)."""
-    from .reading import open_dicom
-    ds = open_dicom(path)
-    ds.pixel_array_options(decoding_plugin=plugin)
-    return ds.pixel_array
 
 
 def _bits_stored(ds) -> int:

@@ -225,6 +225,15 @@ def _read(path: str) -> tuple[np.ndarray, list[str]]:
     return out, [f'{path}: {n}' for n in notes]
 
 
+def stored_pixels(path: str, plugin: str) -> np.ndarray:
+    """``path``'s stored pixel values decoded by ``plugin`` alone: what a
+    worker process runs for the decoders that can abort
+    (:data:`~perception_medical.dicom.decoding.ABORTING_PLUGINS`)."""
+    ds = open_dicom(path)
+    ds.pixel_array_options(decoding_plugin=plugin)
+    return ds.pixel_array
+
+
 def _to_modality(path: str, ds, arr: np.ndarray, n_frames: int,
                  notes: list[str]) -> np.ndarray:
     from pydicom.pixels import apply_color_lut
