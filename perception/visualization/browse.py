@@ -59,7 +59,13 @@ def browse(config: str, split: str = 'train', n: int = 16,
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    dataset = DATASETS.build(cfg[key]['dataset'])
+    from mmengine.registry import DefaultScope
+
+    # in perception's scope, as under the Runner: mmengine's ConcatDataset
+    # builds its parts through mmengine's root registry
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope',
+                                                      'perception')):
+        dataset = DATASETS.build(cfg[key]['dataset'])
     classes = tuple((getattr(dataset, 'metainfo', None) or {}).get(
         'classes') or ())
     windows = find_windows(cfg)

@@ -36,14 +36,20 @@ def to_panels(inputs, windows: Sequence = ()) -> list[np.ndarray]:
 
 def render_sample(inputs, data_sample, classes: Sequence[str] = (),
                   windows: Sequence = (), caption: str = ''):
-    """A PIL image of one packed sample: panels side by side, boxes drawn on
-    each panel, ignore regions shaded, and a caption strip."""
+    """A PIL image of one packed sample: panels side by side, the label map
+    blended in (ignored pixels left clear), boxes drawn on each panel,
+    ignore regions shaded, and a caption strip."""
     from PIL import Image, ImageDraw
     panels = to_panels(inputs, windows)
     h, w = panels[0].shape[:2]
     sheet = Image.new('RGB', (w * len(panels), h + 18), (0, 0, 0))
     gt = data_sample.get('gt_instances', None)
+    seg = data_sample.get('gt_sem_seg', None)
     for p, panel in enumerate(panels):
+        if seg is not None and tuple(seg.shape) == (h, w):
+            from perception.visualization.masks import overlay_mask
+            panel = overlay_mask(panel, seg.data[0].cpu().numpy(),
+                                 len(classes))
         image = Image.fromarray(panel).convert('RGBA')
         if gt is not None and len(gt) > 0:
             image = draw_boxes(image, gt, classes)

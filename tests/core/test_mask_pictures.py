@@ -31,3 +31,22 @@ def test_legend_names_the_classes_shown():
     only = np.asarray(draw_legend(Image.new('RGB', (80, 60)), labels,
                                   ['road', 'car'], skip=[0]))
     assert not (only[:, :12] == palette[0]).all(-1).any()
+
+
+def test_browse_pictures_blend_the_label_map():
+    import torch
+
+    from perception.data.transforms import PackInputs
+    from perception.visualization.draw import render_sample
+    labels = np.zeros((20, 30), np.uint8)
+    labels[10:] = 1
+    labels[:5] = 255
+    packed = PackInputs()(dict(img=np.full((20, 30, 3), 100, np.uint8),
+                               gt_seg_map=labels))
+    picture = np.asarray(render_sample(packed['inputs'],
+                                       packed['data_samples'],
+                                       ['road', 'car']))
+    expected = overlay_mask(np.full((20, 30, 3), 100, np.uint8), labels, 2)
+    np.testing.assert_array_equal(picture[:20], expected)
+    assert torch.equal(packed['inputs'], torch.full((3, 20, 30), 100,
+                                                     dtype=torch.uint8))

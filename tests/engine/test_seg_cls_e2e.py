@@ -1,7 +1,8 @@
 """`perception train` then `perception test` of a tiny segmentation config
 (label maps of a generated drive: mIoU in the log, one picture per frame
 with the mask over the source image) and of a tiny scene classifier (day vs
-night drives: accuracy in the log)."""
+night drives: accuracy in the log); `perception browse` of the
+segmentation config."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -126,3 +127,10 @@ def test_classification_train_then_test(tmp_path, drives, capsys):
     log = capsys.readouterr().out
     assert 'accuracy/top1: ' in log
     assert len(list(pictures.glob('*.png'))) == 6
+
+
+def test_browse_draws_label_maps_of_a_concat_dataset(tmp_path, drives):
+    config = _seg_config(tmp_path, drives)  # a ConcatDataset of drives
+    out = tmp_path / 'browse'
+    assert main(['browse', str(config), '--n', '2', '--out', str(out)]) == 0
+    assert len(list(out.glob('train_*.png'))) == 2
