@@ -61,7 +61,7 @@ PREFERRED_PLUGINS: dict[str, tuple[str, ...]] = {
 _FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit)
 # Plugins whose native code can end the whole process on crafted data (a
 # C++ exception in gdcm's JPEG codecs ends in std::terminate, exit 134):
-# they decode in a worker process (one per thread, reused), unless this
+# they decode in a worker process (shared, reused), unless this
 # process already is one. The JPEG lossless and JPEG-LS syntaxes have no
 # other installed decoder.
 ABORTING_PLUGINS = ('gdcm', )
@@ -104,8 +104,11 @@ def _plugins(tsuid) -> tuple[str, ...]:
         p for p in available if p not in preferred)
 
 
-def _summary(exc: BaseException) -> str:
-    text = str(exc).replace('\n', ' ')[:300]
+def _summary(exc: BaseException, path: str) -> str:
+    text = str(exc).replace('\n', ' ')
+    if text.startswith(f'{path}: '):  # from a worker process: the path once
+        text = text[len(path) + 2:]
+    text = text[:300]
     kind = type(exc).__name__
     if kind == 'PanicException':
         return f'the decoder panicked (Rust panic: {text})'
@@ -141,7 +144,7 @@ def decode_pixels(path: str, ds, keyword: str, notes: list[str]) -> np.ndarray:
                        'NumberOfFrames is too large for this machine)', notes) from exc
         except BaseException as exc:  # noqa: BLE001 - a Rust panic is a BaseException
             failures.append((plugin or 'numpy', exc))
-    text = '; '.join(f'{name}: {_summary(exc)}' for name, exc in failures)
+    text = '; '.join(f'{name}: {_summary(exc, path)}' for name, exc in failures)
     first = failures[0][1]
     if any(w in text.lower() for w in ('less than expected', 'truncated')):
         raise fail(path, f'pixel data is truncated ({text})', notes) from first

@@ -4,7 +4,7 @@ The header checks of :mod:`~perception_medical.dicom.pixel_checks` stop the
 known ways to crash a native decoder, but crafted compressed data can still
 reach a C++ ``abort()`` in gdcm or exhaust memory. :class:`IsolatedReader`
 runs :func:`~perception_medical.read_dicom` in a long-lived worker process
-(one per thread, started on first use, reused for every file): a worker that
+(started on first use, shared by threads, reused for every file): a worker that
 dies (any signal, exit 134 included), runs past ``timeout_s`` or hits its
 memory limit turns into a :class:`DicomReadError` for that one file, and the
 next file gets a fresh worker. ``read_dicom(path, isolate=True)``,
@@ -43,6 +43,9 @@ _WORKER_FLAG = 'PERCEPTION_DICOM_WORKER'
 _HEADER = struct.Struct('<Q')
 _readers: 'weakref.WeakSet[IsolatedReader]' = weakref.WeakSet()
 _local = threading.local()
+_idle: list['IsolatedReader'] = []
+_pool_lock = threading.Lock()
+_MAX_IDLE = max(2, os.cpu_count() or 1)
 
 
 def _signal_name(returncode: int) -> str:
@@ -208,12 +211,23 @@ def in_worker() -> bool:
 
 
 def call_isolated(path: str, module: str, function: str, *args):
-    """``module.function(*args)`` in this thread's worker (started on first
-    use); errors as in :meth:`IsolatedReader.call`."""
-    reader = getattr(_local, 'reader', None)
-    if reader is None:
-        reader = _local.reader = IsolatedReader()
-    return reader.call(path, module, function, *args)
+    """``module.function(*args)`` in a worker process; errors as in
+    :meth:`IsolatedReader.call`. Workers are shared: a thread takes an idle
+    one (or starts one) and hands it back, so the threads of one
+    ``load_series`` and later calls reuse the same few processes."""
+    reader = getattr(_local, 'reader', None)   # a caller's own (tests)
+    if reader is not None:
+        return reader.call(path, module, function, *args)
+    with _pool_lock:
+        reader = _idle.pop() if _idle else IsolatedReader()
+    try:
+        return reader.call(path, module, function, *args)
+    finally:
+        with _pool_lock:
+            if len(_idle) < _MAX_IDLE:
+                _idle.append(reader)
+            else:
+                reader.close()
 
 
 def read_isolated(path: str) -> tuple[np.ndarray, list[str]]:
