@@ -34,8 +34,9 @@ test_pipeline = [
 
 
 def _lesions(root, split, pipeline):
-    return dict(type='LesionDetectionDataset', data_root=f'{root}/dicom',
-                ann_file=f'{root}/annotations.csv', split=split,
+    # the study folder; its DICOM below dicom/, the CSV beside it
+    return dict(type='LesionDetectionDataset', data_root=root,
+                series_dirs=['dicom'], ann_file='annotations.csv', split=split,
                 val_fraction=0.2, split_seed=0, num_slices=num_slices,
                 slice_stride=slice_stride, min_size_mm=3.0,
                 test_mode=split != 'train', pipeline=pipeline)

@@ -71,8 +71,7 @@ def test_pretrained_twin_differs_only_by_init(path):
 @pytest.mark.parametrize('path', SCRATCH, ids=os.path.basename)
 def test_config_trains_a_step_and_predicts(path, study, tmp_path):
     cfg = load_config(path)
-    ds_cfg = dict(cfg.train_dataloader.dataset, data_root=str(study / 'dicom'),
-                  ann_file=str(study / 'annotations.csv'), split='all',
+    ds_cfg = dict(cfg.train_dataloader.dataset, data_root=str(study), split='all',
                   index_file=str(tmp_path / 'index' / 'i.json'))
     ds = DATASETS.build(ds_cfg)
     sampler = DATA_SAMPLERS.build(dict(cfg.train_dataloader.sampler, dataset=ds, seed=0))

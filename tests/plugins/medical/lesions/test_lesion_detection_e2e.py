@@ -63,8 +63,8 @@ _base_ = [{str(CONFIG)!r}]
 pipe = [dict(type='Resize', scale=(48, 48), keep_ratio=True),
         dict(type='PackInputs', meta_keys=_base_.meta_keys)]
 def ds(root, split):
-    return dict(data_root=root + '/dicom', ann_file=root + '/annotations.csv',
-                split=split, index_file={str(tmp / 'index' / 'i.json')!r},
+    return dict(data_root=root, split=split,
+                index_file={str(tmp / 'index' / 'i.json')!r},
                 pipeline=pipe)
 model = dict(backbone=dict(img_size=(48, 48), depth=1),
              head=dict(test_cfg=dict(score_thr=0.0, max_per_img=5)))
