@@ -6,9 +6,11 @@
 # the pretrained response. Pretrain on the training study's slices first:
 #
 #   perception synth-ct data/ct_lesions/train --patients 40 --scanners 3 --seed 1
-#   perception train configs/pretrain/mae_vit-tiny-p16_1xb32-400e_ct-1ch.py \
-#       --work-dir work_dirs/ct_lesions/mae_pretrain \
-#       --cfg-options train_dataloader.dataset.data_root=data/ct_lesions/train/dicom
+#   perception train configs/pretrain/mae_vit-tiny-p16_1xb32-20min_synth-ct-lesions.py \
+#       --work-dir work_dirs/ct_lesions/mae_pretrain
+#
+# (the 400-epoch recipe, mae_vit-tiny-p16_1xb32-400e_ct-1ch.py, with
+# --cfg-options train_dataloader.dataset.data_root=... for a longer run)
 #
 # init_cfg takes that work dir (its last checkpoint), a checkpoint file or an
 # `perception export-backbone` folder.
