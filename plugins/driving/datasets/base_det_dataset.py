@@ -42,6 +42,29 @@ def load_json(path: str):
                          f'column {exc.colno}: {exc.msg}') from None
 
 
+def numbers(value: Any, count: int, where: str, field: str,
+            positive: bool = False) -> list[float]:
+    """``value`` as ``count`` finite numbers; anything else (a string, a
+    bool, NaN, a wrong length, a non-positive size when ``positive``) is a
+    :class:`BadSampleError` naming ``where`` and ``field``."""
+    if not isinstance(value, (list, tuple)) or len(value) != count:
+        raise BadSampleError(f'{where}: {field} must be {count} numbers, got '
+                             f'{value!r}')
+    out = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise BadSampleError(f'{where}: {field} must be numbers, got '
+                                 f'{value!r} ({type(v).__name__} {v!r})')
+        if not math.isfinite(v):
+            raise BadSampleError(f'{where}: {field} holds a non-finite '
+                                 f'value: {value!r}')
+        if positive and v <= 0:
+            raise BadSampleError(f'{where}: {field} must be positive sizes, '
+                                 f'got {value!r}')
+        out.append(float(v))
+    return out
+
+
 def image_size(path: str) -> tuple[int, int]:
     """(height, width) of an image file, reading only its header
     (:func:`perception.data.image_io.image_size`); errors as

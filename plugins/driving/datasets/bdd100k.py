@@ -29,7 +29,7 @@ from perception.data import BadSampleError
 from perception.data.boxes import inclusive_to_xyxy
 from perception.registry import DATASETS
 
-from .base_det_dataset import DrivingDetDataset, image_size, load_json
+from .base_det_dataset import DrivingDetDataset, image_size, load_json, numbers
 
 
 def _frames_in(path: str) -> list[tuple[str, int, object]]:
@@ -102,6 +102,9 @@ class Bdd100kDataset(DrivingDetDataset):
                                  'missing or not a string')
         where = f"{where} ({frame['name']})"
         img_path = os.path.join(self.path(self.img_dir), frame['name'])
+        if self.img_shape and not os.path.isfile(img_path):
+            raise BadSampleError(f'{where}: its image {img_path} is missing; '
+                                 'restore it or remove the frame')
         height, width = self.img_shape or image_size(img_path)
         attrs = frame.get('attributes') or {}
         info = dict(img_path=img_path, img_id=frame['name'], height=height,
@@ -136,13 +139,14 @@ class Bdd100kDataset(DrivingDetDataset):
             self.no_box2d += 1
             return
         try:
-            coords = [float(box[k]) for k in ('x1', 'y1', 'x2', 'y2')]
+            coords = numbers([box[k] for k in ('x1', 'y1', 'x2', 'y2')], 4,
+                             where, 'box2d')
         except KeyError as exc:
             raise BadSampleError(f'{where}: box2d lacks field {exc}; '
                                  'expected x1, y1, x2, y2') from None
-        except (TypeError, ValueError):
-            raise BadSampleError(f'{where}: box2d values must be numbers, '
-                                 f'got {box!r}') from None
+        except TypeError:
+            raise BadSampleError(f'{where}: box2d must be an object of x1, '
+                                 f'y1, x2, y2, got {box!r}') from None
         attrs = label.get('attributes') or {}
         info['instances'].append(dict(
             bbox=inclusive_to_xyxy([coords])[0], source=label['category'],

@@ -19,7 +19,7 @@ from perception.data import BadSampleError
 from perception.data.boxes import xywh_to_xyxy
 from perception.registry import DATASETS
 
-from .base_det_dataset import DrivingDetDataset, load_json
+from .base_det_dataset import DrivingDetDataset, load_json, numbers
 
 
 @DATASETS.register_module()
@@ -80,6 +80,14 @@ class CocoDetDataset(DrivingDetDataset):
                 raise ValueError(f'{path}: annotations[{i}] has no image_id')
             by_image[ann['image_id']].append((i, ann))
         self._ann_path = path
+        images = {img.get('id') for img in coco['images']
+                  if isinstance(img, dict)}
+        for image_id in sorted(set(by_image) - images, key=str):
+            for i, ann in by_image[image_id]:  # labels of no image
+                self.skip_bad(BadSampleError(
+                    f"{path}: annotations[{i}] (id {ann.get('id', '?')}): "
+                    f'image_id {image_id!r} is not in images; add the image '
+                    'or delete the annotation'))
         return [(i, img, by_image.get(img.get('id'), []))
                 for i, img in enumerate(coco['images'])]
 
@@ -90,10 +98,13 @@ class CocoDetDataset(DrivingDetDataset):
             if field not in image:
                 raise BadSampleError(f"{path}: images[{index}]: field "
                                      f"'{field}' is missing")
+        height, width = numbers([image['height'], image['width']], 2,
+                                f'{path}: images[{index}]', 'height, width',
+                                positive=True)
         info = dict(img_path=os.path.join(self.path(self.img_dir),
                                           image['file_name']),
-                    img_id=image['id'], height=int(image['height']),
-                    width=int(image['width']), instances=[])
+                    img_id=image['id'], height=int(height), width=int(width),
+                    instances=[])
         for i, ann in anns:
             where = f"{path}: annotations[{i}] (id {ann.get('id', '?')})"
             for field in ('bbox', 'category_id'):
@@ -104,10 +115,7 @@ class CocoDetDataset(DrivingDetDataset):
                 raise BadSampleError(f"{where}: category_id "
                                      f"{ann['category_id']} is not in "
                                      'categories')
-            bbox = ann['bbox']
-            if not isinstance(bbox, list) or len(bbox) != 4:
-                raise BadSampleError(f'{where}: bbox must be [x, y, width, '
-                                     f'height], got {bbox!r}')
+            bbox = numbers(ann['bbox'], 4, where, 'bbox [x, y, width, height]')
             info['instances'].append(dict(
                 bbox=xywh_to_xyxy([bbox])[0],
                 source=self.cat_names[ann['category_id']], where=where,

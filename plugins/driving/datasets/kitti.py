@@ -73,6 +73,16 @@ def parse_kitti_line(line: str, where: str) -> dict:
         except ValueError:
             raise BadSampleError(f"{where}: field '{name}' is not a number: "
                                  f'{text!r}') from None
+    for name in KITTI_FIELDS[1:] + ('score', ):
+        if name in record and not math.isfinite(record[name]):
+            raise BadSampleError(f"{where}: field '{name}' is not a finite "
+                                 f'number: {record[name]}')
+    dims = [record['height'], record['width'], record['length']]
+    # DontCare and 2D-only exports write -1 for every dimension
+    if min(dims) < 0 and dims != [-1.0, -1.0, -1.0]:
+        raise BadSampleError(f'{where}: negative size (height, width, '
+                             f'length) {dims}; KITTI writes -1 -1 -1 for '
+                             'none')
     record['occluded'] = int(record['occluded'])
     return record
 
@@ -121,12 +131,23 @@ class KittiDataset(DrivingDetDataset):
                 f'KittiDataset: image folder {folder} does not exist; set '
                 'data_root to the folder holding image_2/, label_2/, calib/ '
                 '(`perception synth-drive OUT` writes one)')
-        return sorted(f[:-len(self.img_suffix)] for f in os.listdir(folder)
-                      if f.endswith(self.img_suffix))
+        keys = {f[:-len(self.img_suffix)] for f in os.listdir(folder)
+                if f.endswith(self.img_suffix)}
+        labels = self.path(self.label_dir) if self.label_dir else None
+        if labels and os.path.isdir(labels):
+            # labels whose image is missing: named by parse_sample
+            keys |= {f[:-4] for f in os.listdir(labels) if f.endswith('.txt')}
+        return sorted(keys)
 
     def parse_sample(self, key: str) -> dict:
         img_path = os.path.join(self.path(self.img_dir),
                                 key + self.img_suffix)
+        if self.label_dir and not os.path.isfile(img_path):
+            label_path = os.path.join(self.path(self.label_dir), key + '.txt')
+            if os.path.isfile(label_path):
+                raise BadSampleError(
+                    f'{label_path}: its image {img_path} is missing; restore '
+                    'the image or delete the label file')
         height, width = image_size(img_path)
         info = dict(img_path=img_path, img_id=key, height=height,
                     width=width, camera=f'cam{self.camera_index}',

@@ -30,7 +30,7 @@ import numpy as np
 from perception.data import BadSampleError
 from perception.registry import DATASETS
 
-from .base_det_dataset import DrivingDetDataset, load_json
+from .base_det_dataset import DrivingDetDataset, load_json, numbers
 from .box_filters import NUSCENES_VISIBILITY
 
 
@@ -218,6 +218,7 @@ class NuImagesDataset(DrivingDetDataset):
             for i, ann in enumerate(t.rows('sample_annotation')):
                 anns[t.field(ann, 'sample_annotation', 'sample_token', i)
                      ].append(ann)
+        self._skip_dangling(anns)
         for i, sd in enumerate(t.rows('sample_data')):
             t.field(sd, 'sample_data', 'token', i)
             if not t.field(sd, 'sample_data', 'is_key_frame', i):
@@ -232,6 +233,24 @@ class NuImagesDataset(DrivingDetDataset):
                    else t.field(sd, 'sample_data', 'sample_token', i))
             keys.append((sd, channel, cs, anns.get(own, [])))
         return keys
+
+    def _skip_dangling(self, anns: dict) -> None:
+        """Annotations whose sample_data (nuImages) or sample (nuScenes)
+        token is in no table are bad records, not silently unused."""
+        t = self.tables
+        if self.mode == 'nuimages':
+            table, field = 'object_ann', 'sample_data_token'
+            known = set(t.index('sample_data'))
+        else:
+            table, field = 'sample_annotation', 'sample_token'
+            known = (set(t.index('sample')) if t.exists('sample') else
+                     {sd.get('sample_token') for sd in t.rows('sample_data')})
+        for token in sorted(set(anns) - known, key=str):
+            for ann in anns.pop(token):
+                self.skip_bad(BadSampleError(
+                    f"{t.folder}/{table}.json: token {ann.get('token')}: "
+                    f'{field} {token} is not in any table (dangling); fix or '
+                    'delete the annotation'))
 
     def parse_sample(self, key) -> dict:
         sd, channel, cs, anns = key
@@ -258,6 +277,22 @@ class NuImagesDataset(DrivingDetDataset):
             self._nuscenes_boxes(sd, cs, intrinsic, anns, info, where)
         return info
 
+    def _rotation(self, value, where: str) -> list[float]:
+        q = numbers(value, 4, where, 'rotation (w, x, y, z)')
+        if not any(q):
+            raise BadSampleError(f'{where}: rotation is the zero quaternion')
+        return q
+
+    def _pose(self, row: dict, table: str) -> tuple[np.ndarray, np.ndarray]:
+        """Rotation and (3, 1) translation of an ego_pose or
+        calibrated_sensor record, checked."""
+        where = f"{self.tables.folder}/{table}.json: token {row.get('token')}"
+        rotation = self._rotation(self.tables.field(row, table, 'rotation'),
+                                  where)
+        translation = numbers(self.tables.field(row, table, 'translation'),
+                              3, where, 'translation')
+        return quaternion_matrix(rotation), np.reshape(translation, (3, 1))
+
     def _attribute_names(self, ann: dict, table: str) -> list[str]:
         return [self.tables.get('attribute', tok,
                                 f"{table} {ann['token']}")['name']
@@ -269,10 +304,8 @@ class NuImagesDataset(DrivingDetDataset):
             where = f"{t.folder}/object_ann.json: token {ann.get('token')}"
             cat = t.get('category', t.field(ann, 'object_ann',
                                             'category_token'), where)
-            bbox = t.field(ann, 'object_ann', 'bbox')
-            if not isinstance(bbox, list) or len(bbox) != 4:
-                raise BadSampleError(f'{where}: bbox must be [xmin, ymin, '
-                                     f'xmax, ymax], got {bbox!r}')
+            bbox = numbers(t.field(ann, 'object_ann', 'bbox'), 4, where,
+                           'bbox [xmin, ymin, xmax, ymax]')
             info['instances'].append(dict(
                 bbox=np.asarray(bbox, np.float32), where=where,
                 source=t.field(cat, 'category', 'name')))
@@ -283,19 +316,17 @@ class NuImagesDataset(DrivingDetDataset):
         t = self.tables
         pose = t.get('ego_pose', t.field(sd, 'sample_data', 'ego_pose_token'),
                      where)
-        ego_r = quaternion_matrix(t.field(pose, 'ego_pose', 'rotation'))
-        ego_t = np.reshape(t.field(pose, 'ego_pose', 'translation'), (3, 1))
-        cam_r = quaternion_matrix(t.field(cs, 'calibrated_sensor',
-                                          'rotation'))
-        cam_t = np.reshape(t.field(cs, 'calibrated_sensor', 'translation'),
-                           (3, 1))
+        ego_r, ego_t = self._pose(pose, 'ego_pose')
+        cam_r, cam_t = self._pose(cs, 'calibrated_sensor')
         for ann in anns:
             awhere = (f"{t.folder}/sample_annotation.json: token "
                       f"{ann.get('token')}")
+            field = lambda name: t.field(ann, 'sample_annotation', name)  # noqa
             corners = box_corners(
-                t.field(ann, 'sample_annotation', 'translation'),
-                t.field(ann, 'sample_annotation', 'size'),
-                t.field(ann, 'sample_annotation', 'rotation'))
+                numbers(field('translation'), 3, awhere, 'translation'),
+                numbers(field('size'), 3, awhere,
+                        'size (width, length, height)', positive=True),
+                self._rotation(field('rotation'), awhere))
             corners = cam_r.T @ (ego_r.T @ (corners - ego_t) - cam_t)
             box = project_box(corners, intrinsic, info['width'],
                               info['height'])
