@@ -114,12 +114,21 @@ def open_dicom(path: str | os.PathLike, stop_before_pixels: bool = False,
 
 
 # -- reading ----------------------------------------------------------
+# what read_dicom uses: image pixel / LUTs, RT dose, functional groups,
+# pixel data, and the SOP Class UID
+_USED_GROUPS = (0x0028, 0x3004, 0x5200, 0x7FE0)
+_USED_TAGS = (0x00080016, )
+
+
 def _convert_elements(path: str, ds, notes: list[str]) -> None:
-    """Convert every top-level element now, so a corrupted one (bad VR
-    bytes, undecodable value) is an error naming it, not a library
-    exception deep in the pixel path."""
+    """Convert the top-level elements the pixel path uses now, so a
+    corrupted one (bad VR bytes, undecodable value) is an error naming it,
+    not a library exception deep in the pixel path; a file cut inside an
+    element is reported as truncated."""
     tags = list(ds.keys())
     for k, tag in enumerate(tags):
+        if tag.group not in _USED_GROUPS and tag not in _USED_TAGS and k != len(tags) - 1:
+            continue
         try:
             ds[tag]
         except Exception as exc:  # noqa: BLE001 - pydicom raises many types
