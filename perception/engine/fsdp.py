@@ -12,12 +12,22 @@ does not fit one device trains across several. A config asks for it with::
 
 and runs under torchrun with ``--launcher pytorch``. Checkpoints hold the
 full (gathered) weights and optimizer state, written by rank 0 only, so
-``perception test`` and export load them without FSDP. Resuming an FSDP
-run from such a checkpoint is not supported yet (the run stops with a
-message); fine-tune from it with ``load_from`` instead.
+``perception test`` and export load them without FSDP, and ``load_from``
+(or a test run's checkpoint) loads full weights into the shards. Resuming
+an FSDP run is not supported yet (the run stops with a message).
+
+mmengine's Runner treats the sharded module as a plain model in two places:
+``init_weights`` followed by a broadcast of every ``state_dict()`` tensor
+(the wrapper initialises and broadcasts the weights itself before
+sharding, so that ``state_dict()`` is empty), and ``state_dict()`` when
+saving, on rank 0 only (it returns the copy :class:`FullStateDictHook`
+gathered on every rank). Otherwise the sharded module's ``state_dict()``
+gathers the full state, a collective that every rank must call (rank 0
+gets the tensors).
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, Sequence
 
 import torch
@@ -62,6 +72,8 @@ class FullyShardedWrapper(nn.Module):
         with torch.no_grad():
             for tensor in list(module.parameters()) + list(module.buffers()):
                 dist.broadcast(tensor.data, src=0)
+        if hasattr(module, 'init_weights'):
+            module.init_weights()
         names = set(shard_modules or ())
         units = ([m for m in module.modules() if type(m).__name__ in names]
                  if names else list(module.children()))
@@ -77,6 +89,28 @@ class FullyShardedWrapper(nn.Module):
         fully_shard(module, reshard_after_forward=reshard_after_forward)
         self.module = module
         self.sharded_units = len(units)
+        #: the full state gathered for the checkpoint being saved
+        self.stash: dict | None = None
+        self._gathering = self._after_init = False
+        sharded_state_dict = module.state_dict
+
+        def state_dict(*args, **kwargs):
+            if self._gathering or args or kwargs:  # torch's own helpers
+                return sharded_state_dict(*args, **kwargs)
+            if self._after_init:  # mmengine's broadcast after init_weights
+                self._after_init = False
+                return _plain_state_dict({})
+            if self.stash is not None:
+                return _plain_state_dict(self.stash)
+            return _plain_state_dict(self.full_state()[0])
+
+        def init_weights() -> None:
+            """Already done before sharding; mmengine's broadcast that
+            follows is done too."""
+            self._after_init = True
+
+        module.init_weights = init_weights
+        module.state_dict = state_dict
 
     def train_step(self, data, optim_wrapper) -> dict:
         return self.module.train_step(data, optim_wrapper)
@@ -100,10 +134,39 @@ class FullyShardedWrapper(nn.Module):
             get_optimizer_state_dict,
         )
         options = StateDictOptions(full_state_dict=True, cpu_offload=True)
-        model_state = get_model_state_dict(self.module, options=options)
-        optim_state = None if optimizer is None else get_optimizer_state_dict(
-            self.module, optimizer, options=options)
+        self._gathering = True
+        try:
+            model_state = get_model_state_dict(self.module, options=options)
+            optim_state = None if optimizer is None else \
+                get_optimizer_state_dict(self.module, optimizer,
+                                         options=options)
+        finally:
+            self._gathering = False
         return model_state, optim_state
+
+    def load_full_state(self, state: dict) -> tuple[list, list]:
+        """Load full (unsharded) weights into the shards; every rank calls
+        it. Returns the missing and unexpected keys."""
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            set_model_state_dict,
+        )
+        self._gathering = True
+        try:
+            result = set_model_state_dict(
+                self.module, state,
+                options=StateDictOptions(full_state_dict=True, strict=False))
+        finally:
+            self._gathering = False
+        return list(result.missing_keys), list(result.unexpected_keys)
+
+
+def _plain_state_dict(state: dict) -> OrderedDict:
+    """``state`` as ``nn.Module.state_dict()`` returns it (an OrderedDict
+    with ``_metadata``, which mmengine's checkpoint code reads)."""
+    out = OrderedDict(state)
+    out._metadata = OrderedDict()
+    return out
 
 
 @HOOKS.register_module()
@@ -117,6 +180,7 @@ class FullStateDictHook(Hook):
 
     def __init__(self) -> None:
         self._state: tuple[dict, dict | None] | None = None
+        self._load_from: str | None = None
 
     @staticmethod
     def _wrapper(runner) -> FullyShardedWrapper | None:
@@ -129,21 +193,55 @@ class FullStateDictHook(Hook):
         return next((h for h in runner.hooks if isinstance(h, CheckpointHook)),
                     None)
 
-    def before_train(self, runner) -> None:
-        if self._wrapper(runner) is not None and runner._resume:
+    def before_run(self, runner) -> None:
+        if self._wrapper(runner) is None:
+            return
+        if runner._resume:
             raise FSDPConfigError(
                 'resuming a FullyShardedWrapper run is not supported yet: '
                 "its checkpoints hold full weights; start a new run with "
                 "load_from=CHECKPOINT (weights only) instead of --resume")
+        # mmengine would copy full tensors into the shards: load them here
+        self._load_from, runner._load_from = runner._load_from, None
+
+    def _load(self, runner) -> None:
+        wrapper, path = self._wrapper(runner), self._load_from
+        if wrapper is None or path is None:
+            return
+        from mmengine.runner.checkpoint import _load_checkpoint
+        checkpoint = _load_checkpoint(path, map_location='cpu')
+        state = checkpoint.get('state_dict', checkpoint)
+        missing, unexpected = wrapper.load_full_state(state)
+        runner.logger.info(
+            f'Load checkpoint from {path} into the FSDP shards (missing '
+            f'keys: {missing or "none"}; unexpected: {unexpected or "none"})')
+        self._load_from = None
+
+    def before_train(self, runner) -> None:
+        self._load(runner)
+
+    def before_test(self, runner) -> None:
+        self._load(runner)
+
+    def before_val(self, runner) -> None:
+        self._load(runner)
 
     def _gather(self, runner) -> None:
         wrapper = self._wrapper(runner)
         if wrapper is not None:
             optimizer = getattr(runner.optim_wrapper, 'optimizer', None)
             self._state = wrapper.full_state(optimizer)
+            wrapper.stash = self._state[0]  # what rank 0's save reads
+
+    def _clear(self, runner) -> None:
+        wrapper = self._wrapper(runner)
+        if wrapper is not None:
+            wrapper.stash = None
+        self._state = None
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
+        self._clear(runner)
         hook = self._checkpoint_hook(runner)
         if hook is None or hook.by_epoch:
             return
@@ -152,6 +250,7 @@ class FullStateDictHook(Hook):
             self._gather(runner)
 
     def after_train_epoch(self, runner) -> None:
+        self._clear(runner)
         hook = self._checkpoint_hook(runner)
         if hook is None or not hook.by_epoch:
             return
@@ -168,7 +267,6 @@ class FullStateDictHook(Hook):
             checkpoint['optimizer'] = optim_state
         checkpoint.setdefault('meta', {})['fsdp'] = dict(
             world_size=dist.get_world_size(), full_state_dict=True)
-        self._state = None
 
 
 def add_fsdp_hook(cfg) -> None:

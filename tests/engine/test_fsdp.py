@@ -67,13 +67,24 @@ def test_fsdp_trains_like_the_plain_model(gloo_world_of_one):
         torch.testing.assert_close(value, reference[key], rtol=1e-5, atol=1e-6)
     assert optim['state'] and all(type(v['exp_avg']) is torch.Tensor
                                   for v in optim['state'].values())
-    # The gathered weights load into a plain model (test, export).
+    # What mmengine's Runner reads as the model's state_dict is the full one.
+    assert {k: type(v) for k, v in sharded.module.state_dict().items()} == {
+        k: torch.Tensor for k in reference}
+    # The gathered weights load into a plain model (test, export), and full
+    # weights load into the shards of a new run (load_from).
     fresh = tiny_model()
     fresh.load_state_dict(full)
+    torch.manual_seed(1)
+    other = FullyShardedWrapper(TimmClassifier('test_convnext', num_classes=3,
+                                               data_preprocessor=dict(
+        type='PerceptionDataPreprocessor', mean=[0, 0, 0], std=[255] * 3)))
+    assert other.load_full_state(full) == ([], [])
     with torch.no_grad():
         out = sharded.test_step(batch(9))
         want = fresh.test_step(batch(9))
+        loaded = other.test_step(batch(9))
     torch.testing.assert_close(out[0].pred_score, want[0].pred_score)
+    torch.testing.assert_close(loaded[0].pred_score, want[0].pred_score)
 
 
 def test_fsdp_errors_name_the_problem(gloo_world_of_one):
