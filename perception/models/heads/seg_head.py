@@ -75,13 +75,12 @@ class FPNSegHead(nn.Module):
         logits at the finest level."""
         feats = list(feats)[-len(self.lateral):]
         size = feats[0].shape[-2:]
-        out = None
-        for conv, feat in zip(self.lateral, feats):
-            x = conv(feat)
-            if x.shape[-2:] != size:
-                x = F.interpolate(x, size=size, mode='bilinear',
-                                  align_corners=False)
-            out = x if out is None else out + x
+        out = self.lateral[0](feats[0])
+        # coarser levels always resized to the finest (no branch on sizes:
+        # the exported graph is the same for every input size)
+        for conv, feat in zip(self.lateral[1:], feats[1:]):
+            out = out + F.interpolate(conv(feat), size=size, mode='bilinear',
+                                      align_corners=False)
         return self.classifier(self.dropout(self.fuse(out)))
 
     def logits(self, feats: Sequence[Tensor], size: Sequence[int]) -> Tensor:
