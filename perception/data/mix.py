@@ -56,6 +56,7 @@ import numpy as np
 from perception.data.boxes import box_areas, clip_boxes, transform_boxes
 from perception.data.geometry import record_geometry
 from perception.data.transforms import INSTANCE_FIELDS, BaseTransform, resize_image
+from perception.errors import UserError
 from perception.registry import TRANSFORMS
 
 #: Per-box fields besides the boxes, and the value of a box that lacks one.
@@ -141,6 +142,19 @@ def _store(results: dict, fields: dict, dropped: int) -> None:
         results.get('mix_dropped_boxes', 0)) + dropped
 
 
+class LabelMapMixError(UserError, ValueError):
+    """Mosaic / MixUp met a label map (they mix boxes only)."""
+
+
+def _refuse_label_maps(results: dict, name: str) -> None:
+    """Mixing images does not mix their label maps: refuse rather than
+    train on a mask of another image."""
+    if 'gt_seg_map' in results:
+        raise LabelMapMixError(f'{name} mixes boxes, not label maps (gt_seg_map of '
+                         f"{results.get('img_path')}); leave it out of "
+                         'segmentation pipelines')
+
+
 @TRANSFORMS.register_module()
 class Mosaic(BaseTransform):
     """Four images on one canvas of (2 * height, 2 * width) (YOLOv4; the
@@ -197,6 +211,7 @@ class Mosaic(BaseTransform):
         return paste, (left, top)
 
     def transform(self, results: dict) -> dict:
+        _refuse_label_maps(results, 'Mosaic')
         if random.random() >= self.prob:
             return results
         others = list(results.get('mix_results') or [])
@@ -295,6 +310,7 @@ class MixUp(BaseTransform):
         return [index]
 
     def transform(self, results: dict) -> dict:
+        _refuse_label_maps(results, 'MixUp')
         others = list(results.get('mix_results') or [])
         if len(others) != 1:
             raise ValueError("MixUp needs one other sample in results["

@@ -150,3 +150,13 @@ def test_load_seg_map_refuses_colour_pictures(tmp_path):
     with pytest.raises(SegLabelError, match='colormap.png: a RGB colour '
                        'picture, not a label map'):
         LoadSegMap()(dict(seg_map_path=path))
+
+
+@pytest.mark.parametrize('name', ['Mosaic', 'MixUp'])
+def test_mixing_transforms_refuse_label_maps(name):
+    from perception.errors import UserError
+    from perception.registry import TRANSFORMS
+    transform = TRANSFORMS.build(dict(type=name))
+    with pytest.raises(UserError, match=f'{name} mixes boxes, not label '
+                       r'maps \(gt_seg_map of a\.png\)'):
+        transform(dict(_results(_mask(8, 8)), img_path='a.png'))
