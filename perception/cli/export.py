@@ -63,6 +63,9 @@ class ExportCommand(Command):
         parser.add_argument('--match-score', type=float, default=0.3,
                             help='parity: detections above this score must '
                             'match (default 0.3)')
+        parser.add_argument('--parity-images', metavar='DIR',
+                            help='run the parity check on these images '
+                            '(through the pretrained_cfg) instead of noise')
         parser.add_argument('--no-simplify', action='store_true',
                             help='skip onnxslim')
         parser.add_argument('--allow-oplint', action='store_true',
@@ -92,7 +95,8 @@ class ExportCommand(Command):
             match_iou=args.match_iou, match_score=args.match_score,
             simplify=not args.no_simplify,
             oplint_gate=not args.allow_oplint,
-            legacy=args.legacy_exporter, cfg_options=args.cfg_options,
+            legacy=args.legacy_exporter, parity_images=args.parity_images,
+            cfg_options=args.cfg_options,
             trust_checkpoint=args.trust_checkpoint)
         manifest = result.manifest
         print(result.checker['summary'])

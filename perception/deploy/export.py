@@ -67,6 +67,8 @@ class ExportOptions:
         batch_sizes: batches the parity check runs (dynamic batch).
         oplint_gate: fail the export on op-lint errors.
         legacy: use the legacy (TorchScript) exporter directly.
+        parity_images: a folder of images the parity check runs on at the
+            export size (through the PretrainedCfg), instead of noise.
     """
 
     opset: int = DEFAULT_OPSET
@@ -84,6 +86,7 @@ class ExportOptions:
     batch_sizes: Sequence[int] = (1, 2)
     oplint_gate: bool = True
     legacy: bool = False
+    parity_images: str | None = None
 
     def check(self) -> None:
         if self.target not in TARGETS:

@@ -4,9 +4,11 @@ in ``parity.json['checker']``):
 
 - ``onnx.checker`` full check (types and shapes inferred strictly);
 - ONNX Runtime vs PyTorch on several batch sizes and, with a dynamic height
-  and width, resolutions: max and median abs error of every output, each
-  against ``atol_rel`` times the output's scale (its max abs value in the
-  reference), and task-level agreement: the detections above
+  and width, resolutions (inputs: random normal, the preprocessed scale,
+  or images of a folder through the bundle's PretrainedCfg): max and
+  median abs error of every output, each against ``atol_rel`` times the
+  output's scale (its max abs value in the reference), and task-level
+  agreement: the detections above
   ``match_score`` after NMS, matched one to one by label and IoU >=
   ``match_iou`` in both directions;
 - the static TensorRT op lint for the target (:mod:`perception.deploy.oplint`).
@@ -148,6 +150,35 @@ def _cases(manifest: Manifest, options: Any) -> list[tuple[int, int, int]]:
     return [(b, h, w) for (h, w) in sizes for b in batches]
 
 
+def _image_batches(folder: str, manifest: Manifest,
+                   count: int) -> torch.Tensor:
+    """Up to ``count`` images of ``folder`` through the bundle's
+    PretrainedCfg, padded (zeros after normalization, as the data
+    preprocessor pads) to the export size: (count, C, H, W)."""
+    import torch.nn.functional as F
+
+    from perception.data.image_io import read_image
+    from perception.deploy.export import ExportError
+    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(
+        ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')))[:count]
+    if not names:
+        raise ExportError(f"--parity-images '{folder}' holds no .png/.jpg "
+                          'images')
+    height, width = manifest.input['export_size']
+    pretrained, batch = manifest.pretrained, []
+    for name in names:
+        tensor = pretrained.preprocess(read_image(os.path.join(folder, name)))
+        if tensor.shape[1] > height or tensor.shape[2] > width:
+            raise ExportError(f"--parity-images: '{name}' preprocesses to "
+                              f'{tuple(tensor.shape[1:])}, larger than the '
+                              f'export size {height}x{width}')
+        batch.append(F.pad(tensor, (0, width - tensor.shape[2], 0,
+                                    height - tensor.shape[1])))
+    while len(batch) < count:
+        batch.append(batch[len(batch) % len(names)])
+    return torch.stack(batch)
+
+
 def parity(bundle_dir: str, graph: torch.nn.Module, manifest: Manifest,
            options: Any) -> tuple[dict, dict]:
     """ONNX Runtime vs PyTorch; returns (report, reference arrays)."""
@@ -163,13 +194,23 @@ def parity(bundle_dir: str, graph: torch.nn.Module, manifest: Manifest,
     in_name, names = manifest.input['name'], manifest.outputs['names']
     channels = int(manifest.input.get('channels') or 3)
     runs, reference = [], {}
-    for index, (batch, height, width) in enumerate(_cases(manifest, options)):
-        inputs = torch.randn(batch, channels, height, width,
-                             generator=torch.Generator().manual_seed(index))
+    cases = _cases(manifest, options)
+    folder = getattr(options, 'parity_images', None)
+    images = _image_batches(folder, manifest, max(b for b, _, _ in cases)) \
+        if folder else None
+    export_size = tuple(manifest.input['export_size'])
+    for index, (batch, height, width) in enumerate(cases):
+        if images is not None and (height, width) == export_size:
+            inputs = images[:batch]
+        else:
+            inputs = torch.randn(batch, channels, height, width,
+                                 generator=torch.Generator().manual_seed(index))
         with torch.no_grad():
             boxes, scores = graph(inputs)
         got = dict(zip(names, session.run(None, {in_name: inputs.numpy()})))
-        run: dict = dict(batch=batch, height=height, width=width)
+        run: dict = dict(batch=batch, height=height, width=width,
+                         inputs='images' if images is not None and
+                         (height, width) == export_size else 'random normal')
         torch_dets = postprocess_detections(
             boxes, scores, score_thr=min(post['score_thr'],
                                          options.match_score),

@@ -2,7 +2,8 @@
 and input so it runs in seconds, otherwise the config's own parts and
 pipelines): a bundle whose model ONNX Runtime runs as PyTorch does (the
 parity report's figures are checked here against a fresh session), the
-manifest read back by load_bundle, and one-line errors for bad input."""
+manifest read back by load_bundle, no data path of the checkpoint's config
+in any bundle file, and one-line errors for bad input."""
 from __future__ import annotations
 
 import glob
@@ -48,6 +49,8 @@ def _split_by_family(configs: list[str]) -> tuple[list[str], list[str]]:
 
 #: one config per family runs by default, the others in the slow run
 FIRST, REST = _split_by_family(ALL)
+#: a patient name in a data path: no bundle file may hold it
+PHI = 'DOE_JANE_19700101'
 PERCEPTION = str(Path(sys.executable).parent / 'perception')
 
 DIMS = (16, 24, 32, 48)
@@ -103,7 +106,8 @@ def _checkpoint(tmp: Path, config: Path, with_meta: bool = False) -> Path:
             p.add_(torch.randn_like(p) * 0.1)
         for conv in model.head.cls_preds:
             conv.bias.fill_(0.0)
-    meta = {}
+    # what perception train stores: the resolved config, data paths and all
+    meta = {'cfg': f"test_dataloader = dict(dataset=dict(data_root='/data/{PHI}'))"}
     dataset = cfg.test_dataloader.dataset
     slices = dataset.get('num_slices')
     if with_meta or slices:
@@ -141,6 +145,9 @@ def _export_and_check(tmp_path: Path, config: str, *extra: str,
     lint = json.loads((out / 'oplint.json').read_text())
     assert parity['passed'] and parity['checker']['passed'] and lint['passed']
     assert parity['detections'] > 0 and parity['unmatched'] == 0
+    for path in out.rglob('*'):
+        if path.is_file():
+            assert PHI.encode() not in path.read_bytes(), path
     loaded = load_bundle(str(out))
     from perception.engine.config import load_config
     model = load_config(str(tiny)).model
@@ -204,10 +211,22 @@ def test_other_modes_for_every_config(tmp_path, config, mode):
 
 
 def test_dynamic_height_and_width_where_the_backbone_allows(tmp_path):
+    from PIL import Image
+    images = tmp_path / 'frames'
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i, size in enumerate([(200, 100), (150, 90)]):  # (W, H) of sources
+        Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3),
+                                     np.uint8)).save(images / f'{i}.png')
     result = _export_and_check(tmp_path, _one('convnext-atto_fpn_24e_kitti'),
-                               '--dynamic', 'batch,hw', '--legacy-exporter')
-    sizes = {(r['height'], r['width']) for r in result['parity']['runs']}
-    assert sizes == {(64, 128), (32, 64)}
+                               '--dynamic', 'batch,hw', '--legacy-exporter',
+                               '--parity-images', str(images))
+    runs = result['parity']['runs']
+    assert {(r['height'], r['width']) for r in runs} == {(64, 128), (32, 64)}
+    # the frames ran at the export size (fit into 128x64, padded), noise
+    # at the other size
+    assert {(r['height'], r['inputs']) for r in runs} == {
+        (64, 'images'), (32, 'random normal')}
     assert result['manifest'].exporter['path'] == 'legacy'
     assert result['manifest'].exporter['fallback_reason'].startswith('asked')
 
