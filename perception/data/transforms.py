@@ -225,10 +225,12 @@ DEFAULT_META_KEYS = ('img_path', 'img_id', 'img_shape', 'ori_shape', 'scale_fact
 #: :class:`PackInputs` packs each present one into the ``gt_instances``
 #: field named here. ``gt_occluded`` / ``gt_truncated`` (float32, NaN where
 #: unknown) are what readers know of each object, for metrics that rank
-#: difficulty by them.
+#: difficulty by them; ``gt_areas`` (float64) is each object's COCO
+#: ``area`` in source pixels, which puts it in a size bin (CocoMetric).
 INSTANCE_FIELDS = {'gt_bboxes': 'bboxes', 'gt_labels': 'labels',
                    'gt_ignore_flags': 'ignore_flags',
-                   'gt_occluded': 'occluded', 'gt_truncated': 'truncated'}
+                   'gt_occluded': 'occluded', 'gt_truncated': 'truncated',
+                   'gt_areas': 'areas'}
 
 
 @TRANSFORMS.register_module()
@@ -255,8 +257,11 @@ class PackInputs(BaseTransform):
                 results.get('gt_ignore_flags'))
             for key, field in INSTANCE_FIELDS.items():
                 if key in results and field not in instances:
+                    # areas decide COCO size bins at exact edges (32^2):
+                    # kept in float64
+                    dtype = np.float64 if key == 'gt_areas' else np.float32
                     setattr(instances, field, torch.as_tensor(
-                        np.asarray(results[key], np.float32)).reshape(-1))
+                        np.asarray(results[key], dtype)).reshape(-1))
             sample.gt_instances = instances
         if 'gt_seg_map' in results:
             sample.gt_sem_seg = make_sem_seg(

@@ -9,6 +9,16 @@ ignore region (label -1, e.g. KITTI DontCare) applies to every class.
 Boxes are mapped back to the original image through ``homography_matrix``
 when the samples carry one, so the size ranges (small < 32^2 <= medium <
 96^2 <= large) are in original pixels.
+
+"Area", which decides an object's size range, is what pycocotools uses: the
+ground truth's own ``area`` (``gt_instances.areas``: a COCO file's
+``area`` field, a segmentation's area where the file has one, which the
+readers carry through as ``gt_areas``); for boxes-only ground truth the box
+area w * h in original pixels, computed by the readers in float64 from the
+numbers in the label file (recomputed here from the boxes only when a sample
+has no areas, or when they cannot be in original pixels: ``map_back=False``
+on a resized sample). A detection's area is its box's w * h, as
+pycocotools' ``loadRes`` computes it.
 """
 from __future__ import annotations
 
@@ -164,13 +174,18 @@ class CocoMetric(BaseMetric):
                     sample) else b
             shape = sample.get('ori_shape' if back
                                else 'img_shape') or sample.get('img_shape')
+            # the ground truth's areas are in source pixels
+            source = back or sample.get('homography_matrix') is None
+            boxes = gt_boxes(gt)
             self.results.append(dict(
                 img_id=sample.get('img_id', sample.get('sample_idx')),
                 shape=tuple(shape) if shape is not None else (0, 0),
                 pred_bboxes=pred_boxes(pred),
                 scores=_np(pred.get('scores', np.zeros(0))).reshape(-1),
                 pred_labels=_np(pred.get('labels', np.zeros(0))).reshape(-1),
-                gt_bboxes=gt_boxes(gt),
+                gt_bboxes=boxes,
+                gt_areas=gt_areas(boxes, gt.get('areas') if source
+                                  else None),
                 gt_labels=_np(gt.get('labels', np.zeros(0))).reshape(-1),
                 gt_ignore=_np(gt.get('ignore_flags', np.zeros(0))
                               ).reshape(-1).astype(bool)))
@@ -248,6 +263,18 @@ class CocoMetric(BaseMetric):
         return gt, {i: by_name[n] for i, n in enumerate(names)}, image_ids
 
 
+def gt_areas(boxes: np.ndarray, areas=None) -> np.ndarray:
+    """The COCO ``area`` of each ground-truth box: ``areas`` where given
+    and finite, else w * h of the (N, 4) xyxy ``boxes`` in float64."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    out = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    if areas is not None:
+        given = _np(areas).astype(np.float64).reshape(-1)
+        if given.shape == out.shape:
+            out = np.where(np.isfinite(given), given, out)
+    return out
+
+
 def _np(value) -> np.ndarray:
     if hasattr(value, 'detach'):
         value = value.detach().cpu().numpy()
@@ -261,8 +288,12 @@ def _gt_from_samples(results: list, names: list[str]) -> dict:
     for image_id, r in enumerate(results, 1):
         h, w = r['shape'][:2]
         images.append(dict(id=image_id, width=int(w), height=int(h)))
-        for box, label, ignore in zip(xyxy_to_xywh(r['gt_bboxes']),
-                                      r['gt_labels'], r['gt_ignore']):
+        areas = r.get('gt_areas')
+        if areas is None:
+            areas = gt_areas(r['gt_bboxes'])
+        for box, area, label, ignore in zip(
+                xyxy_to_xywh(np.asarray(r['gt_bboxes'], np.float64)), areas,
+                r['gt_labels'], r['gt_ignore']):
             label = int(label)
             if label < 0 and not ignore:
                 continue
@@ -272,6 +303,6 @@ def _gt_from_samples(results: list, names: list[str]) -> dict:
                 anns.append(dict(id=len(anns) + 1, image_id=image_id,
                                  category_id=cat,
                                  bbox=[float(v) for v in box],
-                                 area=float(box[2] * box[3]),
+                                 area=float(area),
                                  iscrowd=int(bool(ignore))))
     return dict(images=images, annotations=anns, categories=categories)

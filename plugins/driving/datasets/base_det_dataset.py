@@ -8,7 +8,9 @@ dicts with ``bbox`` (pixel-edge xyxy), ``source`` (class name as written),
 ``where`` (file and line or record) and optional ``truncated``,
 ``occluded``, ``visibility`` numbers (``occluded`` and ``truncated`` are
 kept per box as ``gt_occluded`` / ``gt_truncated``, NaN where unknown, and
-packed into ``gt_instances``). A sample the reader cannot use raises
+packed into ``gt_instances``) and ``area``: the object's COCO area (a COCO
+file's ``area``; default w * h of the box as the label file writes it, in
+float64), kept as ``gt_areas`` for COCO's size bins. A sample the reader cannot use raises
 :class:`~perception.data.BadSampleError`; ``on_bad_sample='skip'`` counts
 and skips it (``bad_samples``), ``'error'`` stops. An unmapped class is
 always an error.
@@ -149,7 +151,7 @@ class DrivingDetDataset(PerceptionDataset):
         if info.get('height') and info.get('width'):
             shape = (int(info['height']), int(info['width']))
         boxes, labels, ignore, outcomes = [], [], [], []
-        occluded, truncated = [], []
+        occluded, truncated, areas = [], [], []
         for inst in info.pop('instances'):
             problem = box_problem(inst['bbox'], shape, self.box_tolerance)
             if problem:
@@ -172,6 +174,8 @@ class DrivingDetDataset(PerceptionDataset):
             ignore.append(flag)
             occluded.append(inst.get('occluded', math.nan))
             truncated.append(inst.get('truncated', math.nan))
+            x1, y1, x2, y2 = (float(v) for v in inst['bbox'])
+            areas.append(float(inst.get('area', (x2 - x1) * (y2 - y1))))
             outcomes.append((inst['source'], target,
                              'ignored' if flag else 'kept'))
         # counted only once the whole sample is good, so skipped samples
@@ -188,6 +192,7 @@ class DrivingDetDataset(PerceptionDataset):
         # the format has no such attribute
         info['gt_occluded'] = np.asarray(occluded, np.float32)
         info['gt_truncated'] = np.asarray(truncated, np.float32)
+        info['gt_areas'] = np.asarray(areas, np.float64)
         if shape is not None:
             info['ori_shape'] = shape
         return info

@@ -148,8 +148,10 @@ class Bdd100kDataset(DrivingDetDataset):
             raise BadSampleError(f'{where}: box2d must be an object of x1, '
                                  f'y1, x2, y2, got {box!r}') from None
         attrs = label.get('attributes') or {}
+        x1, y1, x2, y2 = coords
         info['instances'].append(dict(
             bbox=inclusive_to_xyxy([coords])[0], source=label['category'],
+            area=(x2 - x1 + 1) * (y2 - y1 + 1),
             where=f"{where} (id {label.get('id', '?')})",
             truncated=float(bool(attrs['truncated']))
             if 'truncated' in attrs else float('nan'),

@@ -116,8 +116,12 @@ class CocoDetDataset(DrivingDetDataset):
                                      f"{ann['category_id']} is not in "
                                      'categories')
             bbox = numbers(ann['bbox'], 4, where, 'bbox [x, y, width, height]')
+            # COCO's area (of the segmentation where there is one) decides
+            # the size bin; w * h of the file's numbers without one
+            area = (numbers([ann['area']], 1, where, 'area')[0]
+                    if ann.get('area') is not None else bbox[2] * bbox[3])
             info['instances'].append(dict(
-                bbox=xywh_to_xyxy([bbox])[0],
+                bbox=xywh_to_xyxy([bbox])[0], area=area,
                 source=self.cat_names[ann['category_id']], where=where,
                 ignore=bool(ann.get('iscrowd', 0))))
         return info

@@ -189,5 +189,7 @@ class KittiDataset(DrivingDetDataset):
             occluded = rec['occluded'] if rec['occluded'] >= 0 else math.nan
             info['instances'].append(dict(
                 bbox=box, source=rec['type'], where=where,
-                truncated=truncated, occluded=float(occluded)))
+                truncated=truncated, occluded=float(occluded),
+                area=(rec['right'] - rec['left'] + 1) *
+                (rec['bottom'] - rec['top'] + 1)))
             info['kitti_records'].append(rec)

@@ -308,6 +308,7 @@ class NuImagesDataset(DrivingDetDataset):
                            'bbox [xmin, ymin, xmax, ymax]')
             info['instances'].append(dict(
                 bbox=np.asarray(bbox, np.float32), where=where,
+                area=(bbox[2] - bbox[0]) * (bbox[3] - bbox[1]),
                 source=t.field(cat, 'category', 'name')))
             info['instance_attributes'].append(
                 self._attribute_names(ann, 'object_ann'))
