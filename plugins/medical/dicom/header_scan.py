@@ -212,7 +212,7 @@ def _headers(path, ds, tsuid, pixel_tag, length, offset, notes
     if not is_image or 'DirectoryRecordSequence' in ds:
         what = sop_name or sop or 'unknown SOP class'
         return Unreadable(path, f'{path}: not an image ({what})')
-    n_frames = int(ds.get('NumberOfFrames') or 1)
+    n_frames = _frame_count(path, ds, tsuid)
     shared = (ds.get('SharedFunctionalGroupsSequence') or [None])[0]
     per_frame = ds.get('PerFrameFunctionalGroupsSequence') or []
     orient_top = ds.get('ImageOrientationPatient')
@@ -278,6 +278,38 @@ def _headers(path, ds, tsuid, pixel_tag, length, offset, notes
     if n_frames == 1 and has_pixels and length is not None:
         _plan_raw_read(out[0], ds, tsuid, length, offset)
     return out
+
+
+def _frame_count(path: str, ds, tsuid: str) -> int:
+    """NumberOfFrames, refused when the file is too small to hold that many
+    frames (a corrupted count would otherwise make one header per frame,
+    10**9 of them)."""
+    raw = ds.get('NumberOfFrames')
+    try:
+        n = int(raw or 1)
+    except (TypeError, ValueError):
+        raise DicomReadError(f'{path}: NumberOfFrames (0028,0008) is {raw!r}, not an '
+                             'integer; fix the header') from None
+    if n < 1:
+        raise DicomReadError(f'{path}: NumberOfFrames (0028,0008) is {n}; it must be >= 1')
+    try:
+        rows, cols = int(ds.get('Rows') or 1), int(ds.get('Columns') or 1)
+        spp, bits = int(ds.get('SamplesPerPixel') or 1), int(ds.get('BitsAllocated') or 8)
+    except (TypeError, ValueError):
+        rows = cols = spp = bits = 1
+    frame_bytes = max(1, rows * cols * spp * bits // 8)
+    if tsuid in NATIVE_SYNTAXES:
+        need = frame_bytes
+    elif tsuid == '1.2.840.10008.1.2.1.99':
+        need = max(1, frame_bytes // 1032)   # deflate's best ratio
+    else:
+        need = 8                             # an item header per frame at least
+    size = os.path.getsize(path)
+    if n > 1 and n * need > size:
+        raise DicomReadError(f'{path}: NumberOfFrames (0028,0008) is {n} but the file has '
+                             f'{size} bytes, too few for that many frames; the header is '
+                             'corrupted')
+    return n
 
 
 def _str(value) -> str | None:

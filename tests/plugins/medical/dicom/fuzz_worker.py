@@ -2,7 +2,8 @@
 mutation jobs from a JSON file, starting at job ``argv[2]``, and for each
 prints ``START i`` before and ``END i outcome seconds`` after reading the
 mutated file with ``read_dicom`` in this process (``isolate=False``: the
-header checks and decoder order are what is tested). The parent kills it
+header checks and decoder order are what is tested), then indexing it with
+``scan_headers`` (which must give a header or a reason, never raise). The parent kills it
 after 10 s without an END and restarts it after the job that killed it.
 The address space is capped at ``argv[3]`` bytes (``RLIMIT_AS``).
 """
@@ -22,6 +23,7 @@ import pydicom
 from pydicom import config
 from pydicom.dataset import Dataset
 
+from perception_medical.dicom.header_scan import scan_headers
 from perception_medical.dicom.reading import DicomReadError, read_dicom
 
 ABSURD = {
@@ -144,6 +146,10 @@ def main() -> None:
                     else 'error'
             except BaseException as exc:  # noqa: BLE001 - what the test looks for
                 outcome = f'other:{type(exc).__name__}:{str(exc)[:150]}'.replace('\n', ' ')
+            try:    # the series loader's header index: a header or a reason
+                scan_headers([tmp], workers=1)
+            except BaseException as exc:  # noqa: BLE001
+                outcome = f'other:scan:{type(exc).__name__}:{str(exc)[:120]}'.replace('\n', ' ')
             print(f'END {i} {outcome.replace(" ", "_")} {time.perf_counter() - t0:.4f}',
                   flush=True)
     finally:

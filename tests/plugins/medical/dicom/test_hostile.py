@@ -380,3 +380,16 @@ def test_series_with_a_malformed_slope_names_it(write_series, value):
     assert np.isfinite(vol.array).all() and vol.array.shape[0] == 3
     skipped = dict(vol.report.skipped)
     assert 'RescaleSlope' in skipped[victim] and victim in skipped[victim]
+
+
+def test_header_scan_refuses_an_absurd_frame_count_quickly(tmp_path, dicom_factory):
+    """NumberOfFrames = 10**9 in a small file made the series index build
+    one header per frame (found by test_fuzz.py): it is unreadable now."""
+    path = _ct(tmp_path, dicom_factory, NumberOfFrames='1000000000')
+    run = _in_subprocess(f"""
+        from perception_medical.dicom.header_scan import scan_headers
+        headers, bad = scan_headers([{path!r}])
+        print(len(headers), bad[0].reason if bad else '')
+    """, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.startswith('0 ') and 'NumberOfFrames' in run.stdout, run.stdout
