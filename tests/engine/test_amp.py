@@ -89,7 +89,10 @@ def test_build_config_applies_auto(monkeypatch, flags, wrapper):
     assert asked.optim_wrapper.type == 'OptimWrapper'
 
 
-def test_train_log_says_which_precision_and_why(tmp_path, monkeypatch):
+def test_run_log_states_precision_and_compile_fallback(tmp_path,
+                                                       monkeypatch):
+    """One real run for two logged choices: fp32 under amp='auto' on a CPU
+    without bf16, and unusable compile options falling back to eager."""
     from perception.cli import main
     from perception.data import write_shape_images
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
@@ -99,6 +102,7 @@ def test_train_log_says_which_precision_and_why(tmp_path, monkeypatch):
     work = tmp_path / 'w'
     assert main(['train', SMOKE, '--work-dir', str(work), '--cfg-options',
                  'train_cfg.max_epochs=1', 'train_dataloader.batch_size=3',
+                 'compile.backend=no_such_backend',
                  f'train_dataloader.dataset.data_root={root}',
                  f'val_dataloader.dataset.data_root={root}',
                  f'test_dataloader.dataset.data_root={root}']) == 0
@@ -108,6 +112,8 @@ def test_train_log_says_which_precision_and_why(tmp_path, monkeypatch):
         in line
     assert log.index('mixed precision:') < log.index('Epoch(train)')
     assert "type='OptimWrapper'" in (work / 'tiny_classifier.py').read_text()
+    assert 'compile: torch.compile failed (InvalidBackend' in log
+    assert 'training eagerly' in log and (work / 'epoch_1.pth').is_file()
 
 
 def _mae_losses(dtype: str | None, steps: int) -> list[float]:
