@@ -65,6 +65,20 @@ def cpu_ddp_wrapper_cfg(cfg: dict | None, find_unused: bool) -> dict:
     return cfg
 
 
+def add_sync_buffers_hook(cfg) -> None:
+    """Give a distributed run mmengine's ``SyncBuffersHook``: buffers
+    (BatchNorm running statistics) averaged over the ranks after every
+    training epoch and before validation. Without it each rank keeps its
+    own statistics (DDP does not broadcast buffers here): the checkpoint
+    holds rank 0's, validation on the other ranks uses theirs, and the
+    gathered metrics differ from a test of the saved checkpoint."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(isinstance(h, dict) and h.get('type') == 'SyncBuffersHook'
+               for h in hooks):
+        hooks.append(dict(type='SyncBuffersHook'))
+    cfg.custom_hooks = hooks
+
+
 def destroy_process_group() -> None:
     """Tear down the group :func:`init_cpu_process_group` started."""
     if torch_dist.is_initialized():

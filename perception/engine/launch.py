@@ -29,6 +29,7 @@ from perception.engine.checkpoint import resolve_checkpoint, trust_checkpoints
 from perception.engine.config import load_config
 from perception.engine.data_guard import explain_worker_failure
 from perception.engine.dist import (
+    add_sync_buffers_hook,
     cpu_ddp_wrapper_cfg,
     destroy_process_group,
     init_cpu_process_group,
@@ -146,6 +147,8 @@ def build_config(config: str, mode: str, options: RunOptions | None = None,
     cfg.launcher = options.launcher
     _add_run_hooks(cfg)
     add_fsdp_hook(cfg)
+    if options.launcher == 'pytorch':
+        add_sync_buffers_hook(cfg)
     if mode == 'train':
         if options.resume == 'auto':
             # the newest complete checkpoint, not blindly last_checkpoint
