@@ -71,9 +71,14 @@ class BadSampleHook(Hook):
 
     # -- setup -----------------------------------------------------------
     def _watch(self, runner, splits) -> None:
+        from mmengine.dist import is_main_process
+        if not is_main_process():
+            return  # rank 0 writes the file; other ranks' skips are logged
         self._out = os.path.join(runner.work_dir, BAD_SAMPLES_FILE)
         self._spool = os.path.join(runner.work_dir,
                                    f'.{BAD_SAMPLES_FILE}.spool')
+        open(self._spool, 'w').close()  # lines of an earlier run are done
+        self._offset = 0
         for split in splits:
             for i, ds in enumerate(perception_datasets(
                     _loader_dataset(runner, split))):

@@ -12,9 +12,11 @@ A write that fails (a full disk: ``ENOSPC``) removes its temporary file,
 leaves the previous checkpoint as it was and stops the run with a
 :class:`CheckpointSaveError` saying so.
 
-:func:`find_resumable_checkpoint` is what ``--resume`` uses: the checkpoint
-``last_checkpoint`` names if it is complete, else the newest complete
-``*.pth`` in the work dir, each skipped one named in a warning.
+:func:`find_resumable_checkpoint` is what ``--resume`` uses: the newest
+complete checkpoint the runner wrote in the work dir (``last_checkpoint``
+can be one save behind after a kill between the rename and the note), each
+skipped one named in a warning. A checkpoint is complete when torch's zip
+container reads through with every CRC right.
 
 ``PERCEPTION_TEST_SAVE_PAUSE`` (seconds; tests only) pauses every atomic
 write half-way through, so a test can kill a run while it saves.
@@ -28,6 +30,7 @@ import glob
 import io
 import logging
 import os
+import re
 import time
 import zipfile
 
@@ -177,6 +180,16 @@ def checkpoint_problem(path: str) -> str | None:
     return None
 
 
+_RUNNER_NAMES = re.compile(r'^(budget_)?(epoch|iter)_\d+\.pth$')
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.path.getmtime(path)
+    except OSError:
+        return float('inf')  # a note naming a missing file: reported first
+
+
 def _named_by_note(work_dir: str) -> str | None:
     note = os.path.join(work_dir, 'last_checkpoint')
     if not os.path.isfile(note):
@@ -191,24 +204,25 @@ def _named_by_note(work_dir: str) -> str | None:
 
 
 def find_resumable_checkpoint(work_dir: str) -> str | None:
-    """The newest complete checkpoint of ``work_dir``: the one
-    ``last_checkpoint`` names if complete, else the newest complete
-    ``*.pth`` there; None if there is none. Each incomplete or corrupt file
-    is named in a warning; temporary files of interrupted saves are
-    removed."""
+    """The newest complete checkpoint of ``work_dir`` among the runner's
+    ``epoch_N.pth`` / ``iter_N.pth`` and the one ``last_checkpoint``
+    names, by modification time; None if there is none. Each incomplete or
+    corrupt one is named in a warning; temporary files of interrupted saves
+    are removed."""
     for stale in glob.glob(os.path.join(work_dir, f'.*{_TMP_MARK}*')):
         logger.warning('removing %s, left by a save that was interrupted',
                        stale)
         with contextlib.suppress(OSError):
             os.remove(stale)
-    candidates = []
     named = _named_by_note(work_dir)
-    if named:
-        candidates.append(named)
-    found = glob.glob(os.path.join(work_dir, '*.pth'))
-    found.sort(key=lambda p: (os.path.getmtime(p), p), reverse=True)
-    candidates += [p for p in found
-                   if not named or os.path.abspath(p) != os.path.abspath(named)]
+    # what the runner writes (not other weights someone put there); the
+    # newest first: a run killed between a save's rename and the note
+    # leaves a complete checkpoint newer than the one the note names
+    found = [p for p in glob.glob(os.path.join(work_dir, '*.pth'))
+             if _RUNNER_NAMES.match(os.path.basename(p))]
+    if named and os.path.abspath(named) not in map(os.path.abspath, found):
+        found.append(named)
+    candidates = sorted(found, key=_mtime, reverse=True)
     for path in candidates:
         if not os.path.isfile(path):
             logger.warning('last_checkpoint names %s, which does not exist; '

@@ -120,6 +120,18 @@ def test_resume_from_a_named_torn_checkpoint_is_one_line(tmp_path, shapes,
     assert len(err.splitlines()) == 1 and str(torn) in err
 
 
+def test_resume_with_random_augmentation_is_bitwise(tmp_path, shapes):
+    """RandomFlip draws from Python's generator: a run resumed after epoch
+    1 flips the same images in epoch 2 as one never stopped."""
+    cfg = write_config(tmp_path, shapes, 2)
+    assert run('train', cfg, '--work-dir', tmp_path / 'whole') == 0
+    assert run('train', cfg, '--work-dir', tmp_path / 'cut', '--cfg-options',
+               'train_cfg.max_epochs=1') == 0
+    assert run('train', cfg, '--work-dir', tmp_path / 'cut', '--resume') == 0
+    assert_bitwise_equal(weights(str(tmp_path / 'whole' / 'epoch_2.pth')),
+                         weights(str(tmp_path / 'cut' / 'epoch_2.pth')))
+
+
 # -- a full disk -------------------------------------------------------------
 
 
@@ -284,6 +296,7 @@ def killed_run_matches_uninterrupted(tmp_path, shapes, kills: int,
     return counts
 
 
+@pytest.mark.timeout(900)  # six runs: can pass 300 s on busy cores
 def test_killed_runs_resume_to_the_same_weights(tmp_path, shapes):
     counts = killed_run_matches_uninterrupted(tmp_path, shapes, kills=3,
                                               epochs=3, seed=1)
@@ -291,6 +304,7 @@ def test_killed_runs_resume_to_the_same_weights(tmp_path, shapes):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_twelve_kills_resume_to_the_same_weights(tmp_path, shapes):
     counts = killed_run_matches_uninterrupted(tmp_path, shapes, kills=12,
                                               epochs=6, seed=2)
