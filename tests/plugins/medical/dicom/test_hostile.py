@@ -3,6 +3,7 @@ malformed value is a DicomReadError naming the file and the attribute, and
 normal-but-unusual files are not rejected (issue 20, items 1-3)."""
 from __future__ import annotations
 
+import json
 import struct
 import subprocess
 import sys
@@ -67,7 +68,7 @@ def test_a_rust_panic_in_any_decoder_is_caught(tmp_path, monkeypatch):
     assert path in str(info.value) and 'panic' in str(info.value).lower()
 
 
-@pytest.mark.parametrize('name, attrs, words', [
+INCONSISTENT = [
     # gdcm aborts (exit 134) on a J2K component count that differs from
     # SamplesPerPixel: the header check refuses it first
     ('JPEG2000.dcm', dict(SamplesPerPixel=3, PhotometricInterpretation='RGB',
@@ -84,22 +85,44 @@ def test_a_rust_panic_in_any_decoder_is_caught(tmp_path, monkeypatch):
     ('MR_small.dcm', dict(BitsAllocated=12), 'BitsAllocated'),
     ('MR_small.dcm', dict(BitsStored=40), 'BitsStored'),
     ('MR_small.dcm', dict(NumberOfFrames=99999), 'NumberOfFrames'),
-])
-def test_inconsistent_headers_are_refused_before_decoding(tmp_path, name,
-                                                          attrs, words):
-    path = _mutated(tmp_path, name, **attrs)
+]
+
+
+@pytest.fixture(scope='module')
+def refusals(tmp_path_factory) -> tuple[list[str], dict[str, str], str]:
+    """Every INCONSISTENT file read by read_dicom in ONE fresh interpreter
+    (an abort would end it): (paths, path -> 'ERROR message' / 'ARRAY',
+    the interpreter's stderr)."""
+    folder = tmp_path_factory.mktemp('inconsistent')
+    paths = []
+    for k, (name, attrs, _) in enumerate(INCONSISTENT):
+        sub = folder / str(k)
+        sub.mkdir()
+        paths.append(_mutated(sub, name, **attrs))
     run = _in_subprocess(f"""
+        import json
         from perception_medical import DicomReadError, read_dicom
-        try:
-            read_dicom({path!r})
-        except DicomReadError as exc:
-            print('ERROR', exc)
-        else:
-            print('ARRAY')
+        for path in {paths!r}:
+            try:
+                read_dicom(path)
+                result = 'ARRAY'
+            except DicomReadError as exc:
+                result = f'ERROR {{exc}}'
+            print(json.dumps([path, result]), flush=True)
     """)
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert run.stdout.startswith('ERROR') and path in run.stdout, run.stdout
-    assert words in run.stdout, run.stdout
+    results = dict(json.loads(line) for line in run.stdout.splitlines()
+                   if line.startswith('['))
+    return paths, results, f'exit {run.returncode}: {run.stderr[-2000:]}'
+
+
+@pytest.mark.parametrize('k', range(len(INCONSISTENT)),
+                         ids=[f'{n}-{w}' for n, _, w in INCONSISTENT])
+def test_inconsistent_headers_are_refused_before_decoding(refusals, k):
+    paths, results, stderr = refusals
+    path, words = paths[k], INCONSISTENT[k][2]
+    assert path in results, f'the interpreter died before this file: {stderr}'
+    assert results[path].startswith('ERROR') and path in results[path], results[path]
+    assert words in results[path], results[path]
 
 
 def test_isolated_worker_turns_an_abort_into_a_read_error(tmp_path):
