@@ -120,7 +120,9 @@ class LesionFindings:
         if path:
             entry['files'][k] = path
         if dets and self.pictures:  # only slices that may hold a finding
-            entry['images'][k] = np.asarray(frame.image, np.float32)
+            # kept for display only: whole HU as int16 (half of float32)
+            entry['images'][k] = np.clip(np.rint(np.asarray(
+                frame.image, np.float32)), -32768, 32767).astype(np.int16)
 
     def close(self) -> dict:
         """Merge, write every series' outputs; returns ``{'series',
