@@ -195,7 +195,7 @@ def open_source(uri: str | os.PathLike, **options) -> FrameSource:
                       for o in openers)
     exists = 'exists' if os.path.exists(uri) else 'does not exist'
     raise SourceError(
-        f"No source opener accepts '{uri}' (the path {exists}). Openers "
+        f"No source opener accepts '{redact_url(uri)}' (the path {exists}). Openers "
         f'tried: {tried}. Plugins loaded: {describe_loaded_plugins()}. '
         "Video, streams and bags need the driving plugin (pip install "
         "'perception-toolkit[driving]'); DICOM needs the medical plugin "

@@ -71,3 +71,9 @@ def test_timeouts_and_errors_hide_the_password(mjpeg_server):
     with pytest.raises(ValueError) as bad:
         open_source(url, buffering='sometimes')
     assert SECRET not in str(bad.value)
+
+
+def test_an_unknown_scheme_is_refused_without_the_password():
+    with pytest.raises(SourceError) as info:
+        open_source(f'rtps://viewer:{SECRET}@127.0.0.1:9/typo')
+    assert SECRET not in str(info.value) and 'rtps://***@127.0.0.1:9/typo' in str(info.value)
