@@ -76,8 +76,15 @@ class IsolatedReader:
         self._proc: subprocess.Popen | None = None
         self._stderr = None
         self._lock = threading.Lock()
+        self._pid = os.getpid()
         self.restarts = 0
         _readers.add(self)
+
+    def _forget(self) -> None:
+        """In a forked child: drop the parent's worker without stopping it."""
+        self._proc, self._stderr = None, None
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
 
     # -- worker lifecycle --------------------------------------------------
     def _start(self) -> subprocess.Popen:
@@ -119,7 +126,8 @@ class IsolatedReader:
 
     def __del__(self) -> None:
         try:
-            self._stop()
+            if self._pid == os.getpid():
+                self._stop()
         except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
 
@@ -238,7 +246,23 @@ def read_isolated(path: str) -> tuple[np.ndarray, list[str]]:
 @atexit.register
 def _close_all() -> None:
     for reader in list(_readers):
-        reader.close()
+        if reader._pid == os.getpid():
+            reader.close()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (a DataLoader worker) must not talk to its parent's
+    workers through the inherited pipes: it forgets them (they stay the
+    parent's) and starts its own on first use."""
+    global _pool_lock, _local
+    _pool_lock = threading.Lock()
+    _local = threading.local()
+    _idle.clear()
+    for reader in list(_readers):
+        reader._forget()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # -- the worker ------------------------------------------------------------

@@ -416,3 +416,17 @@ def test_header_scan_refuses_an_absurd_frame_count_quickly(tmp_path, dicom_facto
     """, timeout=60)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.startswith('0 ') and 'NumberOfFrames' in run.stdout, run.stdout
+
+
+def test_forked_children_start_their_own_workers():
+    """DataLoader workers fork: a child must not share its parent's worker
+    pipes (gdcm always decodes in a worker)."""
+    import multiprocessing
+    paths = [str(CORPUS / n) for n in ('MR_small_jpeg_ls_lossless.dcm',
+                                        'SC_rgb_jpeg_gdcm.dcm', 'JPEGLSNearLossless_16.dcm')]
+    expected = [read_dicom(p) for p in paths]   # the parent now holds a gdcm worker
+    with multiprocessing.get_context('fork').Pool(3) as pool:
+        outs = pool.map(read_dicom, paths * 4, chunksize=1)
+    for k, out in enumerate(outs):     # a reply meant for another child would differ
+        np.testing.assert_array_equal(out, expected[k % 3])
+    np.testing.assert_array_equal(read_dicom(paths[0]), expected[0])   # parent's fine
