@@ -209,6 +209,8 @@ class InferRun:
                     if is_ct_frame(frame):  # folders named after patients
                         self.json.info['source'] = 'DICOM series'
                     self._start_postprocessors(frame)
+                    self.predictor.warmup([frame], [slab])
+                    start = time.perf_counter()  # frames/s without warm-up
                 pending.append((frame, slab))
                 if len(pending) >= self.batch:
                     done = len(pending)

@@ -215,6 +215,22 @@ class Predictor:
                                     chunk_samples)
         return out
 
+    def warmup(self, frames: Sequence[Frame | np.ndarray],
+               images: Sequence[np.ndarray | None] | None = None,
+               runs: int = 2) -> None:
+        """Run the model ``runs`` times on ``frames`` as they will be fed
+        (allocations, kernel and algorithm choices happen here, not in the
+        first timed frames)."""
+        images = list(images) if images is not None else [None] * len(frames)
+        prepared = [self.prepare(f, im) for f, im in zip(frames, images)]
+        tensors = [t for t, _ in prepared]
+        if self.backend.static_batch:
+            tensors = (tensors * self.backend.static_batch)[
+                :self.backend.static_batch]
+        batch = self.collate(tensors, [s for _, s in prepared] * len(tensors))
+        for _ in range(runs):
+            self.backend.run(batch)
+
     def __call__(self, frames, images=None) -> list[DataSample]:
         return self.predict(frames, images)
 

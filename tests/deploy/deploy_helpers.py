@@ -54,8 +54,10 @@ class _Tensor(torch.nn.Module):
 
 
 def make_bundle(out: Path, model: Detector, cfg: PretrainedCfg,
-                height: int = 64, width: int = 96) -> Path:
-    """``out/model.onnx`` + ``out/manifest.json`` (dynamic batch and size)."""
+                height: int = 64, width: int = 96, static: bool = False
+                ) -> Path:
+    """``out/model.onnx`` + ``out/manifest.json``: dynamic batch and size,
+    or with ``static`` batch 1 at ``height`` x ``width``."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / MODEL_FILE
     dummy = torch.zeros(1, cfg.in_chans, height, width)
@@ -65,12 +67,17 @@ def make_bundle(out: Path, model: Detector, cfg: PretrainedCfg,
                       dynamic_axes={'inputs': {0: 'batch', 2: 'height',
                                                3: 'width'},
                                     'boxes': {0: 'batch', 1: 'num_priors'},
-                                    'scores': {0: 'batch', 1: 'num_priors'}})
-    manifest = Manifest(pretrained_cfg=cfg.to_dict(), dynamic='batch,hw')
-    manifest.input['shape'] = ['batch', cfg.in_chans, 'height', 'width']
-    manifest.outputs['shapes'] = {
-        'boxes': ['batch', 'num_priors', 4],
-        'scores': ['batch', 'num_priors', len(CLASSES)]}
+                                    'scores': {0: 'batch', 1: 'num_priors'}}
+                      if not static else None)
+    manifest = Manifest(pretrained_cfg=cfg.to_dict(),
+                        dynamic='none' if static else 'batch,hw')
+    manifest.input['shape'] = [1, cfg.in_chans, height, width] if static \
+        else ['batch', cfg.in_chans, 'height', 'width']
+    with torch.no_grad():
+        priors = int(model(dummy, mode='tensor')[0].shape[1])
+    batch, priors = (1, priors) if static else ('batch', 'num_priors')
+    manifest.outputs['shapes'] = {'boxes': [batch, priors, 4],
+                                  'scores': [batch, priors, len(CLASSES)]}
     manifest.postprocess.update(model.head.test_cfg)
     manifest.postprocess.pop('pre_nms_top_k', None)
     manifest.exporter = dict(path='legacy', torch=torch.__version__)

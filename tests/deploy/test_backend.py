@@ -97,6 +97,29 @@ def test_a_batch_of_mixed_sizes_equals_the_val_pipelines_batch(
         assert (got.pred_instances.scores > 0.2).all()
 
 
+def test_a_static_bundle_takes_any_number_of_frames(camera_bundle,
+                                                    tmp_path):
+    """Batch 1 at 64x96: frames are fed one at a time and padded to the
+    fixed size (zeros after normalization, as the preprocessor pads)."""
+    _, model, cfg = camera_bundle
+    static = make_bundle(tmp_path / 'static', model, cfg, 64, 96, static=True)
+    fixed = load_predictor(str(static))
+    assert fixed.backend.static_batch == 1
+    assert fixed.backend.input_shape == (3, 64, 96)
+    frames = [_camera_frame(6, (60, 96, 3)), _camera_frame(7, (64, 64, 3))]
+    got = fixed.predict(frames)
+    for frame, sample in zip(frames, got):
+        inputs, samples = _val_pipeline(model, frame_to_sample(frame),
+                                        (96, 64))
+        inputs = torch.nn.functional.pad(
+            inputs, (0, 96 - inputs.shape[-1], 0, 64 - inputs.shape[-2]))
+        with torch.no_grad():
+            want = model.predict(inputs, samples)[0].pred_instances
+        assert len(sample.pred_instances) == len(want) > 0
+        torch.testing.assert_close(sample.pred_instances.bboxes, want.bboxes,
+                                   atol=2e-3, rtol=0)
+
+
 def test_session_settings_and_io_binding(camera_bundle):
     bundle, _, _ = camera_bundle
     plain = load_predictor(str(bundle), threads=1)
