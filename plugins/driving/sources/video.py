@@ -29,7 +29,7 @@ from perception.registry import SOURCES
 from perception.sources import Frame, FrameSource, SourceError, SourceOpener, camera_name
 
 from .orientation import Orientation, frame_orientation
-from .video_decode import GapClock, Undecodable, decoded_frames
+from .video_decode import GapClock, Undecodable, decoded_frames, tail_span
 
 VIDEO_SUFFIXES = ('.mp4', '.m4v', '.mkv', '.avi', '.mov', '.webm', '.ts',
                   '.mts', '.m2ts', '.h264', '.264', '.h265', '.hevc', '.mpg',
@@ -367,27 +367,12 @@ class VideoSource(FrameSource):
         self.emit('eos', f'{self.uri}: {decoded} frames decoded')
 
     def _tail_span(self, last_ns: int | None) -> tuple[int, int] | None:
-        """Presentation times of the frames missing at the end: after the
-        last frame seen, up to the last frame the container's duration
-        holds."""
         if self._container is None or last_ns is None:
             return None
-        stream = self._container.streams.video[0]
         step = self._clock.step_ns if self._clock else None
         if step is None and self.stats.get('fps'):
             step = 1e9 / self.stats['fps']
-        if stream.duration and stream.time_base:
-            end_ns = float(((stream.start_time or 0) + stream.duration)
-                           * stream.time_base * 1_000_000_000)
-        elif self._container.duration:
-            end_ns = (self._container.start_time or 0) * 1e3 + \
-                self._container.duration * 1e3  # microseconds
-        else:
-            return None
-        if step is None:
-            return None
-        first, last = int(round(last_ns + step)), int(round(end_ns - step))
-        return (first, last) if last >= first else None
+        return tail_span(self._container, last_ns, step)
 
     def _close(self) -> None:
         if self._container is not None:

@@ -103,3 +103,22 @@ class GapClock:
             self._seen += 1
             return 0
         return round(steps) - 1 if self._seen >= 2 else 0
+
+
+def tail_span(container, last_ns: int, step_ns: float | None
+              ) -> tuple[int, int] | None:
+    """Presentation times (ns) of the frames missing at the end of a cut
+    file: after the last frame seen, up to the last frame the container's
+    duration holds (None when the duration or frame duration is unknown)."""
+    stream = container.streams.video[0]
+    if stream.duration and stream.time_base:
+        end_ns = float(((stream.start_time or 0) + stream.duration)
+                       * stream.time_base * 1_000_000_000)
+    elif container.duration:  # microseconds
+        end_ns = ((container.start_time or 0) + container.duration) * 1e3
+    else:
+        return None
+    if step_ns is None:
+        return None
+    first, last = int(round(last_ns + step_ns)), int(round(end_ns - step_ns))
+    return (first, last) if last >= first else None
