@@ -160,3 +160,25 @@ def test_redact_uri():
     assert redact_uri('rtsp://admin:pw@10.0.0.2:554/s and http://u@h/x') == \
         'rtsp://***@10.0.0.2:554/s and http://***@h/x'
     assert redact_uri('/data/drive/front.mp4') == '/data/drive/front.mp4'
+
+
+def test_a_rig_gives_each_camera_its_own_outputs(camera_bundle, tmp_path):
+    """Frame sets are split by camera: the video camera gets its MP4, the
+    image-folder camera its pictures; every frame is in the JSON with its
+    camera and clock."""
+    from driving_fixtures import camera_yaml, write_rig
+    bundle, _, _ = camera_bundle
+    write_video(tmp_path / 'front.mp4', n=5, fps=10)
+    write_image_folder(tmp_path / 'left', n=5, size=(64, 48),
+                       times_ns=[i * 100_000_000 for i in range(5)])
+    rig = write_rig(tmp_path / 'car.rig.yaml', {
+        'front': camera_yaml('front.mp4', 128, 96),
+        'left': camera_yaml('left', 64, 48)}, sync={'tolerance_ms': 5})
+    out = tmp_path / 'out'
+    summary = apis.infer(str(bundle), str(rig), out=str(out))
+    assert summary['frames'] == 10
+    assert summary['videos'] == {'front.mp4': 5} and summary['pictures'] == 5
+    assert _video_frames(out / 'front.mp4') == 5
+    data = json.loads((out / 'detections.json').read_text())
+    cameras = [(im['camera'], im['clock']) for im in data['images']]
+    assert sorted(set(cameras)) == [('front', 'pts'), ('left', 'sidecar')]
