@@ -37,9 +37,9 @@ class InferCommand(Command):
                             'series folder')
         parser.add_argument('--out', default='work_dirs/infer',
                             help='output folder (default work_dirs/infer)')
-        parser.add_argument('--backend', choices=['onnxruntime', 'torch'],
-                            help='default: onnxruntime for bundles and .onnx '
-                            'files, torch for checkpoints')
+        parser.add_argument('--backend', help="a BACKENDS name: "
+                            "'onnxruntime' (default for bundles and .onnx "
+                            "files) or 'torch' (default for checkpoints)")
         parser.add_argument('--score-thr', type=float,
                             help="lowest score kept (default: the model's)")
         parser.add_argument('--batch', type=int, default=1,

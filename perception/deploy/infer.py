@@ -19,8 +19,11 @@ ends the run cleanly, with everything read so far written.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -111,6 +114,19 @@ def _display(frame: Frame, windows: Sequence) -> np.ndarray:
         unit = (values - lo) / max(hi - lo, 1e-6)
     grey = (np.clip(unit, 0, 1) * 255).round().astype(np.uint8)
     return np.repeat(grey[..., None], 3, axis=2)
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored within the block (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class InferRun:
@@ -229,7 +245,8 @@ class InferRun:
             error = exc
         finally:
             bar.close()
-            summary = self._finish(source, start, interrupted, error)
+            with _sigint_ignored():  # a second Ctrl-C must not cut the files
+                summary = self._finish(source, start, interrupted, error)
         if error is not None:
             from perception.errors import is_user_error
             if is_user_error(error) and redact_uri(str(error)) != str(error):

@@ -105,8 +105,8 @@ class LatencyBenchmark(Benchmark):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument('model', help='checkpoint / work dir (torch), '
                             'bundle folder or .onnx (onnxruntime)')
-        parser.add_argument('--backend', choices=['torch', 'onnxruntime'],
-                            help='default: from MODEL')
+        parser.add_argument('--backend', help="a BACKENDS name, 'torch' or "
+                            "'onnxruntime' (default: from MODEL)")
         parser.add_argument('--baseline', metavar='CKPT',
                             help='also time this checkpoint in PyTorch eager '
                             'in the same run and print the ratio')
