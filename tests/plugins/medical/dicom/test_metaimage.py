@@ -150,3 +150,22 @@ def test_lesion_dataset_on_the_luna16_layout(tmp_path):
                                    index_file=str(tmp_path / 'index' / 'i.json'))
     assert {split.get_data_info(i)['series_uid'] for i in range(len(split))} \
         < set(centres)
+
+
+def test_same_geometry_and_voxels_as_simpleitk(tmp_path):
+    """Cross-check with ITK's own reader where SimpleITK is installed (it is
+    not a dependency)."""
+    sitk = pytest.importorskip('SimpleITK', reason='SimpleITK not installed '
+                               '(optional cross-check)')
+    array = _volume()
+    for compressed in (False, True):
+        path = write_metaimage(tmp_path / f'v{int(compressed)}.mhd', array,
+                               (0.7, 0.8, 2.5), (-10.0, 20.0, -300.0),
+                               TRANSFORM, compressed)
+        image = sitk.ReadImage(path)
+        volume = read_metaimage(path)
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(image), volume.array)
+        for zyx in ([0, 0, 0], [1, 2, 3], [4, 5, 6]):
+            itk = image.TransformContinuousIndexToPhysicalPoint(
+                [float(v) for v in zyx[::-1]])
+            np.testing.assert_allclose(volume.index_to_lps(zyx), itk, atol=1e-6)
