@@ -68,6 +68,7 @@ def test_pretrained_twin_differs_only_by_init(path):
     assert twin.model.to_dict() == base.model.to_dict()
 
 
+@pytest.mark.slow  # full-size models at 256 x 256 (the e2e test trains a small one)
 @pytest.mark.parametrize('path', SCRATCH, ids=os.path.basename)
 def test_config_trains_a_step_and_predicts(path, study, tmp_path):
     cfg = load_config(path)

@@ -102,7 +102,6 @@ def _scan(root: Path, needles: list[str], skip=()) -> list[str]:
     return found
 
 
-@pytest.mark.slow  # about 35 s of CPU (a Runner trains, tests; inference)
 def test_train_test_and_infer_agree_and_leak_no_phi(tmp_path, monkeypatch):
     register()
     home = tmp_path / 'home'
