@@ -9,6 +9,7 @@ from perception.data.mix_dataset import MultiImageMixDataset
 from perception.data.pretrained_cfg import PretrainedCfg
 from perception.data.seg_geometry import seg_to_source
 from perception.data.seg_maps import LoadSegMap, SegLabelError
+from perception.data.subset import LabelSubsetDataset
 from perception.data.synth import write_shape_images
 from perception.data.transforms import (
                                         BaseTransform,
@@ -27,5 +28,5 @@ __all__ = [
     'RandomFlip', 'RandomResizedCrop', 'Resize', 'apply_window',
     'apply_windows', 'Albumentations', 'convert_boxes', 'transform_boxes',
     'Mosaic', 'MixUp', 'MultiImageMixDataset', 'LoadSegMap', 'SegLabelError',
-    'seg_to_source'
+    'seg_to_source', 'LabelSubsetDataset'
 ]
