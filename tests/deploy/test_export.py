@@ -278,3 +278,35 @@ def test_options_out_of_range_are_refused_before_loading(tmp_path):
         apis.export('any.py', 'any.pth', out=str(tmp_path), opset=21)
     with pytest.raises(ExportError, match='--nms'):
         apis.export('any.py', 'any.pth', out=str(tmp_path), nms='efficient')
+
+
+def test_lora_checkpoints_export_merged(tmp_path):
+    """A LoRA fine-tune's checkpoint (base + lora_A/lora_B) exports as plain
+    layers whose outputs equal the unmerged model's."""
+    from perception.deploy.export import load_detector
+    from perception.engine.config import load_config
+    from perception.registry import MODELS
+    tiny = _tiny_config(tmp_path, _one('vit-tiny-p16_simplefpn_24e_kitti'))
+    tiny.write_text(tiny.read_text() + "model.update(backbone=dict(model['backbone'], "
+                    "lora=dict(rank=2, alpha=4)))\n")
+    ckpt = _checkpoint(tmp_path, tiny)
+    state = torch.load(ckpt)
+    lora = [k for k in state['state_dict'] if 'lora_B' in k]
+    assert lora  # the checkpoint holds the adapters
+    for key in lora:  # a trained update (zero at initialisation)
+        state['state_dict'][key] = torch.randn_like(state['state_dict'][key])
+    torch.save(state, ckpt)
+    cfg = load_config(str(tiny)).model.to_dict()
+    unmerged = MODELS.build(cfg).eval()
+    unmerged.load_state_dict(state['state_dict'])
+    merged, _, _ = load_detector(str(tiny), str(ckpt))
+    assert not any('lora' in name for name, _ in merged.named_parameters())
+    result = apis.export(str(tiny), str(ckpt), out=str(tmp_path / 'b'),
+                         legacy=True, simplify=False)
+    assert result.parity['passed']
+    inputs, outputs = load_bundle(str(tmp_path / 'b')).reference()
+    with torch.no_grad():
+        boxes, scores = unmerged(torch.from_numpy(inputs['inputs']),
+                                 mode='tensor')
+    assert np.abs(outputs['scores'] - scores.numpy()).max() < 1e-4
+    assert np.abs(outputs['boxes'] - boxes.numpy()).max() < 1e-2
