@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from perception.deploy.errors import ExportError
 from perception.deploy.graph import NMS_OUTPUTS, append_nms, save_model, set_metadata, simplify
 from perception.deploy.manifest import (
     DYNAMIC_MODES,
@@ -33,7 +34,6 @@ from perception.deploy.manifest import (
     Manifest,
     sha256_file,
 )
-from perception.errors import UserError
 
 __all__ = ['ExportError', 'ExportOptions', 'ExportResult', 'DetectorGraph',
            'load_detector', 'export_detector', 'DEFAULT_OPSET']
@@ -41,11 +41,6 @@ __all__ = ['ExportError', 'ExportOptions', 'ExportResult', 'DetectorGraph',
 DEFAULT_OPSET = 18
 #: opset range TensorRT's ONNX parser takes, by target.
 TARGET_OPSETS = {'trt10.3': (9, 20), 'trt11': (9, 25)}
-
-
-class ExportError(UserError, ValueError):
-    """The model cannot be exported as asked, or the exported graph failed
-    a verification gate; the message names the stage, figure and report."""
 
 
 @dataclass

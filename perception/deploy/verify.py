@@ -158,7 +158,7 @@ def _image_batches(folder: str, manifest: Manifest,
     import torch.nn.functional as F
 
     from perception.data.image_io import read_image
-    from perception.deploy.export import ExportError
+    from perception.deploy.errors import ExportError
     names = sorted(n for n in os.listdir(folder) if n.lower().endswith(
         ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')))[:count]
     if not names:
