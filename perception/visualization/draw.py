@@ -7,11 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-#: Box colours by label (colour-blind-safe Okabe-Ito first, then more).
-PALETTE = [(230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66),
-           (0, 114, 178), (213, 94, 0), (204, 121, 167), (255, 255, 255),
-           (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 0, 255)]
-IGNORE_COLOUR = (150, 150, 150)
+from perception.visualization.palette import IGNORE_COLOUR, PALETTE
 
 
 def to_panels(inputs, windows: Sequence = ()) -> list[np.ndarray]:

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from perception.structures import SEG_IGNORE_INDEX
-from perception.visualization.draw import PALETTE
+from perception.visualization.palette import PALETTE
 
 
 def seg_palette(num_classes: int) -> np.ndarray:
