@@ -10,6 +10,10 @@ Layout of a bundle folder ``DIR``::
                           exporter path and versions, sha256 of model.onnx
     DIR/parity.json       ONNX Runtime vs PyTorch report (perception.deploy.verify)
     DIR/oplint.json       static TensorRT op lint for the target (perception.deploy.oplint)
+    DIR/precision.json    with --fp16 / --int8: which node runs in which
+                          precision, calibration record and the accuracy gate
+                          (perception.deploy.precision); model_fp32.onnx is
+                          then the FP32 original
     DIR/reference/        inputs.npz (key = input name: preprocessed batches)
                           and outputs.npz (key = output name: what PyTorch
                           gave for them), for checks on a device
@@ -42,13 +46,17 @@ __all__ = [
     'BundleError', 'Manifest', 'Bundle', 'load_bundle', 'sha256_file',
     'MODEL_FILE', 'MANIFEST_FILE', 'PARITY_FILE', 'OPLINT_FILE',
     'REFERENCE_DIR', 'REFERENCE_INPUTS', 'REFERENCE_OUTPUTS', 'METADATA_KEY',
-    'FORMAT_VERSION', 'NMS_MODES', 'DYNAMIC_MODES', 'TARGETS'
+    'FORMAT_VERSION', 'NMS_MODES', 'DYNAMIC_MODES', 'TARGETS',
+    'PRECISION_FILE', 'FP32_MODEL_FILE', 'PRECISIONS'
 ]
 
 MODEL_FILE = 'model.onnx'
 MANIFEST_FILE = 'manifest.json'
 PARITY_FILE = 'parity.json'
 OPLINT_FILE = 'oplint.json'
+PRECISION_FILE = 'precision.json'
+FP32_MODEL_FILE = 'model_fp32.onnx'
+PRECISIONS = ('fp32', 'fp16', 'int8')
 REFERENCE_DIR = 'reference'
 REFERENCE_INPUTS = 'inputs.npz'
 REFERENCE_OUTPUTS = 'outputs.npz'
@@ -109,6 +117,9 @@ class Manifest:
         sha256: of ``model.onnx`` ('' inside the model's own metadata).
         created: UTC time, ISO 8601.
         source: what was exported (config file, checkpoint file name).
+        precision: ``'fp32'``, or ``'fp16'`` / ``'int8'``: explicit in the
+            graph (Casts / Q/DQ nodes; ``precision.json`` says which node
+            runs in which, ``model_fp32.onnx`` is the FP32 original).
         format_version: layout version of this record.
     """
 
@@ -124,6 +135,7 @@ class Manifest:
     sha256: str = ''
     created: str = ''
     source: dict = field(default_factory=dict)
+    precision: str = 'fp32'
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -196,6 +208,9 @@ class Manifest:
         for name in names:
             if name not in shapes:
                 raise bad(f'outputs.shapes.{name}', 'is missing')
+        if self.precision not in PRECISIONS:
+            raise bad('precision', f'is {self.precision!r}, not one of '
+                      f'{PRECISIONS}')
         nms = (self.postprocess or {}).get('nms')
         if nms not in NMS_MODES:
             raise bad('postprocess.nms', f'is {nms!r}, not one of {NMS_MODES}')
