@@ -82,6 +82,15 @@ class ExportOptions:
     oplint_gate: bool = True
     legacy: bool = False
     parity_images: str | None = None
+    #: --fp16 / --int8 (perception.deploy.precision): 'fp32', 'fp16', 'int8'
+    precision: str = 'fp32'
+    calib_data: str | None = None
+    calib_images: int = 64
+    calib_method: str = 'minmax'
+    max_drop: float | None = None
+    int8_keep_head: bool = False
+    gate_split: str | None = None
+    gate_images: int = 0
 
     def check(self) -> None:
         if self.target not in TARGETS:
@@ -110,6 +119,7 @@ class ExportResult:
     parity: dict = field(default_factory=dict)
     oplint: dict = field(default_factory=dict)
     checker: dict = field(default_factory=dict)
+    precision: dict | None = None
 
 
 class DetectorGraph(nn.Module):
@@ -385,6 +395,11 @@ def export_detector(config: str, checkpoint: str, out: str,
     if failed:
         raise ExportError(f"export to '{out}' failed verification: "
                           + '; '.join(reports[n]['summary'] for n in failed))
+    if options.precision != 'fp32':  # explicit FP16 / INT8, gated
+        from perception.deploy.precision import precision_for_export
+        result.precision = precision_for_export(out, options, config,
+                                                cfg_options)
+        result.manifest = Manifest.read(out)
     return result
 
 
