@@ -92,21 +92,36 @@ def test_checkpoint_problem_finds_torn_and_flipped_files(tmp_path):
     assert 'empty' in checkpoint_problem(str(tmp_path / 'empty.pth'))
 
 
-def test_resume_skips_a_truncated_newest_checkpoint(tmp_path, shapes, caplog):
-    cfg = write_config(tmp_path, shapes, 2)
-    work = tmp_path / 'w'
-    assert run('train', cfg, '--work-dir', work) == 0
+@pytest.fixture(scope='module')
+def two_epochs(tmp_path_factory, shapes) -> Path:
+    """A 2-epoch run never stopped (the reference of the resume tests)."""
+    folder = tmp_path_factory.mktemp('two_epochs')
+    cfg = write_config(folder, shapes, 2)
+    assert run('train', cfg, '--work-dir', folder / 'whole') == 0
+    return folder
+
+
+def test_resume_skips_a_torn_newest_checkpoint_and_ends_bitwise_equal(
+        tmp_path, two_epochs, caplog):
+    """epoch_2.pth torn as by a crash: --resume warns, resumes from epoch 1
+    and writes epoch 2 again, bitwise equal to the run never stopped
+    (RandomFlip draws from Python's generator: RandomStateHook restores
+    it)."""
+    import shutil
+    work = tmp_path / 'cut'
+    shutil.copytree(two_epochs / 'whole', work)
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_2.pth'))
     newest = work / 'epoch_2.pth'
-    assert (work / 'last_checkpoint').read_text().strip().endswith(
-        'epoch_2.pth')
-    newest.write_bytes(newest.read_bytes()[:100_000])  # torn, as by a crash
+    newest.write_bytes(newest.read_bytes()[:100_000])
     with caplog.at_level(logging.WARNING, logger='perception'):
-        assert run('train', cfg, '--work-dir', work, '--resume') == 0
+        assert run('train', str(two_epochs / 'kill_2.py'), '--work-dir',
+                   work, '--resume') == 0
     assert any('epoch_2.pth' in r.getMessage() and 'skipping' in
                r.getMessage() for r in caplog.records)
-    # it resumed from epoch 1 and wrote epoch 2 again, whole
     assert checkpoint_problem(str(newest)) is None
     assert torch.load(newest, weights_only=True)['meta']['epoch'] == 2
+    assert_bitwise_equal(weights(str(two_epochs / 'whole' / 'epoch_2.pth')),
+                         weights(str(newest)))
 
 
 def test_resume_from_a_named_torn_checkpoint_is_one_line(tmp_path, shapes,
@@ -118,18 +133,6 @@ def test_resume_from_a_named_torn_checkpoint_is_one_line(tmp_path, shapes,
                torn) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(torn) in err
-
-
-def test_resume_with_random_augmentation_is_bitwise(tmp_path, shapes):
-    """RandomFlip draws from Python's generator: a run resumed after epoch
-    1 flips the same images in epoch 2 as one never stopped."""
-    cfg = write_config(tmp_path, shapes, 2)
-    assert run('train', cfg, '--work-dir', tmp_path / 'whole') == 0
-    assert run('train', cfg, '--work-dir', tmp_path / 'cut', '--cfg-options',
-               'train_cfg.max_epochs=1') == 0
-    assert run('train', cfg, '--work-dir', tmp_path / 'cut', '--resume') == 0
-    assert_bitwise_equal(weights(str(tmp_path / 'whole' / 'epoch_2.pth')),
-                         weights(str(tmp_path / 'cut' / 'epoch_2.pth')))
 
 
 # -- a full disk -------------------------------------------------------------
@@ -150,12 +153,9 @@ def small_disk(folder: Path, size: str):
 
 
 def test_full_disk_keeps_the_previous_checkpoint_and_stops(
-        tmp_path, shapes, capsys, monkeypatch):
+        tmp_path, shapes, two_epochs, capsys, monkeypatch):
     cfg = write_config(tmp_path, shapes, 2)
-    probe = tmp_path / 'probe'
-    assert run('train', cfg, '--work-dir', probe, '--cfg-options',
-               'train_cfg.max_epochs=1') == 0
-    size = os.path.getsize(probe / 'epoch_1.pth')
+    size = os.path.getsize(two_epochs / 'whole' / 'epoch_1.pth')
     work = tmp_path / 'disk'
     # room for one checkpoint and the logs, not for two
     with small_disk(work, f'{int(size * 1.5) // 1024}k') as mounted:
