@@ -15,8 +15,8 @@ range (9..20), so the same file parses on JetPack 6 and TensorRT 11.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -182,7 +182,7 @@ def load_detector(config: str, checkpoint: str,
         raise ExportError(f"checkpoint '{path}' does not fit {config}: "
                           f'{detail[0]} (and maybe more); pass the config the '
                           'checkpoint was trained with') from None
-    missing = [k for k in result.missing_keys]
+    missing = list(result.missing_keys)
     if missing or result.unexpected_keys:
         raise ExportError(
             f"checkpoint '{path}' does not fit {config}: "
@@ -285,7 +285,7 @@ def _torch_export(graph: DetectorGraph, example: torch.Tensor,
             record.update(path='dynamo', fallback_reason=None)
             return program.model_proto, record
         except Exception as exc:  # noqa: BLE001 - recorded, then legacy
-            text = str(exc).strip().splitlines()
+            text = re.sub(r'\x1b\[[0-9;]*m', '', str(exc)).strip().splitlines()
             reason = f'{type(exc).__name__}: {text[0] if text else ""}'[:500]
     import io
     axes: dict = {}
@@ -401,9 +401,3 @@ def export_detector(config: str, checkpoint: str, out: str,
                                                 cfg_options)
         result.manifest = Manifest.read(out)
     return result
-
-
-def replace_options(options: ExportOptions, **changes: Any) -> ExportOptions:
-    """A copy of ``options`` with ``changes`` (for callers and tests)."""
-    return dataclasses.replace(options, **changes)
-

@@ -310,3 +310,25 @@ def test_lora_checkpoints_export_merged(tmp_path):
                                  mode='tensor')
     assert np.abs(outputs['scores'] - scores.numpy()).max() < 1e-4
     assert np.abs(outputs['boxes'] - boxes.numpy()).max() < 1e-2
+
+
+def test_a_failing_dynamo_export_falls_back_to_legacy_with_the_reason(
+        tmp_path, monkeypatch):
+    """torch.export refusing a model (here made to refuse) is not fatal: the
+    legacy exporter runs and the manifest says why."""
+    real = torch.onnx.export
+
+    def dynamo_refuses(*args, dynamo=True, **kwargs):
+        if dynamo:
+            raise RuntimeError('\x1b[96mData-dependent branching\x1b[0m\n'
+                               'more detail')
+        return real(*args, dynamo=False, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, 'export', dynamo_refuses)
+    tiny = _tiny_config(tmp_path, _one('convnext-atto_fpn_24e_kitti'))
+    result = apis.export(str(tiny), str(_checkpoint(tmp_path, tiny)),
+                         out=str(tmp_path / 'b'), simplify=False)
+    exporter = load_bundle(str(tmp_path / 'b')).manifest.exporter
+    assert result.parity['passed'] and exporter['path'] == 'legacy'
+    assert exporter['fallback_reason'] == ('RuntimeError: Data-dependent '
+                                           'branching')
