@@ -137,26 +137,3 @@ def infer(model: Any, source: str, *, out: str = 'work_dirs/infer',
     from perception.deploy.infer import infer as run_infer
     return run_infer(model, source, out=out, backend=backend,
                      score_thr=score_thr, **options)
-
-
-def infer(model: Any, source: str, *, out: str = 'work_dirs/infer',
-          backend: str | None = None, score_thr: float | None = None,
-          **options: Any) -> dict:
-    """Detect objects in a source (``perception infer``).
-
-    Args:
-        model: a checkpoint or work dir (PyTorch), a deploy bundle folder or
-            an ``.onnx`` file (ONNX Runtime).
-        source: anything :func:`perception.sources.open_source` accepts.
-        out: output folder (detections.json, pictures, annotated MP4s).
-        backend: ``'onnxruntime'`` or ``'torch'`` (default from ``model``).
-        score_thr: lowest score kept (default: the model's).
-        **options: of :func:`perception.deploy.infer.infer` (``batch``,
-            ``threads``, ``max_frames``, ``source_options``...).
-
-    Returns:
-        the run's summary (frames, detections, fps, files...).
-    """
-    from perception.deploy.infer import infer as run_infer
-    return run_infer(model, source, out=out, backend=backend,
-                     score_thr=score_thr, **options)
