@@ -111,3 +111,20 @@ def test_core_geometric_transforms_update_intrinsics():
     edge = np.append(original[:2] / original[2] + 0.5, 1.0)
     expected = (results['homography_matrix'] @ edge)[:2] - 0.5
     np.testing.assert_allclose(pixel_centre, expected, atol=1e-4)
+
+
+def test_uint8_resize_takes_the_native_kernel_and_stays_close_to_float():
+    """uint8 images resize through torch's uint8 kernel (what training and
+    inference both use), within 2 grey levels of the float path."""
+    import torch
+
+    from perception.data.transforms import resize_image
+    img = (np.random.default_rng(3).random((90, 160, 3)) * 255).astype(np.uint8)
+    for mode in ('bilinear', 'bicubic'):
+        out = resize_image(img, 64, 36, mode)
+        assert out.dtype == np.uint8 and out.shape == (36, 64, 3)
+        ref = torch.nn.functional.interpolate(
+            torch.from_numpy(img).permute(2, 0, 1)[None].float(), size=(36, 64),
+            mode=mode, align_corners=False, antialias=True)[0]
+        ref = ref.round().clamp(0, 255).permute(1, 2, 0).numpy()
+        assert np.abs(out.astype(float) - ref).max() <= 2
