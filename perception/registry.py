@@ -149,7 +149,8 @@ EXPORTERS = PerceptionRegistry('exporter', scope='perception',
                                locations=[])
 # Inference backends (ONNX Runtime, TensorRT) that run exported models.
 BACKENDS = PerceptionRegistry('backend', scope='perception',
-                              locations=['perception.deploy.backends'])
+                              locations=['perception.deploy.backends',
+                                         'perception.deploy.tensorrt.runtime'])
 # Post-processing of a model's predictions that a plugin adds for its
 # domain (e.g. slice detections of a CT series merged into 3D findings), so
 # `perception infer` uses it without importing the plugin.
@@ -163,7 +164,8 @@ SOURCES = PerceptionRegistry('source', scope='perception',
 #: imports them directly (perception.cli) without loading any plugin.
 CORE_COMMAND_MODULES = ('perception.cli.runs', 'perception.cli.listing',
                         'perception.cli.benchmark', 'perception.cli.data',
-                        'perception.cli.export', 'perception.cli.infer')
+                        'perception.cli.export', 'perception.cli.infer',
+                        'perception.cli.deploy')
 COMMANDS = PerceptionRegistry('command', scope='perception',
                               locations=list(CORE_COMMAND_MODULES))
 # Benchmarks run by `perception benchmark NAME`.

@@ -78,15 +78,14 @@ class ExportCommand(Command):
         parser.add_argument('--trust-checkpoint', action='store_true',
                             help='allow checkpoints that need arbitrary '
                             'unpickling (only for files you trust)')
+        from perception.cli.deploy import add_precision_arguments, add_tensorrt_arguments
+        add_precision_arguments(parser)
+        add_tensorrt_arguments(parser)
 
     def run(self, args):
         from perception import apis
+        from perception.cli.deploy import build_engine_after_export, precision_options
         from perception.progress import summary
-        if args.format != 'onnx':
-            from perception.errors import UserError
-            raise UserError('--format tensorrt builds on the device from a '
-                            'bundle: export --format onnx here, then build '
-                            'the engine there')
         result = apis.export(
             args.config, args.checkpoint, out=args.out, opset=args.opset,
             target=args.target, nms=args.nms, dynamic=args.dynamic,
@@ -97,11 +96,13 @@ class ExportCommand(Command):
             oplint_gate=not args.allow_oplint,
             legacy=args.legacy_exporter, parity_images=args.parity_images,
             cfg_options=args.cfg_options,
-            trust_checkpoint=args.trust_checkpoint)
+            trust_checkpoint=args.trust_checkpoint, **precision_options(args))
         manifest = result.manifest
         print(result.checker['summary'])
         print(result.parity['summary'])
         print(result.oplint['summary'])
+        if result.precision:
+            print(result.precision['gate']['summary'])
         exporter = manifest.exporter
         fallback = (f" (dynamo failed: {exporter['fallback_reason']})"
                     if exporter.get('fallback_reason') else '')
@@ -111,4 +112,4 @@ class ExportCommand(Command):
                 f"{manifest.dynamic}, nms {manifest.postprocess['nms']}, "
                 f"input {manifest.input['shape']}, sha256 "
                 f"{manifest.sha256[:12]}")
-        return 0
+        return build_engine_after_export(args, result.bundle_dir)
