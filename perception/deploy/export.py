@@ -24,7 +24,14 @@ import torch
 from torch import nn
 
 from perception.deploy.errors import ExportError
-from perception.deploy.graph import NMS_OUTPUTS, append_nms, save_model, set_metadata, simplify
+from perception.deploy.graph import (
+    NMS_OUTPUTS,
+    append_nms,
+    name_dynamic_axes,
+    save_model,
+    set_metadata,
+    simplify,
+)
 from perception.deploy.manifest import (
     DYNAMIC_MODES,
     METADATA_KEY,
@@ -370,6 +377,7 @@ def export_detector(config: str, checkpoint: str, out: str,
         proto, exporter = _torch_export(graph, example, options, divisor)
     if options.simplify:
         proto, exporter['simplify'] = simplify(proto)
+    name_dynamic_axes(proto)
     if options.nms == 'onnx':
         proto = append_nms(proto, **post)
     exporter['perception'] = __version__

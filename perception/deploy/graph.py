@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ['NMS_OUTPUTS', 'append_nms', 'set_metadata', 'simplify',
+__all__ = ['NMS_OUTPUTS', 'append_nms', 'name_dynamic_axes', 'set_metadata', 'simplify',
            'save_model', 'EXTERNAL_DATA_LIMIT']
 
 #: outputs of a graph with ``--nms onnx``, in order.
@@ -129,6 +129,23 @@ def _dim0(graph: Any, name: str) -> int | str:
             return dim.dim_value if dim.HasField('dim_value') else (
                 dim.dim_param or 'batch')
     return 'batch'
+
+
+def name_dynamic_axes(model: Any) -> None:
+    """Readable names for the free axes of the graph's input and outputs
+    (the dynamo exporter writes ``32*height_blocks``, ``21*s75*s95``):
+    ``batch``, ``height``, ``width``, ``num_priors``."""
+    def rename(info: Any, names: dict[int, str]) -> None:
+        for index, dim in enumerate(info.type.tensor_type.shape.dim):
+            if index in names and not dim.HasField('dim_value'):
+                dim.dim_param = names[index]
+
+    init = {i.name for i in model.graph.initializer}
+    for info in model.graph.input:
+        if info.name not in init:
+            rename(info, {0: 'batch', 2: 'height', 3: 'width'})
+    for info in model.graph.output:
+        rename(info, {0: 'batch', 1: 'num_priors'})
 
 
 def set_metadata(model: Any, values: dict[str, str]) -> None:

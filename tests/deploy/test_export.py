@@ -223,6 +223,9 @@ def test_dynamic_height_and_width_where_the_backbone_allows(tmp_path):
                                '--parity-images', str(images))
     runs = result['parity']['runs']
     assert {(r['height'], r['width']) for r in runs} == {(64, 128), (32, 64)}
+    assert result['manifest'].input['shape'] == ['batch', 3, 'height', 'width']
+    assert result['manifest'].outputs['shapes']['boxes'] == [
+        'batch', 'num_priors', 4]
     # the frames ran at the export size (fit into 128x64, padded), noise
     # at the other size
     assert {(r['height'], r['inputs']) for r in runs} == {
