@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-__all__ = ['train', 'test', 'export', 'infer']
+__all__ = ['train', 'test', 'export', 'infer', 'demo']
 
 
 def train(config: str, *, work_dir: str | None = None,
@@ -137,3 +137,16 @@ def infer(model: Any, source: str, *, out: str = 'work_dirs/infer',
     from perception.deploy.infer import infer as run_infer
     return run_infer(model, source, out=out, backend=backend,
                      score_thr=score_thr, **options)
+
+def demo(parts: Sequence[str] = ('all', ), *, work_dir: str = 'work_dirs/demo',
+         fast: bool = False) -> dict:
+    """The whole pipeline on generated data (``perception demo``): each
+    registered demo part (driving, medical) pretrains, fine-tunes against
+    scratch, exports and infers; report.md / report.html in ``work_dir``.
+
+    Returns:
+        dict(parts, report (paths of report.md, report.html, figures.json),
+        summary (the printed lines), meta).
+    """
+    from perception.demo import run_demo
+    return run_demo(parts, work_dir=work_dir, fast=fast)

@@ -46,7 +46,8 @@ __all__ = [
     'MODEL_WRAPPERS', 'WEIGHT_INITIALIZERS', 'BATCH_AUGMENTS', 'TASK_UTILS',
     'METRICS', 'EVALUATOR', 'VISUALIZERS', 'VISBACKENDS', 'INFERENCERS',
     'FUNCTIONS', 'STRATEGIES', 'EXPORTERS', 'BACKENDS', 'POSTPROCESSORS', 'SOURCES',
-    'COMMANDS', 'BENCHMARKS', 'ALL_REGISTRIES', 'translate_unknown_type'
+    'COMMANDS', 'BENCHMARKS', 'DEMOS', 'ALL_REGISTRIES',
+    'translate_unknown_type'
 ]
 
 
@@ -165,7 +166,8 @@ SOURCES = PerceptionRegistry('source', scope='perception',
 CORE_COMMAND_MODULES = ('perception.cli.runs', 'perception.cli.listing',
                         'perception.cli.benchmark', 'perception.cli.data',
                         'perception.cli.export', 'perception.cli.infer',
-                        'perception.cli.deploy')
+                        'perception.cli.deploy',
+                        'perception.cli.demo')
 COMMANDS = PerceptionRegistry('command', scope='perception',
                               locations=list(CORE_COMMAND_MODULES))
 # Benchmarks run by `perception benchmark NAME`.
@@ -173,6 +175,9 @@ BENCHMARKS = PerceptionRegistry('benchmark', scope='perception',
                                 locations=['perception.cli.benchmark',
                                            'perception.engine',
                                            'perception.deploy.latency'])
+# Parts of `perception demo` (driving, medical...): each plugin registers
+# its part; the core orchestrates them and writes the report.
+DEMOS = PerceptionRegistry('demo part', scope='perception', locations=[])
 
 ALL_REGISTRIES = [
     RUNNERS, RUNNER_CONSTRUCTORS, LOOPS, HOOKS, LOG_PROCESSORS, OPTIMIZERS,
@@ -180,7 +185,7 @@ ALL_REGISTRIES = [
     DATASETS, DATA_SAMPLERS, TRANSFORMS, MODELS, MODEL_WRAPPERS,
     WEIGHT_INITIALIZERS, BATCH_AUGMENTS, TASK_UTILS, METRICS, EVALUATOR,
     VISUALIZERS, VISBACKENDS, INFERENCERS, FUNCTIONS, EXPORTERS, BACKENDS,
-    POSTPROCESSORS, SOURCES, COMMANDS, BENCHMARKS
+    POSTPROCESSORS, SOURCES, COMMANDS, BENCHMARKS, DEMOS
 ]
 
 _MMENGINE_MISSING = re.compile(

@@ -32,7 +32,7 @@ LAYERS = [
     ('evaluation', ('perception.evaluation', )),
     ('visualization', ('perception.visualization', )),
     ('deploy', ('perception.deploy', )),
-    ('apis', ('perception.apis', )),
+    ('apis', ('perception.apis', 'perception.demo')),
     ('cli', ('perception.cli', 'perception.__main__')),
 ]
 
