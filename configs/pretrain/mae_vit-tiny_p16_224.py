@@ -68,8 +68,10 @@ test_evaluator = val_evaluator
 # Mixed precision: `perception train ... --amp` (bf16 autocast on CPU).
 optim_wrapper = dict(
     type='OptimWrapper',
+    # fused: one kernel updates every parameter (several times faster than
+    # torch's per-parameter loop on CPU; docs/benchmarks.md)
     optimizer=dict(type='AdamW', lr=1.5e-4 * batch_size / 256,
-                   betas=(0.9, 0.95), weight_decay=0.05),
+                   betas=(0.9, 0.95), weight_decay=0.05, fused=True),
     paramwise_cfg=dict(
         norm_decay_mult=0.0,
         bias_decay_mult=0.0,

@@ -4,8 +4,9 @@
 # then cosine to 0 at epoch 400.
 optim_wrapper = dict(
     type='OptimWrapper',
+    # fused: one kernel updates every parameter (docs/benchmarks.md)
     optimizer=dict(type='AdamW', lr=1.5e-4 * 32 / 256, betas=(0.9, 0.95),
-                   weight_decay=0.05),
+                   weight_decay=0.05, fused=True),
     paramwise_cfg=dict(
         norm_decay_mult=0.0, bias_decay_mult=0.0,
         custom_keys={'pos_embed': dict(decay_mult=0.0),
