@@ -24,11 +24,10 @@ $(STAMP): setup.cfg setup.py pyproject.toml
 	    'mmengine-lite>=0.10.7,<0.11' 'opencv-python-headless>=4.8'
 	touch $(STAMP)
 
-# The whole pipeline on generated data, on CPU (see README).
+# The whole pipeline on generated data, on CPU (see README): driving and
+# medical parts, report in work_dirs/demo/report.html.
 demo: install
-	$(BIN)/perception synth-images data/smoke --n-per-class 32
-	$(BIN)/perception train configs/smoke/tiny_classifier.py --work-dir work_dirs/smoke
-	$(BIN)/perception test configs/smoke/tiny_classifier.py work_dirs/smoke --work-dir work_dirs/smoke
+	$(BIN)/perception demo all
 
 # ruff: lint and import order (settings in pyproject.toml).
 lint: install
@@ -40,12 +39,14 @@ test: install
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow
 
-# System packages some tests use (RTSP server on loopback); tests skip with
+# System packages some tests use (RTSP server on loopback, headless Chromium
+# for the demo report); tests skip with
 # the reason when they are missing.
 test-deps:
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends \
 	    python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly \
-	    gstreamer1.0-plugins-good gstreamer1.0-plugins-base ffmpeg
+	    gstreamer1.0-plugins-good gstreamer1.0-plugins-base ffmpeg \
+	    chromium-headless-shell
 
 clean:
 	rm -rf $(VENV) work_dirs *.egg-info

@@ -56,6 +56,7 @@ class PartResult:
     figures: list[Figure] = field(default_factory=list)
     artifacts: list[Artifact] = field(default_factory=list)
     paragraphs: list[str] = field(default_factory=list)
+    blocks: list[str] = field(default_factory=list)
     steps: list[dict] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -71,7 +72,7 @@ def format_value(value: Any) -> str:
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, float):
-        return f'{value:.4f}'
+        return f'{value:.3g}' if 0 < abs(value) < 1e-3 else f'{value:.4f}'
     return str(value)
 
 
@@ -140,6 +141,10 @@ class DemoContext:
     def paragraph(self, text: str) -> None:
         """A paragraph of the part's report section (plain text)."""
         self.result.paragraphs.append(text.strip())
+
+    def block(self, text: str) -> None:
+        """Preformatted text of the part's section (a table, a log)."""
+        self.result.blocks.append(text.rstrip())
 
     def close(self) -> PartResult:
         """End the progress display; the part's record."""

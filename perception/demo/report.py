@@ -52,6 +52,7 @@ def _markdown(parts: Sequence[PartResult], meta: dict) -> str:
         out += [f'| {f.label} | {f.text()} |' for f in part.figures]
         out.append('')
         out += [p + '\n' for p in part.paragraphs]
+        out += ['```text\n' + b + '\n```\n' for b in part.blocks]
         pictures = [a for a in part.artifacts if a.kind == 'image']
         files = [a for a in part.artifacts if a.kind != 'image']
         out += [_md_link(a) + '\n' for a in pictures]
@@ -87,6 +88,7 @@ def _html(root: Path, parts: Sequence[PartResult], meta: dict) -> str:
                  for f in part.figures]
         body.append('</table>')
         body += [f'<p>{e(p)}</p>' for p in part.paragraphs]
+        body += [f'<pre>{e(b)}</pre>' for b in part.blocks]
         for art in part.artifacts:
             if art.kind == 'image':
                 body.append(_img_tag(root, art))
@@ -100,7 +102,8 @@ def _html(root: Path, parts: Sequence[PartResult], meta: dict) -> str:
     style = ('body{font-family:sans-serif;max-width:1100px;margin:2em auto;'
              'padding:0 1em}img{max-width:100%;border:1px solid #ccc}'
              'table{border-collapse:collapse}td,th{border:1px solid #ccc;'
-             'padding:2px 8px}td.v{text-align:right;font-family:monospace}')
+             'padding:2px 8px}pre{background:#f6f6f6;padding:.5em;overflow-x:auto}'
+             'td.v{text-align:right;font-family:monospace}')
     return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             '<title>perception demo report</title>'
             f'<style>{style}</style></head><body>' + '\n'.join(body)

@@ -31,6 +31,7 @@ REGISTERING_MODULES = (
     'perception_driving.evaluation',
     'perception_driving.benchmarks',
     'perception_driving.commands',
+    'perception_driving.demo',                   # DEMOS: driving
 )
 #: Modules that register the plugin's subcommands and import no torch
 #: (``perception --help`` imports only these).

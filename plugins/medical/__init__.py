@@ -36,6 +36,7 @@ REGISTERING_MODULES = (
     'perception_medical.lesions.postprocess',   # POSTPROCESSORS: LesionFindings
     'perception_medical.windows',               # TRANSFORMS: ApplyWindows
     'perception_medical.benchmarks',            # BENCHMARKS: dicom
+    'perception_medical.demo',                  # DEMOS: medical
 ) + COMMAND_MODULES
 
 _WINDOWS = 'perception_medical.windows'
