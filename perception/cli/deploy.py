@@ -33,9 +33,10 @@ def add_precision_arguments(parser: argparse.ArgumentParser) -> None:
                        help='activation range calibration (default minmax)')
     group.add_argument('--max-drop', type=float, help='largest COCO AP drop '
                        'in points against FP32 (default 1.0 fp16, 2.0 int8)')
-    group.add_argument('--int8-keep-head', action='store_true',
-                       help='leave the detection head unquantized (FP32) '
-                       'when INT8 collapses it')
+    group.add_argument('--int8-keep-head', nargs='?', const='fp32',
+                       choices=['fp32', 'fp16'], help='leave the detection '
+                       'head unquantized, in FP32 (default) or FP16, when '
+                       'INT8 collapses it')
     group.add_argument('--gate-split', choices=['val', 'test', 'train'],
                        help="the config's split the gate evaluates on "
                        '(default test, else val; calibration images held out)')

@@ -95,7 +95,7 @@ class ExportOptions:
     calib_images: int = 64
     calib_method: str = 'minmax'
     max_drop: float | None = None
-    int8_keep_head: bool = False
+    int8_keep_head: bool | str = False
     gate_split: str | None = None
     gate_images: int = 0
 

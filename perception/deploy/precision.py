@@ -47,11 +47,14 @@ def apply_precision(bundle_dir: str, precision: str,
                     eval_samples: Sequence[dict], *,
                     calib_samples: Sequence[dict] = (),
                     calib_record: dict | None = None,
-                    max_drop: float | None = None, keep_head: bool = False,
+                    max_drop: float | None = None,
+                    keep_head: bool | str = False,
                     method: str = 'minmax') -> dict:
     """Make the FP32 bundle ``bundle_dir`` run in ``precision`` ('fp16' or
     'int8'), gated on ``eval_samples`` (labelled, held out from
-    ``calib_samples``). Returns the ``precision.json`` report.
+    ``calib_samples``). ``keep_head`` (INT8): leave the detector head
+    unquantized, in FP32 (``True`` / ``'fp32'``) or FP16 (``'fp16'``).
+    Returns the ``precision.json`` report.
 
     Raises:
         PrecisionError: the gate or the op lint failed (the bundle stays
@@ -99,8 +102,20 @@ def apply_precision(bundle_dir: str, precision: str,
         candidate, record = quantize_int8(model, manifest.input['name'],
                                           batches, exclude, method)
         qdq = qdq_report(candidate)
+        if keep_head == 'fp16':  # the unquantized head in FP16, rest as is
+            from perception.deploy.fp16 import convert_fp16
+            head = set(exclude)
+            candidate, half = convert_fp16(candidate, keep_fp32=[
+                n.name for n in candidate.graph.node if n.name not in head])
+            for name, precision_ in half['nodes'].items():
+                if precision_ == 'fp16':
+                    qdq['nodes'][name] = 'fp16'
+            qdq['counts']['fp16'] = half['counts']['fp16']
+            for op, count in half['counts']['fp16'].items():
+                qdq['counts']['fp32'][op] = qdq['counts']['fp32'].get(
+                    op, 0) - count
         report.update(record, calibration=dict(calib_record or {}),
-                      keep_head=keep_head, nodes=qdq['nodes'],
+                      keep_head=keep_head or False, nodes=qdq['nodes'],
                       counts=qdq['counts'],
                       max_abs_zero_point=qdq['max_abs_zero_point'],
                       qdq_scales=qdq['qdq_scales'])
@@ -182,6 +197,6 @@ def precision_for_export(bundle_dir: str, options: Any, config: str,
         bundle_dir, precision, dataset_samples(dataset, indices),
         calib_samples=calib, calib_record=dict(record, gate_split=split),
         max_drop=getattr(options, 'max_drop', None),
-        keep_head=bool(getattr(options, 'int8_keep_head', False)),
+        keep_head=getattr(options, 'int8_keep_head', False) or False,
         method=getattr(options, 'calib_method', 'minmax'))
     return report

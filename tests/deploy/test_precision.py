@@ -134,3 +134,22 @@ def test_int8_passes_and_a_black_calibration_fails(tmp_path, scenes):
     assert saved['gate']['drop'] > report['gate']['drop'] + 10
     assert load_bundle(str(bad)).manifest.precision == 'fp32'
     assert (bad / 'model_int8.rejected.onnx').is_file()
+
+
+@pytest.mark.slow
+def test_int8_with_the_head_kept_in_fp16(tmp_path, scenes):
+    from perception.deploy.int8 import head_nodes
+    bundle = _bundle(tmp_path)
+    head = set(head_nodes(onnx.load(str(bundle / 'model.onnx'))))
+    labelled = _labelled(bundle, scenes[12:])
+    calib = [dict(image=s, name=f'{i}.png') for i, s in enumerate(scenes[:4])]
+    report = apply_precision(str(bundle), 'int8', labelled,
+                             calib_samples=calib, keep_head='fp16',
+                             max_drop=100.0)
+    model = onnx.load(str(bundle / 'model.onnx'))
+    convs = {n.name: report['nodes'][n.name] for n in model.graph.node
+             if n.op_type == 'Conv'}
+    assert {p for n, p in convs.items() if n in head} == {'fp16'}
+    assert {p for n, p in convs.items() if n not in head} == {'int8'}
+    assert report['keep_head'] == 'fp16'
+    assert lint_model(model, 'trt11')['passed']
