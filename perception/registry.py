@@ -173,6 +173,7 @@ COMMANDS = PerceptionRegistry('command', scope='perception',
 # Benchmarks run by `perception benchmark NAME`.
 BENCHMARKS = PerceptionRegistry('benchmark', scope='perception',
                                 locations=['perception.cli.benchmark',
+                                           'perception.cli.label_efficiency',
                                            'perception.engine',
                                            'perception.deploy.latency'])
 # Parts of `perception demo` (driving, medical...): each plugin registers

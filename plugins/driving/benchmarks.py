@@ -22,6 +22,7 @@ import numpy as np
 from perception.benchmarks import Benchmark, format_table, interleave
 from perception.registry import BENCHMARKS
 from perception.sources import SourceError
+from perception.study_domains import StudyDomain, register_study_domain
 
 
 def write_test_video(path: str, frames: int = 120, size=(1920, 1080),
@@ -135,3 +136,39 @@ class DecodeBenchmark(Benchmark):
               f'{raw.median / ours.median:.3f}x (best: '
               f'{raw.best / ours.best:.3f}x); target >= 0.9x')
         return 0
+
+
+def _drive_commands() -> tuple[tuple[str, ...], ...]:
+    """The detection study's drives (docs/benchmarks.md): eight for
+    training, three with unseen seeds for testing."""
+    train = [(1, 'day', 'clear'), (2, 'day', 'rain'), (3, 'dusk', 'clear'),
+             (4, 'night', 'clear'), (5, 'day', 'fog'), (6, 'dusk', 'rain'),
+             (7, 'day', 'clear'), (8, 'night', 'rain')]
+    test = [(101, 'day', 'clear'), (102, 'dusk', 'rain'),
+            (103, 'night', 'fog')]
+    return tuple(
+        ('synth-drive', f'data/det/{split}_s{seed}', '--seed', str(seed),
+         '--frames', str(frames), '--cameras', '1', '--lighting', light,
+         '--weather', weather, '--formats', 'kitti', 'bdd100k')
+        for split, frames, drives in (('train', 100, train),
+                                      ('test', 60, test))
+        for seed, light, weather in drives)
+
+
+register_study_domain(StudyDomain(
+    name='driving',
+    pretrain_config='configs/pretrain/'
+                    'mae_vit-tiny-p16_1xb32-20min_synth-drives-256x512.py',
+    scratch_config='configs/detection/'
+                   'tal_vit-tiny-p16_simplefpn_1000it-45min_synth-drives.py',
+    pretrained_config='configs/detection/'
+                      'tal_vit-tiny-p16-mae_simplefpn_1000it-45min_synth-drives.py',
+    fraction_kind='images', fractions=(0.01, 0.1, 1.0), focus=0.1,
+    metrics=(('coco/AP50', 'AP50'), ('coco/AP', 'AP')),
+    data_commands=_drive_commands(),
+    data_check=('data/det/train_s8/kitti/training',
+                'data/det/test_s103/kitti/training',
+                'data/det/train_s1/images/front'),
+    note=('Generated drives: 800 labelled 640x360 frames of 8 drives for '
+          'training (MAE pretraining sees all of them without labels), 180 '
+          'frames of 3 unseen drives for testing; COCO AP at 512x288.')))

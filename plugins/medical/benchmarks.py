@@ -13,6 +13,7 @@ import numpy as np
 
 from perception.benchmarks import Benchmark, format_table, interleave
 from perception.registry import BENCHMARKS
+from perception.study_domains import StudyDomain, register_study_domain
 
 
 def write_ct_series(folder: str, n_slices: int = 256, size: int = 512,
@@ -156,3 +157,27 @@ class DicomBenchmark(Benchmark):
         print(format_table(('contestant', 'best s', 'median s',
                             'slices/s (best)', 'speed-up'), rows))
         return 0
+
+
+register_study_domain(StudyDomain(
+    name='medical',
+    pretrain_config='configs/pretrain/'
+                    'mae_vit-tiny-p16_1xb32-20min_synth-ct-lesions.py',
+    scratch_config='configs/detection/'
+                   'tal_vit-tiny-p16_simplefpn_2000it-60min_synth-ct-lesions.py',
+    pretrained_config='configs/detection/'
+                      'tal_vit-tiny-p16-mae_simplefpn_2000it-60min_synth-ct-lesions.py',
+    fraction_kind='patients', fractions=(2, 4, 'all'), focus=4,
+    metrics=(('froc/cpm', 'CPM'), ('froc/sens@2', 'sensitivity at 2 FPs/scan')),
+    group_key='patient',
+    data_commands=(
+        ('synth-ct', 'data/ct_lesions/train', '--patients', '40',
+         '--scanners', '3', '--seed', '1'),
+        ('synth-ct', 'data/ct_lesions/test', '--patients', '12',
+         '--scanners', '3', '--seed', '101')),
+    data_check=('data/ct_lesions/train/annotations.csv',
+                'data/ct_lesions/test/annotations.csv'),
+    note=('Generated CT studies: 40 patients for training (32 train, 8 '
+          'validation, split by patient; the label fractions are counts of '
+          'the 32 training patients; MAE pretraining sees every slice without '
+          'labels), 12 unseen patients for testing; LUNA16 FROC.')))
