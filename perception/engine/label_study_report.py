@@ -131,10 +131,10 @@ def markdown(domain: StudyDomain, cells: Sequence[Cell], records: dict,
         f'## Label efficiency: {domain.name}',
         '',
         f"Budget: {settings['budget_min']:g} min of wall clock per fine-tuning "
-        f"run (same schedule for every row), pretraining "
+        f"run (same schedule for every row); pretraining budget "
         f"{settings['pretrain_min']:g} min"
-        + (f" ({pre.get('seconds', 0) / 60:.1f} min, "
-           f"{pre.get('iterations')} epochs/iterations)" if pre else '')
+        + (f" (took {pre.get('seconds', 0) / 60:.1f} min, last checkpoint "
+           f"at epoch/iteration {pre.get('iterations')})" if pre else '')
         + f'; {sum(1 for k in records if k != "pretrain")} of {planned} '
         'runs finished. Mean ± sample std over seeds.',
     ]
@@ -147,7 +147,8 @@ def markdown(domain: StudyDomain, cells: Sequence[Cell], records: dict,
         lines[-1] += (f" (pretrained {answer['pretrained']:.4f} vs scratch "
                       f"{answer['scratch']:.4f}, difference "
                       f"{answer['difference']:+.4f}, pooled std "
-                      f"{answer['pooled_std']:.4f}, {answer['seeds']} seeds)")
+                      f"{answer['pooled_std']:.4f}, {answer['seeds']} "
+                      f"seed{'s' if answer['seeds'] > 1 else ''})")
     lines += ['', 'Commands (data, pretraining, then each run):', '', '```']
     lines += [shlex.join(['perception', *c]) for c in domain.data_commands]
     for entry in [records[k] for k in ('pretrain', ) if k in records] + [

@@ -61,7 +61,11 @@ def plot_label_efficiency(cells: Sequence, metric: str, metric_name: str,
                            color=style['color'])
     if fraction_kind == 'images':
         ax.set_xscale('log')
-        ax.set_xlabel('labelled images (%)')
+        ticks = sorted({x_of(c.fraction) for c in cells})
+        ax.set_xticks(ticks)
+        ax.set_xticks([], minor=True)
+        ax.set_xticklabels([f'{t:g}%' for t in ticks])
+        ax.set_xlabel('labelled images')
     else:
         ticks = sorted({x_of(c.fraction) for c in cells})
         ax.set_xticks(ticks)
