@@ -68,6 +68,15 @@ def add_tensorrt_arguments(parser: argparse.ArgumentParser) -> None:
 def precision_options(args: argparse.Namespace) -> dict:
     """ExportOptions fields from the precision flags."""
     precision = 'fp16' if args.fp16 else 'int8' if args.int8 else 'fp32'
+    from perception.errors import UserError
+    if precision == 'int8' and not args.calib_data:
+        raise UserError('--int8 needs --calib-data: a split of the config '
+                        "('train', 'val', 'test') or a folder of images, and "
+                        '--calib-images N')
+    if precision != 'int8' and (args.int8_keep_head or args.calib_data):
+        raise UserError('--calib-data / --int8-keep-head go with --int8')
+    if args.calib_images < 1:
+        raise UserError(f'--calib-images {args.calib_images}: give at least 1')
     return dict(precision=precision, calib_data=args.calib_data,
                 calib_images=args.calib_images, calib_method=args.calib_method,
                 max_drop=args.max_drop, int8_keep_head=args.int8_keep_head,

@@ -80,7 +80,7 @@ def gate(reference: dict, candidate: dict, max_drop: float,
     """Compare the metrics of :func:`evaluate_model`; a report dict with
     ``passed`` and a one-line ``summary`` naming the figures."""
     drop = _ap(reference['AP']) - _ap(candidate['AP'])
-    per_class = {}
+    per_class: dict = {}
     for key in sorted(reference):
         if key.startswith('AP_'):
             ref, got = _ap(reference[key]), _ap(candidate.get(key, -1))
@@ -88,7 +88,9 @@ def gate(reference: dict, candidate: dict, max_drop: float,
                                       **{precision: round(got, 2)},
                                       drop=round(ref - got, 2))
     passed = bool(np.isfinite(drop) and drop <= max_drop)
-    worst = sorted(per_class.items(), key=lambda kv: -np.nan_to_num(
+    # classes without ground truth in the split have no AP (nan): not shown
+    scored = [kv for kv in per_class.items() if np.isfinite(kv[1]['fp32'])]
+    worst = sorted(scored, key=lambda kv: -np.nan_to_num(
         kv[1]['drop'], nan=0.0))[:3]
     classes = ', '.join(f"{name} {v['fp32']:.1f}->{v[precision]:.1f}"
                         for name, v in worst)
@@ -96,7 +98,7 @@ def gate(reference: dict, candidate: dict, max_drop: float,
                f'{_ap(reference["AP"]):.2f} (fp32) -> '
                f'{_ap(candidate["AP"]):.2f} ({precision}), drop {drop:.2f} '
                f'points (max {max_drop:g}) on {candidate["images"]} held-out '
-               f'images; per class {classes}')
+               f'images; worst classes {classes or "none scored"}')
     return dict(passed=passed, metric='coco/AP (points)', max_drop=max_drop,
                 drop=round(float(drop), 3), fp32=reference, candidate=candidate,
                 per_class=per_class, summary=summary)

@@ -82,3 +82,14 @@ def test_build_and_backend_without_tensorrt(bundle, capsys):
     assert main(['infer', str(bundle), str(bundle), '--backend',
                  'tensorrt']) == 2
     assert 'TensorRT is not installed here' in capsys.readouterr().err
+
+
+def test_export_precision_flags_are_checked_first(capsys, tmp_path):
+    args = ['export', str(tmp_path / 'absent.py'), str(tmp_path / 'x.pth')]
+    assert main(args + ['--int8']) == 2
+    assert '--int8 needs --calib-data' in capsys.readouterr().err
+    assert main(args + ['--fp16', '--calib-data', 'train']) == 2
+    assert 'go with --int8' in capsys.readouterr().err
+    assert main(args + ['--int8', '--calib-data', 'train',
+                        '--calib-images', '0']) == 2
+    assert '--calib-images 0: give at least 1' in capsys.readouterr().err
