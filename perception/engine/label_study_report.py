@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from perception.benchmarks import format_table
-from perception.engine.label_study import ROWS, fraction_label
+from perception.engine.label_study_plan import ROWS, fraction_label
 from perception.study_domains import StudyDomain
 
 ROW_NAMES = {'scratch': 'scratch', 'pretrained': 'pretrained (fine-tuned)',

@@ -122,7 +122,9 @@ def test_a_tiny_study_writes_its_table_and_plot(tiny_domain, capsys):
     assert "type='LabelSubsetDataset'" in config and 'fraction=0.25' in config
     assert str(study / 'pretrain') in config
     log = (study / 'runs' / 'pretrained_25pct_s0' / 'run.log').read_text()
-    assert 'load checkpoint' in log.lower() or 'pretrained' in log.lower()
+    assert f'VisionTransformer: loaded {study}/pretrain/epoch_1.pth' in log
+    scratch_log = (study / 'runs' / 'scratch_25pct_s0' / 'run.log').read_text()
+    assert 'VisionTransformer: loaded' not in scratch_log
     table = (study / 'label_efficiency.md').read_text()
     assert '| scratch | 25% of images | 1 |' in table
     assert '| pretrained (fine-tuned) | 100% of images | 1 |' in table
@@ -133,8 +135,9 @@ def test_a_tiny_study_writes_its_table_and_plot(tiny_domain, capsys):
         ('scratch', 0.25), ('scratch', 1.0), ('pretrained', 0.25),
         ('pretrained', 1.0)}
     with Image.open(study / 'label_efficiency.png') as png:
-        pixels = np.asarray(png.convert('L'))
-    assert pixels.shape[0] > 200 and pixels.std() > 5  # drawn, not blank
+        rgb = np.asarray(png.convert('RGB')).astype(int)
+    red = np.array([0xd6, 0x27, 0x28])  # the pretrained row's colour
+    assert rgb.shape[0] > 200 and (np.abs(rgb - red).sum(-1) < 30).sum() > 50
 
 
 def test_resume_skips_recorded_runs_and_redoes_an_interrupted_one(
