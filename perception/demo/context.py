@@ -17,7 +17,8 @@ from typing import Any, Iterator, Sequence
 
 from perception.progress import Progress, progress
 
-__all__ = ['Artifact', 'Figure', 'DemoContext', 'PartResult']
+__all__ = ['Artifact', 'Figure', 'DemoContext', 'PartResult',
+           'trained_iterations']
 
 #: artifact kinds the report knows how to show.
 KINDS = ('image', 'video', 'json', 'dicom', 'model', 'config', 'text', 'file')
@@ -74,6 +75,15 @@ def format_value(value: Any) -> str:
     if isinstance(value, float):
         return f'{value:.3g}' if 0 < abs(value) < 1e-3 else f'{value:.4f}'
     return str(value)
+
+
+def trained_iterations(work_dir: str) -> int:
+    """Training iterations the newest checkpoint of ``work_dir`` records
+    (a time budget may end a run before its schedule)."""
+    from perception.fileio import load_checkpoint_file, resolve_checkpoint
+    ckpt = load_checkpoint_file(resolve_checkpoint(work_dir),
+                                map_location='cpu')
+    return int(ckpt.get('meta', {}).get('iter', 0))
 
 
 def _kind_of(path: str) -> str:

@@ -201,6 +201,13 @@ class DrivingDemo:
                 apis.train(str(cfg), work_dir=str(root / f'det_{key}'))
                 runs[key] = cfg
             ctx.artifact(cfg, f'detector config ({key})')
+        from perception.demo.context import trained_iterations
+        done = {key: trained_iterations(str(root / f'det_{key}')) for key in runs}
+        ctx.figure('pretrain_iters', trained_iterations(str(root / 'mae_pretrain')),
+                   'MAE pretraining iterations done')
+        for key in runs:
+            ctx.figure(f'finetune_iters_{key}', done[key],
+                       f'fine-tuning iterations done, {key}')
         with ctx.step('evaluate'):
             ap = {key: apis.test(str(cfg), str(root / f'det_{key}'),
                                  work_dir=str(root / f'det_{key}'))
@@ -213,8 +220,9 @@ class DrivingDemo:
         gain = ap['pretrained']['coco/AP'] - ap['scratch']['coco/AP']
         ctx.paragraph(
             f"With {b['fraction']:.0%} of {b['train_frames']} labelled frames "
-            f"and {b['finetune_iters']} fine-tuning iterations (or "
-            f"{b['finetune_minutes']} minutes), the detector "
+            f"and {done['pretrained']} / {done['scratch']} fine-tuning iterations "
+            f"(of {b['finetune_iters']}, or {b['finetune_minutes']} minutes), "
+            "the detector "
             f"from MAE pretraining reaches AP {ap['pretrained']['coco/AP']:.4f}"
             f" against {ap['scratch']['coco/AP']:.4f} from scratch: "
             + ('pretraining helps at this budget.' if gain > 0 else

@@ -270,6 +270,13 @@ class MedicalDemo:
                 apis.train(str(cfg), work_dir=str(root / f'det_{key}'))
                 runs[key] = cfg
             ctx.artifact(cfg, f'lesion detector config ({key})')
+        from perception.demo.context import trained_iterations
+        done = {key: trained_iterations(str(root / f'det_{key}')) for key in runs}
+        ctx.figure('pretrain_iters', trained_iterations(str(root / 'mae_pretrain')),
+                   'MAE pretraining iterations done')
+        for key in runs:
+            ctx.figure(f'finetune_iters_{key}', done[key],
+                       f'fine-tuning iterations done, {key}')
         with ctx.step('evaluate'):
             results = {key: _test_with_records(str(cfg), str(root / f'det_{key}'))
                        for key, cfg in runs.items()}
@@ -281,8 +288,9 @@ class MedicalDemo:
                        f'sensitivity at 1 FP/scan, {key}')
         gain = metrics['pretrained']['froc/cpm'] - metrics['scratch']['froc/cpm']
         ctx.paragraph(
-            f"At {b['finetune_iters']} fine-tuning iterations (or "
-            f"{b['finetune_minutes']} minutes) on "
+            f"After {done['pretrained']} / {done['scratch']} fine-tuning "
+            f"iterations (of {b['finetune_iters']}, or {b['finetune_minutes']} "
+            "minutes) on "
             f"{b['train_patients']} patients, CPM is "
             f"{metrics['pretrained']['froc/cpm']:.4f} from MAE pretraining and "
             f"{metrics['scratch']['froc/cpm']:.4f} from scratch: "
