@@ -138,6 +138,7 @@ def infer(model: Any, source: str, *, out: str = 'work_dirs/infer',
     return run_infer(model, source, out=out, backend=backend,
                      score_thr=score_thr, **options)
 
+
 def demo(parts: Sequence[str] = ('all', ), *, work_dir: str = 'work_dirs/demo',
          fast: bool = False) -> dict:
     """The whole pipeline on generated data (``perception demo``): each
