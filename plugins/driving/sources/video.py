@@ -19,7 +19,6 @@ decodable frame of a cut file.
 """
 from __future__ import annotations
 
-import gc
 import os
 from fractions import Fraction
 from typing import Iterator
@@ -232,12 +231,6 @@ class VideoSource(FrameSource):
             if where < 0:
                 continue
             if in_range % self.stride == 0:
-                # Reading PyAV's frame.side_data (orientation) ties the
-                # frame and its side-data view in a reference cycle, so
-                # each frame and its decoder buffer would wait for the
-                # cyclic GC: a young-generation pass frees the previous
-                # one now (~10% less CPU on 1080p H.264; docs/benchmarks.md)
-                gc.collect(0)
                 image = frame.to_ndarray(format='rgb24')
                 self._update_fps(index, t_ns)
                 last_ns = t_ns
