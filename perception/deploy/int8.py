@@ -28,11 +28,16 @@ _SCOPE_KEYS = ('pkg.torch.onnx.name_scopes', 'namespace')
 
 def head_nodes(model: Any, scope: str = 'head') -> list[str]:
     """Names of the nodes of the detector's ``head`` module: the legacy
-    exporter's ``/.../head/...`` names or the dynamo exporter's name
-    scopes (``detector.head``)."""
+    exporter's ``/.../head/...`` names, the dynamo exporter's name scopes
+    (``detector.head``), or (what survives onnxslim) a weight initializer
+    named after the module (``detector.head.reg_preds.0.weight``)."""
+    inits = {i.name for i in model.graph.initializer}
     names = []
     for node in model.graph.node:
         if f'/{scope}/' in node.name or f'.{scope}.' in f'.{node.name}.':
+            names.append(node.name)
+            continue
+        if any(x in inits and f'.{scope}.' in f'.{x}' for x in node.input):
             names.append(node.name)
             continue
         for prop in node.metadata_props:
