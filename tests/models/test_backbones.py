@@ -133,8 +133,9 @@ def test_pretrained_learned_pos_embed_resampled_on_load(tmp_path):
 
 def test_pretrained_shape_mismatch_says_how_to_fix(tmp_path):
     path = str(tmp_path / 'w.pth')
+    # 1 channel inflates to k (a CT slab); 2 -> 3 channels cannot.
     torch.save(VisionTransformer(SMALL, img_size=32, patch_size=8,
-                                 in_chans=1).state_dict(), path)
+                                 in_chans=2).state_dict(), path)
     dst = VisionTransformer(SMALL, img_size=32, patch_size=8, in_chans=3)
     with pytest.raises(ValueError, match='patch_embed.proj.weight.*'
                        'pretrained_cfg'):
