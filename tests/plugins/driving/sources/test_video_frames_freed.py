@@ -13,6 +13,8 @@ from perception.sources import open_source
 
 def test_frames_do_not_wait_for_the_cyclic_gc(tmp_path):
     path = write_video(tmp_path / 'clip.mp4', n=40, fps=10)
+    with open_source(str(path)) as source:  # imports and registries done
+        next(iter(source))
     gc.collect()
     enabled = gc.isenabled()
     gc.disable()  # only our own collection runs
