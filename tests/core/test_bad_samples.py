@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob
 import json
+import logging
 import os
 import signal
 import time
@@ -144,7 +145,10 @@ def test_fraction_and_empty_dataset_at_load(tmp_path):
 
 @pytest.mark.parametrize('action', ['kill', 'hang'])
 def test_worker_that_dies_or_hangs_names_the_sample(tmp_path, capsys,
-                                                    action):
+                                                    monkeypatch, action):
+    # Loggers made by earlier tests may hold pytest's closed capture streams;
+    # logging would report that on stderr ('--- Logging error ---').
+    monkeypatch.setattr(logging, 'raiseExceptions', False)
     root = shapes(tmp_path / 'data', poisoned=1, n_per_class=5)
     pipeline = PIPELINE[:1] + [dict(type='PoisonedSampleForTests',
                                     action=action)] + PIPELINE[1:]
