@@ -69,6 +69,7 @@ def _codes(path: Path) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SOAK_S + 600)  # pytest-timeout's 300 s is too short
 def test_soak_mjpeg_with_restarts(camera_bundle, tmp_path):
     bundle, _, _ = camera_bundle
     server = MjpegServer(fps=30, max_frames=10 ** 9,
