@@ -280,7 +280,10 @@ class InferRun:
                        postprocessors=post,
                        source_stats={k: v for k, v in source.stats.items()
                                      if isinstance(v, (int, float))})
-        json_path = self.json.write(events, summary)
+        try:
+            json_path = self.json.write(events, summary)
+        finally:
+            self.json.close()
         summary['files'] = [json_path] + [w for w in written
                                           if w.endswith('.mp4')]
         if media_error is not None:

@@ -55,12 +55,20 @@ class DetectionsJson:
         self.path = path
         self.info = dict(info)
         self.categories = [dict(id=i, name=n) for i, n in enumerate(class_names)]
-        self.images: list[dict] = []
-        self.annotations: list[dict] = []
+        # Records go to spool files as they come (one JSON line each), so a
+        # stream that runs for hours keeps flat memory; write() assembles.
+        self._spools = {key: open(f'{path}.{key}.spool', 'w+', encoding='utf-8')
+                        for key in ('images', 'annotations')}
+        self.num_images = 0
+        self.num_annotations = 0
+
+    def _spool(self, key: str, record: dict) -> None:
+        self._spools[key].write(json.dumps(record, separators=(',', ':')))
+        self._spools[key].write('\n')
 
     def add(self, frame: Any, sample: Any) -> int:
         """Record one frame's detections; returns how many."""
-        image_id = len(self.images)
+        image_id = self.num_images
         height, width = sample_meta(sample, 'ori_shape')
         record: dict[str, Any] = dict(id=image_id, width=int(width),
                                       height=int(height))
@@ -76,7 +84,8 @@ class DetectionsJson:
                           frame_index=int(frame.index),
                           timestamp_ns=int(frame.timestamp_ns),
                           clock=str(frame.meta.get('clock', '')))
-        self.images.append(record)
+        self._spool('images', record)
+        self.num_images += 1
         boxes, labels, scores = detections_of(sample)
         centres = None
         if ct and len(boxes) and sample_meta(sample, 'affine') is not None:
@@ -85,28 +94,47 @@ class DetectionsJson:
             centres = points_to_lps(sample, middle, space='source')
         for k, (box, label, score) in enumerate(zip(boxes, labels, scores)):
             x1, y1, x2, y2 = (float(v) for v in box)
-            ann = dict(id=len(self.annotations), image_id=image_id,
+            ann = dict(id=self.num_annotations, image_id=image_id,
                        category_id=int(label), score=round(float(score), 5),
                        bbox=[round(x1, 3), round(y1, 3), round(x2 - x1, 3),
                              round(y2 - y1, 3)],
                        area=round((x2 - x1) * (y2 - y1), 2))
             if centres is not None:
                 ann['center_lps'] = [round(float(v), 3) for v in centres[k]]
-            self.annotations.append(ann)
+            self._spool('annotations', ann)
+            self.num_annotations += 1
         return len(boxes)
 
     def write(self, events: Sequence[dict] = (), summary: dict | None = None
               ) -> str:
         """Write the file (atomically: a reader never sees half of it)."""
-        data = dict(info=self.info, categories=self.categories,
-                    images=self.images, annotations=self.annotations,
-                    events=list(events), summary=summary or {})
         tmp = f'{self.path}.tmp'
         with open(tmp, 'w', encoding='utf-8') as f:
-            json.dump(data, f, indent=1)
-            f.write('\n')
+            f.write('{\n"info": ' + json.dumps(self.info))
+            f.write(',\n"categories": ' + json.dumps(self.categories))
+            for key in ('images', 'annotations'):
+                spool = self._spools[key]
+                spool.flush()
+                spool.seek(0)
+                f.write(f',\n"{key}": [')
+                for n, line in enumerate(spool):
+                    f.write((',\n' if n else '\n') + line.rstrip('\n'))
+                f.write('\n]')
+                spool.seek(0, os.SEEK_END)
+            f.write(',\n"events": ' + json.dumps(list(events), indent=1))
+            f.write(',\n"summary": ' + json.dumps(summary or {}, indent=1))
+            f.write('\n}\n')
         os.replace(tmp, self.path)
         return self.path
+
+    def close(self) -> None:
+        """Remove the spool files (after the last :meth:`write`)."""
+        for key, spool in self._spools.items():
+            spool.close()
+            try:
+                os.remove(f'{self.path}.{key}.spool')
+            except FileNotFoundError:
+                pass
 
 
 class VideoWriter:
