@@ -119,6 +119,10 @@ class SynthCtCommand(Command):
                             help='no progress output')
         parser.add_argument('--overwrite', action='store_true',
                             help='replace an existing OUT/dicom')
+        parser.add_argument('--organ-masks', action='store_true',
+                            help='also write exact organ masks (lungs, liver, '
+                            'heart, body) per series as DICOM SEG and '
+                            'organs.npz under OUT/organs')
         parser.add_argument('--picture', metavar='PNG',
                             help='also save windowed slices of the first '
                             'series with its lesions boxed')
@@ -144,7 +148,8 @@ class SynthCtCommand(Command):
                 oblique=args.oblique, seed=args.seed,
                 overwrite=args.overwrite, scanners=scanners or None,
                 noise_hu=args.noise, coverage_mm=args.coverage_mm,
-                quiet=True if args.quiet else None)
+                quiet=True if args.quiet else None,
+                organ_masks=args.organ_masks)
         except FileExistsError as exc:
             raise UserError(str(exc)) from None
         n_lesions = sum(len(s['lesions']) for s in study.series)
@@ -156,6 +161,9 @@ class SynthCtCommand(Command):
               f'slice boxes: {study.slice_boxes_csv}\n'
               f'planted PHI (for de-identification checks): '
               f'{study.root / PHI_FILE}')
+        if study.organs:
+            print(f'organ masks (DICOM SEG + organs.npz): '
+                  f"{study.root / 'organs'}")
         if args.picture:
             from perception_medical.synth.picture import save_study_picture
             print(f'picture: {save_study_picture(study, args.picture)}')

@@ -7,6 +7,9 @@
     OUT/slice_boxes.csv      sop_instance_uid,x1,y1,x2,y2,label (pixel edges)
     OUT/manifest.json        geometry and lesions per series (no PHI)
     OUT/planted_phi.json     the identifying values planted in the headers
+    OUT/organs/patient_NN/series_M/organs_seg.dcm, organs.npz
+    OUT/organs/organs.json   exact organ masks (``organ_masks=True``,
+                             ``--organ-masks``; :mod:`~perception_medical.synth.organs`)
 
 The images come from :class:`~perception_medical.synth.phantom.ChestPhantom`
 (body outline, fat, muscle, lungs with vessels, heart, aorta, spine, ribs,
@@ -34,7 +37,7 @@ import csv
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -42,6 +45,12 @@ import cv2
 import numpy as np
 
 from perception.progress import progress
+from perception_medical.synth.organs import (
+    ORGANS_DIR,
+    ORGANS_INDEX,
+    organ_volume,
+    write_organ_masks,
+)
 from perception_medical.synth.phantom import ChestPhantom
 from perception_medical.synth.phi import PHI_FILE, patient_phi
 from perception_medical.synth.scanners import DEFAULT_SCANNER, ScannerProfile
@@ -61,12 +70,16 @@ class SynthStudy:
         dicom_dir: ``root/dicom`` (one folder per series below it).
         series: per-series manifest entries (uid, folder, geometry, lesions).
         phi: per-patient planted identifying values (DICOM keyword -> value).
+        organs: series UID -> its organ masks (``seg``, ``labels``: paths
+            relative to ``root``; ``classes``), where written; also in
+            ``root/organs/organs.json``.
     """
 
     root: Path
     dicom_dir: Path
     series: list[dict]
     phi: list[dict]
+    organs: dict[str, dict] = field(default_factory=dict)
 
     @property
     def annotations_csv(self) -> Path:
@@ -214,7 +227,8 @@ def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
                    oblique: bool = False, noise_hu: float | None = None,
                    seed: int = 0, overwrite: bool = False,
                    scanners: Sequence[ScannerProfile | dict] | None = None,
-                   quiet: bool | None = None) -> SynthStudy:
+                   quiet: bool | None = None,
+                   organ_masks: bool = False) -> SynthStudy:
     """Write a synthetic CT study (see the module docstring for the layout).
 
     Args:
@@ -238,6 +252,10 @@ def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
             (12 HU noise). A profile's ``slice_thickness_mm`` sets the
             slice spacing (and the slice count over ``coverage_mm``).
         quiet: no progress output (None: the process setting).
+        organ_masks: also write each series' exact organ masks (lungs,
+            liver, heart, body) as DICOM SEG and ``organs.npz`` below
+            ``out/organs`` (the other outputs stay the same), and list them
+            in the manifest entry's ``organs``.
 
     Returns:
         :class:`SynthStudy`. A 2-patient 64x64x24 study takes about a second.
@@ -251,10 +269,13 @@ def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
                 f'{dicom_dir} exists; choose an empty folder or pass '
                 'overwrite=True (--overwrite) to replace the study')
         shutil.rmtree(dicom_dir)
+        # the masks of the old study would not match the new one
+        shutil.rmtree(root / ORGANS_DIR, ignore_errors=True)
     dicom_dir.mkdir(parents=True)
     z_center = -20.0
     z_range = (z_center - coverage_mm / 2, z_center + coverage_mm / 2)
     manifest, phi_records, annotations, boxes = [], [], [], []
+    organs: dict[str, dict] = {}
     profiles = [ScannerProfile(**s) if isinstance(s, dict) else s
                 for s in (scanners or [DEFAULT_SCANNER])]
     bar = progress(total=n_patients, desc='synth-ct', unit='patient',
@@ -288,6 +309,7 @@ def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
             sop_uids = [generate_uid(entropy_srcs=[series_uid, str(k)])
                         for k in range(slices)]
             axes, (_, dxy, _) = geometry['axes'], geometry['spacing']
+            headers = []
             for k in range(slices):
                 hu = phantom.sample_slice(geometry['positions'][k], axes,
                                           size, dxy)
@@ -305,6 +327,7 @@ def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
                 ds.Rows = ds.Columns = size
                 ds.PixelData = stored.tobytes()
                 ds.save_as(folder / names[k], enforce_file_format=True)
+                headers.append(ds)
             for les in phantom.lesions:
                 annotations.append((series_uid, *[f'{v:.4f}' for v in
                                                   les.center],
@@ -326,6 +349,11 @@ def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
                               contrast_hu=les.contrast_hu, organ=les.organ,
                               lobulated=bool(les.lobes))
                          for les in phantom.lesions]))
+            if organ_masks:  # no random draws: the images stay the same
+                organs[series_uid] = write_organ_masks(
+                    root, str(folder.relative_to(dicom_dir)),
+                    organ_volume(phantom, geometry['positions'], axes, size,
+                                 dxy), headers, series_uid, geometry['affine'])
         phi_records.append(dict(patient_folder=f'patient_{p:02d}',
                                 series_uids=series_uids, values=phi))
         bar.update()
@@ -342,7 +370,10 @@ def write_ct_study(out: str | os.PathLike, n_patients: int = 3,
     (root / MANIFEST_FILE).write_text(json.dumps(
         dict(series=manifest, noise_hu=noise_hu, seed=seed,
              scanners=[s.to_dict() for s in profiles]), indent=1))
-    study = SynthStudy(root, dicom_dir, manifest, phi_records)
+    study = SynthStudy(root, dicom_dir, manifest, phi_records, organs)
+    if organ_masks:  # beside the manifest, which stays as it was
+        (root / ORGANS_DIR / ORGANS_INDEX).write_text(json.dumps(organs,
+                                                                 indent=1))
     (root / PHI_FILE).write_text(json.dumps(dict(
         note='identifying values planted in the DICOM headers of dicom/; '
         'none of them may appear in de-identified output',
