@@ -19,11 +19,8 @@ ends the run cleanly, with everything read so far written.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import signal
-import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -31,6 +28,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from perception.data.frames import is_ct_frame
+from perception.deploy.interrupts import CtrlC
 from perception.deploy.predictor import Predictor, load_predictor
 from perception.deploy.writers import DetectionsJson, MediaWriter, detections_of, redact_uri
 from perception.sources import Frame, FrameSet, SourceError, open_source
@@ -116,19 +114,6 @@ def _display(frame: Frame, windows: Sequence) -> np.ndarray:
     return np.repeat(grey[..., None], 3, axis=2)
 
 
-@contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """SIGINT ignored within the block (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 class InferRun:
     """One ``infer`` run: source -> predictor -> writers (see the module
     docstring). Use :func:`infer`."""
@@ -198,17 +183,30 @@ class InferRun:
             os.makedirs(folder, exist_ok=True)
             self.media.picture(os.path.join(folder, f'{name}.jpg'), draw)
 
-    def _flush(self, pending: list) -> None:
+    def _flush(self, pending: list, ctrl_c: CtrlC) -> None:
+        """Predict the pending frames and record them; Ctrl-C waits until
+        every one of them is in the JSON and queued for its MP4."""
         if not pending:
             return
         frames = [f for f, _ in pending]
         samples = self.predictor.predict(frames, [s for _, s in pending])
-        for frame, sample in zip(frames, samples):
-            self._emit(frame, sample)
-        pending.clear()
+        with ctrl_c.writing():
+            for frame, sample in zip(frames, samples):
+                self._emit(frame, sample)
+            pending.clear()
 
     def run(self, source: Any, info: dict) -> dict:
-        """Process every frame of ``source`` (an open FrameSource)."""
+        """Process every frame of ``source`` (an open FrameSource).
+
+        Ctrl-C ends the run: every frame already read from the source (the
+        batch waiting for the model included) is predicted and written, to
+        the JSON and the MP4 alike; frames still buffered inside the source
+        are not read. A second Ctrl-C is ignored while the files are
+        written."""
+        with CtrlC() as ctrl_c:
+            return self._run(source, info, ctrl_c)
+
+    def _run(self, source: Any, info: dict, ctrl_c: CtrlC) -> dict:
         from perception.progress import progress
         os.makedirs(self.out, exist_ok=True)
         self.json = DetectionsJson(os.path.join(self.out, DETECTIONS_FILE),
@@ -221,32 +219,39 @@ class InferRun:
         try:
             offsets = self.predictor.pretrained_cfg.slice_offsets
             for frame, slab in slabs(_frames(source), offsets):
-                if self.frames + len(pending) == 0:
+                first = self.frames + len(pending) == 0
+                pending.append((frame, slab))
+                if first:
                     if is_ct_frame(frame):  # folders named after patients
                         self.json.info['source'] = 'DICOM series'
                     self._start_postprocessors(frame)
                     self.predictor.warmup([frame], [slab])
                     start = time.perf_counter()  # frames/s without warm-up
-                pending.append((frame, slab))
                 if len(pending) >= self.batch:
                     done = len(pending)
-                    self._flush(pending)
+                    self._flush(pending, ctrl_c)
                     bar.update(done)
                     bar.set_postfix(f'{self.detections} detections')
                 self._log_events(source)
                 if self.max_frames and self.frames + len(pending) >= \
                         self.max_frames:
                     break
-            self._flush(pending)
+            self._flush(pending, ctrl_c)
         except KeyboardInterrupt:
             interrupted = True
             logger.warning('infer: interrupted; writing what was read')
         except Exception as exc:  # written up below, then raised
             error = exc
         finally:
-            bar.close()
-            with _sigint_ignored():  # a second Ctrl-C must not cut the files
-                summary = self._finish(source, start, interrupted, error)
+            with ctrl_c.ignored():  # a second Ctrl-C must not cut the files
+                if interrupted and pending:  # read before the signal
+                    try:
+                        self._flush(pending, ctrl_c)
+                    except Exception as exc:  # noqa: BLE001 - raised below
+                        error = exc
+                bar.close()
+                summary = self._finish(source, start, interrupted or
+                                       ctrl_c.interrupted, error)
         if error is not None:
             from perception.errors import is_user_error
             if is_user_error(error) and redact_uri(str(error)) != str(error):

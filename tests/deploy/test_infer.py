@@ -16,7 +16,11 @@ import numpy as np
 import pytest
 
 from perception import apis
+from perception.deploy.infer import InferRun
+from perception.deploy.predictor import load_predictor
 from perception.deploy.writers import redact_uri
+from perception.registry import POSTPROCESSORS
+from perception.sources import Frame, FrameSource
 
 pytest.importorskip('onnxruntime')
 av = pytest.importorskip('av', reason='video files need PyAV (driving extra)')
@@ -113,7 +117,85 @@ def test_mjpeg_stream_through_a_reconnect_then_sigint(camera_bundle,
     assert 'reconnect' in stderr  # events are logged as they happen
     assert _video_frames(out / 'cam0.mp4') == summary['videos']['cam0.mp4'] \
         == summary['frames'] == len(data['images'])
+    # every frame read before the signal is written (JSON and MP4)
+    assert summary['source_stats']['frames'] == summary['frames']
     assert {im['clock'] for im in data['images']} == {'arrival'}
+
+
+class _Frames(FrameSource):
+    """``n`` synthetic camera frames (arrival clock: they go to an MP4);
+    SIGINT to this process when the run asks for frame ``ctrl_c_before``."""
+
+    def __init__(self, n: int, ctrl_c_before: int | None = None) -> None:
+        super().__init__('synthetic://cam0')
+        self.n, self.ctrl_c_before = n, ctrl_c_before
+
+    def _iter_frames(self):
+        rng = np.random.default_rng(0)
+        for i in range(self.n):
+            if i == self.ctrl_c_before:
+                signal.raise_signal(signal.SIGINT)
+            image = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+            yield Frame(image, i * 50_000_000, i, 'cam0',
+                        dict(clock='arrival', ctrl_c_test=True))
+
+
+class _CtrlCWhileWriting:
+    """A post-processor (the POSTPROCESSORS contract) that sends SIGINT to
+    this process while the run records its ``at``-th frame: after the
+    frame's JSON record, before its MP4 frame is queued."""
+
+    at = 0
+
+    @classmethod
+    def applies(cls, frame) -> bool:
+        return bool(frame.meta.get('ctrl_c_test'))
+
+    def __init__(self, out_dir: Path, class_names, **options) -> None:
+        self.seen = 0
+
+    def add(self, frame, sample) -> None:
+        self.seen += 1
+        if self.seen == type(self).at:
+            signal.raise_signal(signal.SIGINT)
+
+    def close(self) -> dict:
+        return dict(frames=self.seen)
+
+
+@pytest.fixture
+def ctrl_c_post():
+    POSTPROCESSORS.register_module(name='_CtrlCWhileWriting',
+                                   module=_CtrlCWhileWriting, force=True)
+    yield _CtrlCWhileWriting
+    POSTPROCESSORS.module_dict.pop('_CtrlCWhileWriting', None)
+
+
+@pytest.mark.parametrize('batch, ctrl_c_in', [(2, 'writing'),
+                                              (3, 'reading')])
+def test_ctrl_c_writes_every_frame_read_before_it(camera_bundle, tmp_path,
+                                                  ctrl_c_post, batch,
+                                                  ctrl_c_in):
+    """SIGINT while frame 3 is being recorded (batch 2: frames 3 and 4 are
+    predicted together) or while the run reads frame 5 (batch 3: frame 4
+    waits for its batch): in both, the 4 frames read are in the JSON, the
+    MP4 and the post-processor, and the run ends as interrupted."""
+    bundle, _, _ = camera_bundle
+    ctrl_c_post.at = 3 if ctrl_c_in == 'writing' else 0
+    source = _Frames(10, ctrl_c_before=4 if ctrl_c_in == 'reading' else None)
+    handler = signal.getsignal(signal.SIGINT)
+    out = tmp_path / 'out'
+    summary = InferRun(load_predictor(str(bundle)), str(out),
+                       batch=batch).run(source, {})
+    assert signal.getsignal(signal.SIGINT) is handler  # restored
+    assert summary['interrupted'] is True
+    assert source.stats['frames'] == 4
+    assert summary['frames'] == summary['videos']['cam0.mp4'] == 4
+    assert _video_frames(out / 'cam0.mp4') == 4
+    assert summary['postprocessors'] == {'_CtrlCWhileWriting': dict(frames=4)}
+    data = json.loads((out / 'detections.json').read_text())
+    assert [im['frame_index'] for im in data['images']] == [0, 1, 2, 3]
+    assert {a['image_id'] for a in data['annotations']} <= {0, 1, 2, 3}
 
 
 def test_bad_models_and_sources_are_one_line_errors(camera_bundle, tmp_path,
