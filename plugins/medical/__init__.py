@@ -2,11 +2,12 @@
 windowing presets and de-identification.
 
 Parts: ``dicom`` (reading, header scan, series, geometry, the ``dicom``
-source), ``datasets`` (``DicomSliceDataset``, ``LesionDetectionDataset``),
+source, DICOM SEG read and write), ``datasets`` (``DicomSliceDataset``,
+``LesionDetectionDataset``, ``CTOrganSegDataset``),
 ``deid`` (``perception deid``), ``synth`` (``perception synth-ct``),
 ``evaluation`` (LUNA16 FROC), ``froc_metric`` (``FROCMetric``),
 ``lesions`` (per-series inference, findings JSON / pictures / SR,
-``LesionFindings``), ``windows`` (window presets,
+``LesionFindings``), ``segmentation`` (predicted masks as DICOM SEG), ``windows`` (window presets,
 ``ApplyWindows``), ``annotations`` (annotation CSVs), ``benchmarks``
 (``perception benchmark dicom``), ``commands`` (the subcommands).
 
@@ -29,6 +30,7 @@ REGISTERING_MODULES = (
     'perception_medical.datasets.base',         # TRANSFORMS: LoadCTSlices
     'perception_medical.datasets.slices',       # DATASETS
     'perception_medical.datasets.lesions',      # DATASETS
+    'perception_medical.datasets.organs',       # DATASETS, TRANSFORMS: LoadCTSegMap
     'perception_medical.datasets.sampler',      # DATA_SAMPLERS
     'perception_medical.deid.private_args',     # privacy guard: path args
     'perception_medical.evaluation',            # FROC functions
@@ -55,6 +57,12 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     'froc': _EVALUATION,
     'LesionDetectionDataset': 'perception_medical.datasets.lesions',
     'DicomSliceDataset': 'perception_medical.datasets.slices',
+    'CTOrganSegDataset': 'perception_medical.datasets.organs',
+    'read_seg': 'perception_medical.dicom.seg_read',
+    'SeriesGrid': 'perception_medical.dicom.seg_read',
+    'SegAlignmentError': 'perception_medical.dicom.seg_read',
+    'write_seg': 'perception_medical.dicom.seg_write',
+    'write_predicted_seg': 'perception_medical.segmentation',
     'LesionBalancedSampler': 'perception_medical.datasets.sampler',
     'read_metaimage': 'perception_medical.dicom.metaimage',
     'LesionFindings': 'perception_medical.lesions.postprocess',

@@ -52,6 +52,19 @@ def neighbours(k: int, n: int, num_slices: int, stride: int) -> list[int]:
     return [min(max(k + stride * j, 0), n - 1) for j in range(-half, half + 1)]
 
 
+def split_patients(patients: Sequence[str], val_fraction: float,
+                   seed: int) -> dict[str, set]:
+    """Patient keys of each split, 'train', 'val' and 'all' (seeded shuffle
+    of the sorted keys; with two or more patients each split has one)."""
+    keys = sorted(set(patients))
+    order = np.random.default_rng(seed).permutation(len(keys))
+    n_val = int(round(val_fraction * len(keys)))
+    if len(keys) > 1:
+        n_val = min(max(n_val, 1 if val_fraction > 0 else 0), len(keys) - 1)
+    val = {keys[i] for i in order[:n_val]}
+    return dict(val=val, train=set(keys) - val, all=set(keys))
+
+
 @TRANSFORMS.register_module()
 class LoadCTSlices(BaseTransform):
     """Read ``slice_paths`` into ``img`` (H, W, C) float32 modality values.

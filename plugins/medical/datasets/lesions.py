@@ -12,7 +12,7 @@ from mmengine.logging import print_log
 from perception.registry import DATASETS
 from perception_medical.annotations import BOX_COLUMNS, csv_number, read_annotations, read_csv_rows
 
-from .base import CTSliceBase, with_slice_loader
+from .base import CTSliceBase, split_patients, with_slice_loader
 from .series_index import sop_digest
 
 
@@ -109,14 +109,7 @@ class LesionDetectionDataset(CTSliceBase):
     # -- split -----------------------------------------------------------
     def split_patients(self, patients: Sequence[str]) -> dict[str, set]:
         """Patient keys of each split (seeded shuffle of sorted keys)."""
-        keys = sorted(set(patients))
-        order = np.random.default_rng(self.split_seed).permutation(len(keys))
-        n_val = int(round(self.val_fraction * len(keys)))
-        if len(keys) > 1:
-            n_val = min(max(n_val, 1 if self.val_fraction > 0 else 0),
-                        len(keys) - 1)
-        val = {keys[i] for i in order[:n_val]}
-        return dict(val=val, train=set(keys) - val, all=set(keys))
+        return split_patients(patients, self.val_fraction, self.split_seed)
 
     # -- boxes -----------------------------------------------------------
     def _boxes(self, series: list[dict]) -> dict[tuple[str, int], list]:

@@ -84,7 +84,7 @@ def write_seg(path: str | os.PathLike, labels: np.ndarray,
     import highdicom as hd
     from pydicom.uid import generate_uid
 
-    from perception_medical.lesions.sr import _scrub, _with_type2
+    from perception_medical.lesions.sr import scrub_identifiers, with_type2
     labels = np.asarray(labels)
     if labels.ndim != 3 or len(labels) != len(sources):
         raise SegWriteError(f'{path}: labels {labels.shape} need one (y, x) '
@@ -105,7 +105,7 @@ def write_seg(path: str | os.PathLike, labels: np.ndarray,
         return generate_uid(entropy_srcs=[*uid_seed, part])
 
     seg = hd.seg.Segmentation(
-        source_images=[_with_type2(s) for s in sources],
+        source_images=[with_type2(s) for s in sources],
         pixel_array=labels.astype(np.uint8 if len(class_names) <= 256
                                   else np.uint16),
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
@@ -116,6 +116,6 @@ def write_seg(path: str | os.PathLike, labels: np.ndarray,
         software_versions='1', device_serial_number='0',
         omit_empty_frames=True)
     seg.SeriesDescription = description
-    _scrub(seg)
+    scrub_identifiers(seg)
     seg.save_as(os.fspath(path), enforce_file_format=True)
     return os.fspath(path)

@@ -42,7 +42,7 @@ TYPE2 = ('PatientName', 'PatientID', 'PatientBirthDate', 'PatientSex',
          'ReferringPhysicianName')
 
 
-def _with_type2(ds):
+def with_type2(ds):
     """A copy of a source header with :data:`TYPE2` present."""
     import copy
     ds = copy.deepcopy(ds)
@@ -52,7 +52,7 @@ def _with_type2(ds):
     return ds
 
 
-def _scrub(ds) -> None:
+def scrub_identifiers(ds) -> None:
     """Remove :data:`NOT_COPIED` and private tags at every depth."""
     ds.remove_private_tags()
     for keyword in NOT_COPIED:
@@ -61,7 +61,7 @@ def _scrub(ds) -> None:
     for element in ds:
         if element.VR == 'SQ':
             for item in element.value:
-                _scrub(item)
+                scrub_identifiers(item)
 
 
 def _ellipse(center: np.ndarray, diameter: float, row_dir: np.ndarray,
@@ -101,7 +101,7 @@ def write_sr(path: str | os.PathLike, findings: Sequence[dict],
     from pydicom.uid import generate_uid
     if not sources:
         raise ValueError('write_sr: no source instances to reference')
-    evidence = [_with_type2(sources[k]) for k in sorted(sources)]
+    evidence = [with_type2(sources[k]) for k in sorted(sources)]
     first = evidence[0]
     affine = np.asarray(affine, np.float64)
     col_dir = affine[:3, 1] / np.linalg.norm(affine[:3, 1])  # along rows
@@ -147,7 +147,7 @@ def write_sr(path: str | os.PathLike, findings: Sequence[dict],
         sop_instance_uid=generate_uid(), instance_number=1,
         manufacturer=DEVICE[1], is_complete=True)
     sr.SeriesDescription = 'perception lesion findings'
-    _scrub(sr)
+    scrub_identifiers(sr)
     sr.save_as(os.fspath(path), enforce_file_format=True)
     return os.fspath(path)
 

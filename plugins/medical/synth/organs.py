@@ -31,7 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
-from perception_medical.synth.phantom import ChestPhantom, _ellipse_xy, _ellipsoid
+from perception_medical.synth.phantom import ChestPhantom
 
 #: label value -> name of the organ masks (0 is background)
 ORGAN_CLASSES = ('background', 'body', 'lungs', 'liver', 'heart')
@@ -52,11 +52,8 @@ def organ_labels(phantom: ChestPhantom, origin: np.ndarray, axes: np.ndarray,
     p = (np.asarray(origin, np.float32) + grid[None, :, None] * axes[0]
          + grid[:, None, None] * axes[1]).reshape(-1, 3)
     labels = np.zeros(len(p), np.uint8)
-    labels[_ellipse_xy(p, 0, 5, phantom.a, phantom.b) < 0] = 1
-    labels[_ellipsoid(p, *phantom.liver) < 0] = 3
-    for lung in phantom.lungs:
-        labels[_ellipsoid(p, *lung) < 0] = 2
-    labels[_ellipsoid(p, *phantom.heart) < 0] = 4
+    for name, distance in phantom.organ_distances(p).items():  # paint order
+        labels[distance < 0] = ORGAN_CLASSES.index(name)
     return labels.reshape(size, size)
 
 

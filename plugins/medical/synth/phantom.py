@@ -273,6 +273,18 @@ class ChestPhantom:
                 hu[near] = hu[near] * (1 - f) + les.hu * f
         return hu
 
+    def organ_distances(self, points: np.ndarray) -> dict[str, np.ndarray]:
+        """Signed distances (mm, negative inside) of ``points`` (N, 3) LPS
+        to the surfaces of the body outline, the liver, the lungs (the
+        nearer of the two) and the heart, in the order they are painted
+        (a later one covers an earlier one where they overlap)."""
+        p = np.asarray(points, np.float32)
+        return dict(
+            body=_ellipse_xy(p, 0, 5, self.a, self.b),
+            liver=_ellipsoid(p, *self.liver),
+            lungs=np.minimum(*[_ellipsoid(p, *lung) for lung in self.lungs]),
+            heart=_ellipsoid(p, *self.heart))
+
     def sample(self, points: np.ndarray, voxel_mm: float) -> np.ndarray:
         """Noise-free HU at ``points`` (N, 3) LPS mm; ``voxel_mm`` sets the
         width of partial-volume edges."""

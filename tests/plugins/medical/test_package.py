@@ -20,7 +20,9 @@ PUBLIC = ('read_dicom', 'DicomReadError', 'load_series', 'Volume',
           'planted_phi', 'SynthCtCommand', 'WINDOW_PRESETS', 'ApplyWindows',
           'header_windows', 'window_preset', 'window_presets',
           'LesionBalancedSampler', 'read_metaimage', 'LesionFindings',
-          'predict_volume', 'merge_detections')
+          'predict_volume', 'merge_detections', 'CTOrganSegDataset',
+          'read_seg', 'SeriesGrid', 'SegAlignmentError', 'write_seg',
+          'write_predicted_seg')
 
 
 def _python(code: str) -> subprocess.CompletedProcess:
@@ -82,8 +84,9 @@ def test_register_fills_the_core_registries():
         TRANSFORMS,
     )
     perception_medical.register()
-    expected = {DATASETS: ('DicomSliceDataset', 'LesionDetectionDataset'),
-                TRANSFORMS: ('LoadCTSlices', 'ApplyWindows'),
+    expected = {DATASETS: ('DicomSliceDataset', 'LesionDetectionDataset',
+                           'CTOrganSegDataset'),
+                TRANSFORMS: ('LoadCTSlices', 'ApplyWindows', 'LoadCTSegMap'),
                 METRICS: ('FROCMetric', ), SOURCES: ('DicomOpener', ),
                 POSTPROCESSORS: ('LesionFindings', ),
                 DATA_SAMPLERS: ('LesionBalancedSampler', ),
