@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 def random_masking(batch: int, num_patches: int, mask_ratio: float,
@@ -68,6 +69,38 @@ def unpatchify(patches: torch.Tensor, patch: int, grid: tuple[int, int],
     x = patches.reshape(B, rows, cols, patch, patch, channels)
     return x.permute(0, 5, 1, 3, 2, 4).reshape(
         B, channels, rows * patch, cols * patch)
+
+
+def shuffled_patches(images: torch.Tensor, patch: int,
+                     ids_shuffle: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, N, C * p * p): every patch in ``ids_shuffle``
+    order (kept ones first), pixels in (C, p, p) order, the order of a
+    patch-embedding convolution's weight (``weight.view(D, -1)``)."""
+    B, C, H, W = images.shape
+    if H % patch or W % patch:
+        raise ValueError(f'image size {H}x{W} is not a multiple of the patch '
+                         f'size {patch}; resize or crop the inputs')
+    x = images.reshape(B, C, H // patch, patch, W // patch, patch)
+    x = x.permute(0, 2, 4, 1, 3, 5).reshape(B, -1, C * patch * patch)
+    return torch.gather(x, 1, ids_shuffle[..., None].expand(-1, -1,
+                                                            x.shape[-1]))
+
+
+def normalize_patches(patches: torch.Tensor, eps: float = 1e-6
+                      ) -> torch.Tensor:
+    """Each patch (last dim, D values) to zero mean and unit variance as
+    MAE's normalized-pixel loss does, ``(x - mean) / sqrt(var + eps)`` with
+    the unbiased variance, in one ``layer_norm`` pass: with the biased
+    variance v = var (D - 1) / D that is ``(x - mean) / sqrt(v + eps (D -
+    1) / D) * sqrt((D - 1) / D)``, the factor applied as the norm's
+    weight."""
+    D = patches.shape[-1]
+    if D < 2:   # no unbiased variance of one value: as patch_targets
+        var = patches.var(dim=-1, keepdim=True)
+        return (patches - patches.mean(-1, keepdim=True)) / (var + eps) ** .5
+    scale = torch.full((D, ), ((D - 1) / D) ** 0.5, dtype=patches.dtype,
+                       device=patches.device)
+    return F.layer_norm(patches, (D, ), weight=scale, eps=eps * (D - 1) / D)
 
 
 def patch_targets(images: torch.Tensor, patch: int, norm_pix: bool,
