@@ -10,6 +10,7 @@ import torch
 from timm.models.convnext import ConvNeXt as _TimmConvNeXt
 
 from perception.models.backbones._finetune import FineTuneMixin
+from perception.models.backbones._grn import use_few_pass_grn
 from perception.models.backbones._pretrained import PretrainedMixin
 from perception.models.lora import CONVNEXT_TARGETS
 from perception.registry import MODELS
@@ -76,6 +77,8 @@ class ConvNeXt(PretrainedMixin, FineTuneMixin, _TimmConvNeXt):
         params.update(timm_kwargs)
         super().__init__(in_chans=in_chans, num_classes=0,
                          drop_path_rate=drop_path_rate, **params)
+        # same parameters and value, half the passes over the hidden maps
+        use_few_pass_grn(self)
         self.arch_name = arch_name
         self.version = version
         self.in_chans = in_chans

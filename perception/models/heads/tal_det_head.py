@@ -23,6 +23,12 @@ from torch import nn
 # the losses and task modules register the defaults this head builds
 import perception.models.losses  # noqa: F401
 from perception.errors import UserError
+from perception.models.heads._det_layers import (  # noqa: F401 - their old home
+    ConvNormAct,
+    Scale,
+    branch_tower,
+    build_norm,
+)
 from perception.models.heads.postprocess import postprocess_detections
 from perception.models.task_modules import MlvlPointGenerator
 from perception.registry import MODELS, TASK_UTILS
@@ -38,49 +44,6 @@ class HeadLabelError(UserError, ValueError):
     """A ground-truth label does not fit the head's ``num_classes``."""
 
 
-def build_norm(norm_cfg: dict | None, channels: int) -> nn.Module:
-    """A norm layer from ``dict(type='GN', num_groups=G)`` (G reduced to a
-    divisor of ``channels``), ``dict(type='BN')``, ``dict(type='SyncBN')``
-    or None (identity)."""
-    if norm_cfg is None:
-        return nn.Identity()
-    cfg = dict(norm_cfg)
-    kind = cfg.pop('type', None)
-    if kind == 'GN':
-        groups = min(cfg.pop('num_groups', 32), channels)
-        while channels % groups:
-            groups -= 1
-        return nn.GroupNorm(groups, channels, **cfg)
-    if kind in ('BN', 'BN2d'):
-        return nn.BatchNorm2d(channels, **cfg)
-    if kind == 'SyncBN':
-        return nn.SyncBatchNorm(channels, **cfg)
-    raise ValueError(f"norm_cfg type must be 'GN', 'BN' or 'SyncBN', got "
-                     f'{kind!r}')
-
-
-class ConvNormAct(nn.Sequential):
-    """3x3 conv, norm, SiLU."""
-
-    def __init__(self, in_channels: int, out_channels: int,
-                 norm_cfg: dict | None) -> None:
-        super().__init__(
-            nn.Conv2d(in_channels, out_channels, 3, padding=1,
-                      bias=norm_cfg is None),
-            build_norm(norm_cfg, out_channels), nn.SiLU(inplace=True))
-
-
-class Scale(nn.Module):
-    """A learnable scalar (one per level of the box branch)."""
-
-    def __init__(self, value: float = 1.0) -> None:
-        super().__init__()
-        self.scale = nn.Parameter(torch.tensor(float(value)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.scale
-
-
 @MODELS.register_module()
 class TALDetHead(BaseModule):
     """Anchor-free detection head: one point prior per feature-map cell,
@@ -92,7 +55,11 @@ class TALDetHead(BaseModule):
             per level).
         strides: stride of each input level, finest first.
         feat_channels: channels of the branch convs.
-        stacked_convs: 3x3 conv-norm-SiLU layers per branch.
+        stacked_convs: conv-norm-SiLU units per branch.
+        use_depthwise: each unit is depthwise-separable (3x3 depthwise +
+            1x1 pointwise, both with norm and SiLU; the light heads of
+            YOLO11 / RTMDet-tiny) instead of a full 3x3 conv: about
+            ``9 / feat_channels + 1 / 9`` of the multiply-adds.
         reg_max: 0: the box branch predicts log-distances in stride units
             (``exp`` times stride, TOOD / RTMDet); > 0: logits over
             ``reg_max`` bins 0..reg_max-1 (stride units) per side, decoded as
@@ -116,6 +83,7 @@ class TALDetHead(BaseModule):
                  strides: Sequence[int] = (8, 16, 32),
                  feat_channels: int = 96, stacked_convs: int = 2,
                  reg_max: int = 0, share_levels: bool = True,
+                 use_depthwise: bool = False,
                  norm_cfg: dict | None = dict(type='GN', num_groups=16),
                  prior_prob: float = 0.01,
                  assigner: dict = dict(type='TaskAlignedAssigner', topk=10,
@@ -149,6 +117,7 @@ class TALDetHead(BaseModule):
         self.num_levels = len(self.strides)
         self.reg_max = reg_max
         self.share_levels = share_levels
+        self.use_depthwise = use_depthwise
         self.prior_prob = prior_prob
         self.test_cfg = {**TEST_CFG, **(test_cfg or {})}
         self.prior_generator = MlvlPointGenerator(self.strides)
@@ -165,10 +134,8 @@ class TALDetHead(BaseModule):
         reg_out = 4 * reg_max if reg_max else 4
 
         def tower() -> nn.Sequential:
-            return nn.Sequential(*[
-                ConvNormAct(in_channels if i == 0 else feat_channels,
-                            feat_channels, norm_cfg)
-                for i in range(stacked_convs)])
+            return branch_tower(in_channels, feat_channels, stacked_convs,
+                                norm_cfg, depthwise=use_depthwise)
 
         branch_in = feat_channels if stacked_convs else in_channels
         self.cls_convs = nn.ModuleList(tower() for _ in range(towers))
