@@ -31,8 +31,11 @@ def add_precision_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument('--calib-method', default='minmax',
                        choices=['minmax', 'percentile', 'entropy'],
                        help='activation range calibration (default minmax)')
-    group.add_argument('--max-drop', type=float, help='largest COCO AP drop '
-                       'in points against FP32 (default 1.0 fp16, 2.0 int8)')
+    group.add_argument('--max-drop', type=float, help="largest drop of the "
+                       "gate's figure against FP32, from the config's "
+                       'evaluator: COCO AP points for detection (default 1.0 '
+                       'fp16, 2.0 int8), FROC sensitivity at 2 FPs per scan '
+                       'for lesion detectors (default 0.02, absolute)')
     group.add_argument('--int8-keep-head', nargs='?', const='fp32',
                        choices=['fp32', 'fp16'], help='leave the detection '
                        'head unquantized, in FP32 (default) or FP16, when '

@@ -2,10 +2,13 @@
 project's own datasets and preprocessing.
 
 A *labelled sample* is a dict: ``image`` (the source pixels as the
-dataset reads them: RGB uint8, or HU for CT), ``gt_bboxes`` (N, 4) xyxy in
-source pixels, ``gt_labels`` (N,), ``gt_ignore`` (N,) bool, ``name``.
-They come from a config's split (``val`` / ``test`` / ``train``: the
-dataset's own reader, its parsed annotations) or, for calibration only,
+dataset's own loading transform reads them: RGB uint8, or a CT slice's
+2.5D slab (H, W, K) in HU), ``gt_bboxes`` (N, 4) xyxy in source pixels,
+``gt_labels`` (N,), ``gt_ignore`` (N,) bool, ``meta`` (``series_uid``,
+``slice_index``, ``affine`` where the dataset gives them: what a per-scan
+metric needs), ``name``. They come from a config's split (``val`` /
+``test`` / ``train``: the dataset's own reader, its parsed annotations;
+the bundle's PretrainedCfg then windows CT slabs) or, for calibration only,
 from a folder of images. Network inputs are made from them by the bundle's
 :class:`~perception.data.PretrainedCfg` (the val pipeline's resize and
 normalization, tested identical) and padded to the export size, as the
@@ -21,7 +24,7 @@ import numpy as np
 from perception.errors import UserError
 
 __all__ = ['CalibrationError', 'SPLITS', 'split_samples', 'folder_samples',
-           'network_inputs', 'draw']
+           'network_inputs', 'draw', 'source_image']
 
 SPLITS = ('val', 'test', 'train')
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
@@ -51,20 +54,56 @@ def split_samples(config: str, split: str, cfg_options: Sequence[str] = ()
     return dataset, len(dataset)
 
 
-def _labelled(dataset: Any, index: int) -> dict:
+#: meta keys of a sample that the gate's metric may need (CT slices)
+META_KEYS = ('series_uid', 'slice_index', 'affine')
+
+
+def _leaf(dataset: Any, index: int) -> tuple[Any, int]:
+    """The dataset (inside ConcatDataset-like wrappers) holding sample
+    ``index``, and its index there."""
+    while hasattr(dataset, 'datasets') and \
+            hasattr(dataset, '_get_ori_dataset_idx'):
+        which, index = dataset._get_ori_dataset_idx(index)
+        dataset = dataset.datasets[which]
+    return dataset, index
+
+
+def source_image(dataset: Any, info: dict) -> np.ndarray:
+    """The sample's source pixels as the dataset itself reads them: its
+    pipeline run up to the first transform that gives ``img`` (LoadImage:
+    RGB uint8; a CT dataset's slice loader: the 2.5D slab (H, W, K) in HU),
+    else ``img_path`` read as an image."""
     from perception.data.image_io import read_image
-    info = dataset.get_data_info(index)
+    pipeline = getattr(getattr(dataset, 'pipeline', None), 'transforms', ())
+    results: dict | None = dict(info)
+    for transform in pipeline:
+        try:
+            results = transform(results)
+        except (KeyError, TypeError, AttributeError):
+            break  # a transform that needs an image first: not a loader
+        if results is None:
+            break
+        if results.get('img') is not None:
+            return np.asarray(results['img'])
+    return read_image(info['img_path'])
+
+
+def _labelled(dataset: Any, index: int) -> dict:
+    leaf, at = _leaf(dataset, index)
+    info = leaf.get_data_info(at)
     path = info.get('img_path')
     if not path:
-        raise CalibrationError(f'{type(dataset).__name__} sample {index} has '
+        raise CalibrationError(f'{type(leaf).__name__} sample {index} has '
                                'no img_path; the gate reads image datasets')
     boxes = np.asarray(info.get('gt_bboxes', np.zeros((0, 4))),
                        np.float32).reshape(-1, 4)
     labels = np.asarray(info.get('gt_labels', np.zeros(0)), np.int64)
     ignore = np.asarray(info.get('gt_ignore_flags',
                                  np.zeros(len(labels), bool)), bool)
-    return dict(image=read_image(path), gt_bboxes=boxes, gt_labels=labels,
-                gt_ignore=ignore, name=os.path.basename(str(path)))
+    meta = {k: info[k] for k in META_KEYS if k in info}
+    return dict(image=source_image(leaf, info), gt_bboxes=boxes,
+                gt_labels=labels, gt_ignore=ignore, meta=meta,
+                name=os.path.basename(str(path)))
 
 
 def dataset_samples(dataset: Any, indices: Sequence[int]) -> Iterator[dict]:

@@ -13,6 +13,8 @@ collapses detection heads; the gate says when).
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import tempfile
 from collections import Counter
@@ -61,6 +63,28 @@ class _Reader:
         return next(self._items, None)
 
 
+@contextlib.contextmanager
+def _captured_root_logging():
+    """Route what ``onnxruntime.quantization`` logs on the root logger
+    (advice such as "consider pre-processing", which would otherwise make
+    logging print to stderr and stay configured) into a list for the
+    record; the root logger is left as it was."""
+    root = logging.getLogger()
+    messages: list[str] = []
+
+    class _Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(f'{record.levelname}: {record.getMessage()}'[:300])
+
+    handlers, level = root.handlers[:], root.level
+    root.handlers = [_Capture(logging.WARNING)]
+    root.setLevel(logging.WARNING)
+    try:
+        yield messages
+    finally:
+        root.handlers, root.level = handlers, level
+
+
 def quantize_int8(model: Any, input_name: str,
                   batches: Sequence[np.ndarray],
                   exclude: Iterable[str] = (), method: str = 'minmax'
@@ -95,20 +119,23 @@ def quantize_int8(model: Any, input_name: str,
     with tempfile.TemporaryDirectory(prefix='perception-int8-') as tmp:
         src, dst = os.path.join(tmp, 'fp32.onnx'), os.path.join(tmp, 'q.onnx')
         onnx.save(model, src)
-        quantize_static(
-            src, dst, _Reader(input_name, batches),
-            quant_format=QuantFormat.QDQ, op_types_to_quantize=list(
-                QUANTIZED_OPS), per_channel=True, reduce_range=False,
-            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-            nodes_to_exclude=exclude, calibrate_method=methods[method],
-            extra_options=dict(ActivationSymmetric=True, WeightSymmetric=True,
-                               CalibMovingAverage=False,
-                               CalibPercentile=99.99))
+        with _captured_root_logging() as messages:
+            quantize_static(
+                src, dst, _Reader(input_name, batches),
+                quant_format=QuantFormat.QDQ, op_types_to_quantize=list(
+                    QUANTIZED_OPS), per_channel=True, reduce_range=False,
+                activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                nodes_to_exclude=exclude, calibrate_method=methods[method],
+                extra_options=dict(ActivationSymmetric=True,
+                                   WeightSymmetric=True,
+                                   CalibMovingAverage=False,
+                                   CalibPercentile=99.99))
         quantized = onnx.load(dst)
     record = dict(tool='onnxruntime.quantization.quantize_static',
                   format='QDQ', activations='int8 symmetric (zero point 0)',
                   weights='int8 symmetric per-channel', method=method,
-                  calibration_batches=len(batches), excluded=exclude)
+                  calibration_batches=len(batches), excluded=exclude,
+                  quantizer_messages=sorted(set(messages)))
     return quantized, record
 
 

@@ -49,12 +49,17 @@ def apply_precision(bundle_dir: str, precision: str,
                     calib_record: dict | None = None,
                     max_drop: float | None = None,
                     keep_head: bool | str = False,
-                    method: str = 'minmax') -> dict:
+                    method: str = 'minmax',
+                    gate_metric: tuple | None = None) -> dict:
     """Make the FP32 bundle ``bundle_dir`` run in ``precision`` ('fp16' or
     'int8'), gated on ``eval_samples`` (labelled, held out from
     ``calib_samples``). ``keep_head`` (INT8): leave the detector head
     unquantized, in FP32 (``True`` / ``'fp32'``) or FP16 (``'fp16'``).
-    Returns the ``precision.json`` report.
+    ``gate_metric``: ``(make_metric, spec, prefix)`` of
+    :func:`perception.deploy.gate_metric.gate_metric` (the config's
+    evaluator; default COCO AP per class); ``max_drop`` None takes the
+    spec's default for ``precision``. Returns the ``precision.json``
+    report.
 
     Raises:
         PrecisionError: the gate or the op lint failed (the bundle stays
@@ -63,16 +68,18 @@ def apply_precision(bundle_dir: str, precision: str,
     import onnx
 
     from perception.deploy.calibration import network_inputs
-    from perception.deploy.gate import DEFAULT_MAX_DROP, evaluate_model, gate
+    from perception.deploy.gate import AP_GATE, evaluate_model, gate
     from perception.deploy.oplint import lint_model
-    if precision not in DEFAULT_MAX_DROP:
+    if precision not in AP_GATE['max_drop']:
         raise PrecisionError(f'precision {precision!r}: choose fp16 or int8')
+    make_metric, spec, metric_name = gate_metric or (None, AP_GATE, 'coco')
     bundle = load_bundle(bundle_dir)
     manifest = bundle.manifest
     if manifest.precision != 'fp32':
         raise PrecisionError(f"'{bundle_dir}' is already {manifest.precision}"
                              '; convert an FP32 bundle (export again)')
-    max_drop = DEFAULT_MAX_DROP[precision] if max_drop is None else max_drop
+    max_drop = float(spec['max_drop'][precision] if max_drop is None
+                     else max_drop)
     fp32_path = os.path.join(bundle_dir, FP32_MODEL_FILE)
     shutil.copyfile(bundle.onnx_path, fp32_path)
     model = onnx.load(fp32_path)
@@ -134,9 +141,12 @@ def apply_precision(bundle_dir: str, precision: str,
                             errors=lint['errors'][:20])
     names = bundle.pretrained_cfg.class_names
     samples = list(eval_samples)
-    reference = evaluate_model(bundle_dir, fp32_path, samples, names)
-    got = evaluate_model(bundle_dir, candidate_path, samples, names)
-    report['gate'] = gate(reference, got, max_drop, precision)
+    reference = evaluate_model(bundle_dir, fp32_path, samples, names,
+                               make_metric)
+    got = evaluate_model(bundle_dir, candidate_path, samples, names,
+                         make_metric)
+    report['gate'] = gate(reference, got, max_drop, precision, spec,
+                          metric_name)
     report['passed'] = report['gate']['passed'] and lint['passed']
     report_path = os.path.join(bundle_dir, PRECISION_FILE)
     if not report['passed']:
@@ -164,8 +174,10 @@ def precision_for_export(bundle_dir: str, options: Any, config: str,
     options' ``precision`` ('fp32' does nothing), calibration from
     ``calib_data`` (a split of ``config`` or a folder), the gate on
     ``gate_split`` (default: the config's test split, else val), held out
-    from the calibration images."""
+    from the calibration images, by the config's evaluator of that split
+    (:mod:`perception.deploy.gate_metric`)."""
     from perception.deploy.calibration import dataset_samples, draw, split_samples
+    from perception.deploy.gate_metric import gate_metric
     precision = getattr(options, 'precision', 'fp32') or 'fp32'
     if precision == 'fp32':
         return None
@@ -190,6 +202,10 @@ def precision_for_export(bundle_dir: str, options: Any, config: str,
         calib, record = draw(calib_data, count or 64, config, split,
                              cfg_options)
     dataset, length = split_samples(config, split, cfg_options)
+    names = load_bundle(bundle_dir).pretrained_cfg.class_names
+    metric = gate_metric(config, split, names,
+                         dict(getattr(dataset, 'metainfo', None) or {}),
+                         cfg_options)
     held_out = set(record.get('indices', [])) if calib_data == split else set()
     limit = int(getattr(options, 'gate_images', 0) or 0) or length
     indices = [i for i in range(length) if i not in held_out][:limit]
@@ -198,5 +214,6 @@ def precision_for_export(bundle_dir: str, options: Any, config: str,
         calib_samples=calib, calib_record=dict(record, gate_split=split),
         max_drop=getattr(options, 'max_drop', None),
         keep_head=getattr(options, 'int8_keep_head', False) or False,
-        method=getattr(options, 'calib_method', 'minmax'))
+        method=getattr(options, 'calib_method', 'minmax'),
+        gate_metric=metric)
     return report

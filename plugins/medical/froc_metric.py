@@ -127,6 +127,15 @@ class FROCMetric(BaseMetric):
     """
 
     default_prefix = 'froc'
+    #: what ``perception export --fp16 / --int8`` gates on (the core's
+    #: ``perception.deploy.gate`` spec): sensitivity at 2 FPs per scan,
+    #: absolute, at most 0.02 lost by default, shown by nodule size
+    precision_gate = dict(key='sens@2', scale=1.0, unit='',
+                          label='sensitivity@2FP/scan',
+                          max_drop={'fp16': 0.02, 'int8': 0.02},
+                          groups='sens@2_', group_by='size',
+                          groups_label='sizes', build={}, digits=3,
+                          samples='slices')
 
     def __init__(self, ann_file: str, exclude_file: str | None = None,
                  fp_rates: Sequence[float] = FP_RATES,
