@@ -1,5 +1,6 @@
 """The core attention: timm's parameters and results; on CPU under bf16
-autocast its attention product runs in float32 (faster there)."""
+autocast its attention product runs in float32 flash attention, or for
+short sequences as bf16 matmuls around a float32 softmax (fastest there)."""
 from __future__ import annotations
 
 from unittest import mock
@@ -9,6 +10,7 @@ import torch.nn.functional as F
 from timm.layers.attention import Attention as TimmAttention
 
 from perception.models.backbones import Attention, VisionTransformer
+from perception.models.backbones._attention import SHORT_SEQUENCE
 
 
 def _pair():
@@ -28,7 +30,7 @@ def test_same_keys_and_same_output_as_timm():
 
 def test_cpu_bf16_autocast_runs_the_product_in_float32():
     ours, theirs = _pair()
-    x = torch.randn(2, 10, 64)
+    x = torch.randn(2, SHORT_SEQUENCE + 1, 64)
     seen = []
     real = F.scaled_dot_product_attention
 
@@ -43,6 +45,35 @@ def test_cpu_bf16_autocast_runs_the_product_in_float32():
     assert out.dtype == torch.bfloat16  # the projections stay in bf16
     reference = theirs(x)
     assert (out.float() - reference).abs().max() < 0.05
+
+
+def test_cpu_bf16_autocast_short_sequences_run_bf16_matmuls():
+    ours, theirs = _pair()
+    x = torch.randn(2, SHORT_SEQUENCE, 64, requires_grad=True)
+    seen = []
+    real = F.scaled_dot_product_attention
+
+    def spy(q, k, v, *args, **kwargs):
+        seen.append(q.dtype)
+        return real(q, k, v, *args, **kwargs)
+
+    with mock.patch.object(F, 'scaled_dot_product_attention', spy), \
+            torch.autocast('cpu', dtype=torch.bfloat16):
+        out = ours(x)
+    assert seen == []                  # no flash kernel
+    assert out.dtype == torch.bfloat16
+    xt = x.detach().clone().requires_grad_()
+    reference = theirs(xt)
+    assert (out.float() - reference).abs().max() < 0.05
+    out.float().sum().backward()
+    reference.sum().backward()
+    assert (x.grad - xt.grad).abs().max() < 0.05 * xt.grad.abs().max()
+    # an attention mask takes the flash path
+    with mock.patch.object(F, 'scaled_dot_product_attention', spy), \
+            torch.autocast('cpu', dtype=torch.bfloat16):
+        ours(x, attn_mask=torch.ones(SHORT_SEQUENCE, SHORT_SEQUENCE,
+                                     dtype=torch.bool))
+    assert seen == [torch.float32]
 
 
 def test_vit_blocks_use_it():
