@@ -4,12 +4,13 @@ phantom's own surfaces, so they are the ground truth of the pictures
 themselves (no thresholding, no model).
 
 A voxel gets an organ when its centre lies inside the organ's surface
-(signed distance < 0). Where surfaces overlap, the organ the phantom paints
-last wins, as in the image: body, then liver, then lungs, then heart. The
-labels are exclusive, so one label volume holds them all:
-0 background (air, the table), 1 body (every other tissue inside the body
-outline: fat, muscle, bone, vessels outside the lungs), 2 lungs, 3 liver,
-4 heart.
+(signed distance < 0). Where surfaces overlap, the structure the phantom
+paints last wins, as in the image: body outline, liver, spine, lungs,
+heart, then aorta, trachea, ribs and sternum (so a rib or the aorta is body,
+never liver or lung; the lungs' own vessels stay lung). The labels are
+exclusive, so one label volume holds them all: 0 background (air, the
+table), 1 body (every other tissue inside the body outline: fat, muscle,
+bone, the great vessels, the trachea), 2 lungs, 3 liver, 4 heart.
 
 Per series, :func:`write_organ_masks` writes below ``OUT/organs/`` (beside
 ``dicom/``, never inside it, so the series folders hold the images alone):
@@ -52,7 +53,7 @@ def organ_labels(phantom: ChestPhantom, origin: np.ndarray, axes: np.ndarray,
     p = (np.asarray(origin, np.float32) + grid[None, :, None] * axes[0]
          + grid[:, None, None] * axes[1]).reshape(-1, 3)
     labels = np.zeros(len(p), np.uint8)
-    for name, distance in phantom.organ_distances(p).items():  # paint order
+    for name, distance in phantom.organ_distances(p):  # paint order
         labels[distance < 0] = ORGAN_CLASSES.index(name)
     return labels.reshape(size, size)
 

@@ -181,6 +181,29 @@ class ChestPhantom:
         d = (np.sqrt((radial / 4.5) ** 2 + (dz / 5.5) ** 2) - 1.0) * 4.5
         return np.where(sin_t < -0.88, 50.0, d)  # no ribs at the sternum
 
+    def _spine(self, p: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Distances to the vertebral body, the arch (a shell), the canal
+        and the spinous process."""
+        sy = self.spine_y
+        return (_ellipse_xy(p, 0, sy, 20.0, 16.0),
+                np.abs(_ellipse_xy(p, 0, sy + 28, 13.0, 13.0) + 2.5) - 3.5,
+                _ellipse_xy(p, 0, sy + 28, 8.0, 8.0),
+                _capsule(p, np.array([0, sy + 40, -1e4], np.float32),
+                         np.array([0, sy + 40, 1e4], np.float32), 4.0))
+
+    def _after_heart(self, p: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Distances to what is painted over the heart and lungs: the
+        aorta, the trachea, the ribs and the sternum."""
+        aorta = np.array([18.0, self.spine_y - 20.0], np.float32)
+        top = np.array([0, 5 - self.b + 10], np.float32)
+        return (_capsule(p, np.array([*aorta, -1e4], np.float32),
+                         np.array([*aorta, 1e4], np.float32), 12.0),
+                _capsule(p, np.array([0, 0, 40.0], np.float32),
+                         np.array([0, 0, 1e4], np.float32), 9.0),
+                self._ribs(p),
+                _capsule(p, np.array([*top, -1e4], np.float32),
+                         np.array([*top, 1e4], np.float32), 6.0))
+
     @staticmethod
     def _near(p, a, b, pad, plane) -> np.ndarray | None:
         """Indices of the points within ``pad`` of the box around a..b."""
@@ -218,16 +241,13 @@ class ChestPhantom:
         paint(_ellipse_xy(p, 0, 5, self.a, self.b), -100.0)  # fat
         paint(_ellipse_xy(p, 0, 5, self.a - 14, self.b - 12), 40.0)  # muscle
         paint(_ellipsoid(p, *self.liver), LIVER_HU)
-        sy = self.spine_y
-        body = _ellipse_xy(p, 0, sy, 20.0, 16.0)
+        body, arch, canal, process = self._spine(p)
         disc = np.mod(p[:, 2], 32.0) < 6.0
         paint(body, np.where(disc, 90.0, 900.0))  # cortex
         paint(body + 2.0, np.where(disc, 90.0, 250.0))  # cancellous bone
-        arch = np.abs(_ellipse_xy(p, 0, sy + 28, 13.0, 13.0) + 2.5) - 3.5
         paint(arch, 700.0)
-        paint(_ellipse_xy(p, 0, sy + 28, 8.0, 8.0), 15.0)  # canal
-        paint(_capsule(p, np.array([0, sy + 40, -1e4], np.float32),
-                       np.array([0, sy + 40, 1e4], np.float32), 4.0), 650.0)
+        paint(canal, 15.0)
+        paint(process, 650.0)
         lung_w = np.zeros(len(p), np.float32)
         for lung in self.lungs:
             lung_w = np.maximum(lung_w, _frac(_ellipsoid(p, *lung), voxel))
@@ -247,16 +267,11 @@ class ChestPhantom:
             f = _frac(_capsule(p[near], a, b, r), voxel) * vessel_w[near]
             hu[near] = hu[near] * (1 - f) + 40.0 * f
         paint(_ellipsoid(p, *self.heart), 45.0)
-        aorta = np.array([18.0, self.spine_y - 20.0], np.float32)
-        paint(_capsule(p, np.array([*aorta, -1e4], np.float32),
-                       np.array([*aorta, 1e4], np.float32), 12.0), 170.0)
-        trachea = _capsule(p, np.array([0, 0, 40.0], np.float32),
-                           np.array([0, 0, 1e4], np.float32), 9.0)
+        aorta, trachea, ribs, sternum = self._after_heart(p)
+        paint(aorta, 170.0)
         paint(trachea, -1000.0)
-        paint(self._ribs(p), 650.0)
-        paint(_capsule(p, np.array([0, 5 - self.b + 10, -1e4], np.float32),
-                       np.array([0, 5 - self.b + 10, 1e4], np.float32), 6.0),
-              600.0)  # sternum
+        paint(ribs, 650.0)
+        paint(sternum, 600.0)
         if lesions:
             for les in self.lesions:
                 c = les.center.astype(np.float32)
@@ -273,17 +288,21 @@ class ChestPhantom:
                 hu[near] = hu[near] * (1 - f) + les.hu * f
         return hu
 
-    def organ_distances(self, points: np.ndarray) -> dict[str, np.ndarray]:
-        """Signed distances (mm, negative inside) of ``points`` (N, 3) LPS
-        to the surfaces of the body outline, the liver, the lungs (the
-        nearer of the two) and the heart, in the order they are painted
-        (a later one covers an earlier one where they overlap)."""
+    def organ_distances(self, points: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """(organ, signed distance mm, negative inside) of ``points`` (N, 3)
+        LPS for the surfaces the image is painted with, in painting order
+        (a later one covers an earlier one where they overlap): the body
+        outline, the liver, the spine (body), the lungs, the heart, then the
+        aorta, trachea, ribs and sternum (body): a rib or the aorta is never
+        liver or lung."""
         p = np.asarray(points, np.float32)
-        return dict(
-            body=_ellipse_xy(p, 0, 5, self.a, self.b),
-            liver=_ellipsoid(p, *self.liver),
-            lungs=np.minimum(*[_ellipsoid(p, *lung) for lung in self.lungs]),
-            heart=_ellipsoid(p, *self.heart))
+        return [('body', _ellipse_xy(p, 0, 5, self.a, self.b)),
+                ('liver', _ellipsoid(p, *self.liver)),
+                ('body', np.minimum.reduce(self._spine(p))),
+                ('lungs', np.minimum(*[_ellipsoid(p, *lung)
+                                       for lung in self.lungs])),
+                ('heart', _ellipsoid(p, *self.heart)),
+                ('body', np.minimum.reduce(self._after_heart(p)))]
 
     def sample(self, points: np.ndarray, voxel_mm: float) -> np.ndarray:
         """Noise-free HU at ``points`` (N, 3) LPS mm; ``voxel_mm`` sets the
