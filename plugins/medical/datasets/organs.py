@@ -85,6 +85,8 @@ class CTOrganSegDataset(CTSliceBase):
     ``ct_seg_map`` (H, W) uint8, which ``LoadCTSegMap`` turns into
     ``gt_seg_map``, and the CT meta keys (``series_uid``, ``slice_index``,
     ``affine``). Series without a SEG are left out and counted in the log.
+    The labels are read once and held in memory (a byte per pixel: 125 MB
+    for 40 series of 48 slices of 256 x 256).
 
     Args:
         data_root: the study folder.

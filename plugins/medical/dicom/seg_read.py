@@ -55,7 +55,8 @@ class SeriesGrid:
     @classmethod
     def from_volume(cls, volume) -> SeriesGrid:
         """The grid of a loaded :class:`~perception_medical.Volume` (its
-        files' SOPInstanceUIDs read from the headers)."""
+        files' SOPInstanceUIDs read from the headers; a multi-frame or
+        resampled volume is matched by plane position alone)."""
         import pydicom
 
         from perception_medical.datasets.series_index import sop_digest
@@ -67,6 +68,8 @@ class SeriesGrid:
             ds = pydicom.dcmread(source, stop_before_pixels=True,
                                  specific_tags=['SOPInstanceUID'])
             digests.append(sop_digest(str(ds.SOPInstanceUID)))
+        if len(digests) != volume.array.shape[0]:  # resampled: no 1:1 files
+            digests = []
         return cls(str(volume.meta['series_uid']), tuple(volume.array.shape[:3]),
                    np.asarray(volume.affine, np.float64), digests)
 
