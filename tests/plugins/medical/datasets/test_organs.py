@@ -203,3 +203,25 @@ def test_ct_organ_segmentation_train_then_test(study, tmp_path, capsys):
     for sample in samples:
         np.testing.assert_array_equal(read.labels[sample.slice_index],
                                       sample.pred_sem_seg.data[0].numpy())
+
+
+def test_mae_ct_weights_load_into_the_two_window_segmentor(tmp_path):
+    """One-channel MAE CT weights into the lung + mediastinum channels: the
+    patch embedding repeated / 2, every block as pretrained."""
+    cfg = load_config(str(PRETRAINED))
+    mae = MODELS.build(dict(type='VisionTransformer', arch='tiny',
+                            patch_size=16, in_chans=1, img_size=224,
+                            pos_embed_type='sincos'))
+    ckpt = tmp_path / 'mae_ct.pth'
+    torch.save(dict(state_dict={f'backbone.{k}': v
+                                for k, v in mae.state_dict().items()},
+                    meta=dict()), ckpt)
+    cfg.model.backbone.init_cfg.checkpoint = str(ckpt)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    got = model.backbone.state_dict()
+    src = mae.patch_embed.proj.weight.detach()
+    torch.testing.assert_close(got['patch_embed.proj.weight'],
+                               src.repeat(1, 2, 1, 1) / 2)
+    torch.testing.assert_close(got['blocks.7.mlp.fc1.weight'],
+                               mae.state_dict()['blocks.7.mlp.fc1.weight'])
