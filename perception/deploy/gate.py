@@ -56,7 +56,7 @@ def gate_spec(metric: Any, override: dict | None = None) -> dict | None:
     spec.update(declared)
     unknown = set(override or {}) - _SPEC_KEYS
     if unknown:
-        from perception.deploy.precision import PrecisionError
+        from perception.deploy.errors import PrecisionError
         raise PrecisionError(f'precision_gate in the config: unknown keys '
                              f'{sorted(unknown)}; use key, max_drop (a number '
                              'or dict(fp16=..., int8=...)), scale, unit, type')

@@ -41,8 +41,8 @@ def gate_metric(config: str, split: str, class_names: Sequence[str],
     """
     from mmengine.registry import DefaultScope
 
+    from perception.deploy.errors import PrecisionError
     from perception.deploy.gate import gate_spec
-    from perception.deploy.precision import PrecisionError
     from perception.engine.config import load_config
     from perception.registry import METRICS
     cfg = load_config(config, cfg_options)

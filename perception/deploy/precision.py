@@ -19,6 +19,7 @@ import os
 import shutil
 from typing import Any, Sequence
 
+from perception.deploy.errors import PrecisionError
 from perception.deploy.manifest import (
     FP32_MODEL_FILE,
     METADATA_KEY,
@@ -27,14 +28,8 @@ from perception.deploy.manifest import (
     load_bundle,
     sha256_file,
 )
-from perception.errors import UserError
 
 __all__ = ['PrecisionError', 'apply_precision', 'precision_for_export']
-
-
-class PrecisionError(UserError, ValueError):
-    """An FP16/INT8 model failed its accuracy gate or the op lint; the
-    message gives the figures and names precision.json."""
 
 
 def _write(path: str, report: dict) -> None:
