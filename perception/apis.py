@@ -84,7 +84,8 @@ def test(config: str, checkpoint: str, *, work_dir: str | None = None,
 def export(config: str, checkpoint: str, *, out: str | None = None,
            cfg_options: Sequence[str] = (), trust_checkpoint: bool = False,
            **options: Any) -> Any:
-    """Export a detector to a verified deploy bundle (``perception export``).
+    """Export a detector, segmentor or classifier to a verified deploy
+    bundle (``perception export``).
 
     Args:
         config: the config the checkpoint was trained with.
@@ -94,7 +95,9 @@ def export(config: str, checkpoint: str, *, out: str | None = None,
         trust_checkpoint: allow checkpoints that need full unpickling.
         **options: fields of :class:`perception.deploy.export.ExportOptions`
             (``opset``, ``target``, ``nms``, ``dynamic``, ``size``,
-            ``atol_rel``, ``match_iou``, ``match_score``...).
+            ``atol_rel``, ``match_iou``, ``match_score``; segmentors
+            ``argmax``, ``labels_dtype``, ``min_pixel_agreement``;
+            classifiers ``cls_output``...).
 
     Returns:
         :class:`perception.deploy.export.ExportResult` (bundle folder,
@@ -105,15 +108,16 @@ def export(config: str, checkpoint: str, *, out: str | None = None,
     """
     import os
 
-    from perception.deploy.export import ExportOptions, export_detector
+    from perception.deploy.dense import export_model
+    from perception.deploy.export import ExportOptions
     from perception.engine.launch import default_work_dir
     from perception.fileio import trust_checkpoints
     known = {k: v for k, v in options.items() if v is not None}
     if out is None:
         out = os.path.join(default_work_dir(config), 'deploy')
     with trust_checkpoints(trust_checkpoint):
-        return export_detector(config, checkpoint, out, ExportOptions(**known),
-                               cfg_options=cfg_options)
+        return export_model(config, checkpoint, out, ExportOptions(**known),
+                            cfg_options=cfg_options)
 
 
 def infer(model: Any, source: str, *, out: str = 'work_dirs/infer',

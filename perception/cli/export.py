@@ -1,6 +1,7 @@
-"""``perception export``: a trained detector -> a verified deploy bundle
-(model.onnx, manifest.json, parity.json, oplint.json, reference/), through
-:func:`perception.apis.export`. Imports no torch at module level."""
+"""``perception export``: a trained detector, segmentor or classifier -> a
+verified deploy bundle (model.onnx, manifest.json, parity.json,
+oplint.json, reference/), through :func:`perception.apis.export`. Imports
+no torch at module level."""
 from __future__ import annotations
 
 import argparse
@@ -18,10 +19,18 @@ def _size(text: str) -> tuple[int, int]:
     return height, width
 
 
+def _outputs(manifest) -> str:
+    """What the bundle outputs, in the summary line's words."""
+    if manifest.task == 'detection':
+        return f"nms {manifest.postprocess['nms']}"
+    return (f"{manifest.task}, outputs {', '.join(manifest.outputs['names'])}")
+
+
 @COMMANDS.register_module(name='export')
 class ExportCommand(Command):
     name = 'export'
-    help = ('export a detector to a deploy bundle (ONNX), verified against '
+    help = ('export a detector, segmentor or classifier to a deploy bundle '
+            '(ONNX), verified against '
             'PyTorch (parity) and linted for TensorRT')
 
     def add_arguments(self, parser):
@@ -66,6 +75,19 @@ class ExportCommand(Command):
         parser.add_argument('--parity-images', metavar='DIR',
                             help='run the parity check on these images '
                             '(through the pretrained_cfg) instead of noise')
+        parser.add_argument('--argmax', action='store_true',
+                            help='segmentors: output the per-pixel class map '
+                            '(ArgMax in the graph) instead of logits')
+        parser.add_argument('--labels-dtype', choices=['int64', 'uint8'],
+                            default='int64', help='segmentors with --argmax: '
+                            'type of the class map (default int64)')
+        parser.add_argument('--cls-output', choices=['scores', 'logits'],
+                            default='scores', help='classifiers: softmax '
+                            'scores (default) or logits')
+        parser.add_argument('--min-pixel-agreement', type=float,
+                            default=0.999, help='segmentors, parity: share of '
+                            'pixels whose arg-max class must agree (default '
+                            '0.999)')
         parser.add_argument('--no-simplify', action='store_true',
                             help='skip onnxslim')
         parser.add_argument('--allow-oplint', action='store_true',
@@ -95,6 +117,9 @@ class ExportCommand(Command):
             simplify=not args.no_simplify,
             oplint_gate=not args.allow_oplint,
             legacy=args.legacy_exporter, parity_images=args.parity_images,
+            argmax=args.argmax, labels_dtype=args.labels_dtype,
+            cls_output=args.cls_output,
+            min_pixel_agreement=args.min_pixel_agreement,
             cfg_options=args.cfg_options,
             trust_checkpoint=args.trust_checkpoint, **precision_options(args))
         manifest = result.manifest
@@ -109,7 +134,7 @@ class ExportCommand(Command):
         summary(f"exported {manifest.source.get('config')} to "
                 f"'{result.bundle_dir}': opset {manifest.opset}, "
                 f"{exporter['path']} exporter{fallback}, dynamic "
-                f"{manifest.dynamic}, nms {manifest.postprocess['nms']}, "
+                f"{manifest.dynamic}, {_outputs(manifest)}, "
                 f"input {manifest.input['shape']}, sha256 "
                 f"{manifest.sha256[:12]}")
         return build_engine_after_export(args, result.bundle_dir)

@@ -51,11 +51,14 @@ class Backend:
         input_shape: (C, H, W) the model takes, ints where fixed, None for
             dynamic axes; ``static_batch`` the fixed batch size or None.
         source: what was loaded (path), for messages and reports.
+        task: ``detection``, ``segmentation`` or ``classification``
+            (:mod:`perception.deploy.tasks`: what the outputs are).
     """
 
     name = ''
 
     def __init__(self) -> None:
+        self.task = 'detection'
         self.pretrained_cfg = PretrainedCfg()
         self.postprocess: dict = {}
         self.input_shape: tuple = (None, None, None)
@@ -118,8 +121,11 @@ class OnnxRuntimeBackend(Backend):
         manifest = self.bundle.manifest
         self.source = self.bundle.onnx_path
         self.pretrained_cfg = self.bundle.pretrained_cfg
+        self.task = manifest.task
         self.postprocess = dict(manifest.postprocess)
-        self.postprocess.setdefault('pre_nms_top_k', DEFAULT_PRE_NMS_TOP_K)
+        if self.task == 'detection':
+            self.postprocess.setdefault('pre_nms_top_k',
+                                        DEFAULT_PRE_NMS_TOP_K)
         shape = list(manifest.input['shape'])
         self.static_batch = shape[0] if isinstance(shape[0], int) else None
         self.input_shape = tuple(d if isinstance(d, int) else None
@@ -155,13 +161,16 @@ class OnnxRuntimeBackend(Backend):
     def _check_classes(self) -> None:
         """Scores have one column per class name of the manifest."""
         names = self.class_names
-        if self.postprocess.get('nms') != 'none' or not names:
+        axis = {'classification': -1, 'segmentation': 1}.get(self.task, -1)
+        if not names or self.postprocess.get('output') == 'labels' or (
+                self.task == 'detection' and self.postprocess.get('nms') != 'none'):
             return
         outputs = {o.name: o.shape for o in self.session.get_outputs()}
         scores = outputs.get(self.output_names[-1]) or []
-        if scores and isinstance(scores[-1], int) and scores[-1] != len(names):
+        if scores and isinstance(scores[axis], int) and \
+                scores[axis] != len(names):
             raise BundleError(
-                f"'{self.source}': the model scores {scores[-1]} classes but "
+                f"'{self.source}': the model scores {scores[axis]} classes but "
                 f'the manifest names {len(names)} ({", ".join(names)}) in '
                 'pretrained_cfg.class_names; the manifest belongs to another '
                 'model: re-export')
@@ -227,6 +236,8 @@ class TorchBackend(Backend):
             self.model, self.pretrained_cfg, self.source = load_checkpoint_model(
                 os.fspath(model), trust_checkpoint)
         self.model.eval()
+        from perception.deploy.tasks import task_of_model
+        self.task = task_of_model(self.model)
         head = getattr(self.model, 'head', None)
         test_cfg = dict(getattr(head, 'test_cfg', None) or {})
         self.postprocess = dict(nms='none', score_thr=0.05, nms_iou=0.6,
@@ -234,11 +245,15 @@ class TorchBackend(Backend):
                                 pre_nms_top_k=DEFAULT_PRE_NMS_TOP_K)
         self.postprocess.update({k: v for k, v in test_cfg.items()
                                  if k in self.postprocess})
+        if self.task != 'detection':  # mode='tensor' gives logits
+            self.postprocess = dict(output='logits')
         self.input_shape = (self.pretrained_cfg.in_chans, None, None)
 
     @torch.no_grad()
     def run(self, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(self.model(inputs, mode='tensor'))
+        outputs = self.model(inputs, mode='tensor')
+        return (outputs, ) if isinstance(outputs, torch.Tensor) \
+            else tuple(outputs)
 
     def describe(self) -> dict:
         out = super().describe()

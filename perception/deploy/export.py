@@ -32,6 +32,8 @@ from perception.deploy.graph import (
     set_metadata,
     simplify,
 )
+from perception.deploy.loading import eval_pipeline as _test_pipeline  # noqa: F401 - its old name
+from perception.deploy.loading import load_model
 from perception.deploy.manifest import (
     DYNAMIC_MODES,
     METADATA_KEY,
@@ -71,6 +73,11 @@ class ExportOptions:
         legacy: use the legacy (TorchScript) exporter directly.
         parity_images: a folder of images the parity check runs on at the
             export size (through the PretrainedCfg), instead of noise.
+        argmax: segmentors: the per-pixel class map computed in the graph
+            (ArgMax, ``labels_dtype`` int64 or uint8) instead of logits.
+        cls_output: classifiers: ``'scores'`` (softmax) or ``'logits'``.
+        min_pixel_agreement: segmentors: share of pixels whose arg-max
+            class ONNX Runtime and PyTorch must agree on.
     """
 
     opset: int = DEFAULT_OPSET
@@ -98,6 +105,10 @@ class ExportOptions:
     int8_keep_head: bool | str = False
     gate_split: str | None = None
     gate_images: int = 0
+    argmax: bool = False
+    labels_dtype: str = 'int64'
+    cls_output: str = 'scores'
+    min_pixel_agreement: float = 0.999
 
     def check(self) -> None:
         if self.target not in TARGETS:
@@ -109,6 +120,17 @@ class ExportOptions:
         if self.dynamic not in DYNAMIC_MODES:
             raise ExportError(f'--dynamic {self.dynamic!r}: choose one of '
                               f'{", ".join(DYNAMIC_MODES)}')
+        from perception.deploy.tasks import CLS_OUTPUTS, LABEL_DTYPES
+        if self.labels_dtype not in LABEL_DTYPES:
+            raise ExportError(f'--labels-dtype {self.labels_dtype!r}: choose '
+                              f'one of {", ".join(LABEL_DTYPES)}')
+        if self.cls_output not in CLS_OUTPUTS:
+            raise ExportError(f'--cls-output {self.cls_output!r}: choose one '
+                              f'of {", ".join(CLS_OUTPUTS)}')
+        if not 0.0 <= self.min_pixel_agreement <= 1.0:
+            raise ExportError(f'--min-pixel-agreement '
+                              f'{self.min_pixel_agreement}: give a share '
+                              'between 0 and 1 (default 0.999)')
         low, high = TARGET_OPSETS[self.target]
         if not low <= self.opset <= high:
             raise ExportError(
@@ -147,90 +169,9 @@ class DetectorGraph(nn.Module):
 
 def load_detector(config: str, checkpoint: str,
                   cfg_options: Sequence[str] = ()) -> tuple[nn.Module, Any, dict]:
-    """Build the config's detector, load ``checkpoint`` (a file, or a work
-    dir: its latest) through safe loading, merge LoRA.
-
-    Returns:
-        ``(model, pretrained_cfg, source)``: the eval-mode model, its
-        :class:`PretrainedCfg` (the checkpoint's ``meta['pretrained_cfg']``,
-        else built from the config) and a record of what was loaded.
-    """
-    import perception.models  # noqa: F401 - registers the core models
-    from perception.data.pretrained_cfg import PretrainedCfg
-    from perception.engine.config import load_config
-    from perception.fileio import load_checkpoint_file, resolve_checkpoint
-    from perception.models.lora import merge_lora
-    from perception.registry import MODELS
-
-    cfg = load_config(config, cfg_options)
-    model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else \
-        dict(cfg.model)
-    # weights come from the checkpoint; never reach for pretraining dirs
-    model_cfg.get('backbone', {}).pop('init_cfg', None)
-    model_cfg.pop('init_cfg', None)
-    model = MODELS.build(model_cfg)
-    if not hasattr(getattr(model, 'head', None), 'predict_raw'):
-        raise ExportError(f'{config}: model {type(model).__name__} is not a '
-                          'detector with a dense head; perception export '
-                          'handles detectors (Detector) for now')
-    path = resolve_checkpoint(checkpoint)
-    ckpt = load_checkpoint_file(path, map_location='cpu')
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise ExportError(f"checkpoint '{path}' holds no state_dict; pass a "
-                          'checkpoint written by perception train')
-    state = {k[7:] if k.startswith('module.') else k: v
-             for k, v in state.items()}
-    try:
-        result = model.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # shape mismatches
-        detail = [line.strip() for line in str(exc).splitlines()
-                  if 'size mismatch' in line][:1] or [str(exc)[:200]]
-        raise ExportError(f"checkpoint '{path}' does not fit {config}: "
-                          f'{detail[0]} (and maybe more); pass the config the '
-                          'checkpoint was trained with') from None
-    missing = list(result.missing_keys)
-    if missing or result.unexpected_keys:
-        raise ExportError(
-            f"checkpoint '{path}' does not fit {config}: "
-            f'{len(missing)} missing keys (e.g. {missing[:3]}), '
-            f'{len(result.unexpected_keys)} unexpected (e.g. '
-            f'{list(result.unexpected_keys)[:3]}); pass the config the '
-            'checkpoint was trained with')
-    merge_lora(model)
-    model.eval()
-    meta = ckpt.get('meta') or {}
-    if meta.get('pretrained_cfg'):
-        pretrained = PretrainedCfg.from_dict(meta['pretrained_cfg'])
-        origin = 'checkpoint meta'
-    else:
-        pipeline = _test_pipeline(cfg)
-        pretrained = PretrainedCfg.from_model(
-            model, pipeline, class_names=getattr(model, 'class_names', ()))
-        origin = 'config'
-    wanted = getattr(model.backbone, 'in_chans', None)
-    if wanted is not None and pretrained.in_chans != wanted:
-        raise ExportError(
-            f'{config}: the pretrained_cfg (from the {origin}) gives '
-            f'{pretrained.in_chans} input channels but the backbone takes '
-            f'{wanted}; the config alone does not say how the channels are '
-            'made (e.g. which CT slices): export a checkpoint written by '
-            'perception train, whose meta records its pretrained_cfg')
-    source = dict(config=os.path.basename(config),
-                  checkpoint=os.path.basename(path),
-                  pretrained_cfg_from=origin)
-    return model, pretrained, source
-
-
-def _test_pipeline(cfg: Any) -> list:
-    """The test (else val) pipeline, also inside a ConcatDataset."""
-    for split in ('test_dataloader', 'val_dataloader'):
-        dataset = (cfg.get(split) or {}).get('dataset') or {}
-        while not dataset.get('pipeline') and dataset.get('datasets'):
-            dataset = dataset['datasets'][0]
-        if dataset.get('pipeline'):
-            return list(dataset['pipeline'])
-    return []
+    """:func:`perception.deploy.loading.load_model` refusing anything but a
+    detector: ``(model, pretrained_cfg, source)``."""
+    return load_model(config, checkpoint, cfg_options, task='detection')
 
 
 def _input_size(pretrained: Any, options: ExportOptions) -> tuple[int, int]:
@@ -263,9 +204,16 @@ def _check_dynamic_hw(model: nn.Module, dynamic: str) -> None:
             'batch at the size you deploy (--size HxW)')
 
 
-def _torch_export(graph: DetectorGraph, example: torch.Tensor,
-                  options: ExportOptions, divisor: int) -> tuple[Any, dict]:
-    """Export ``graph``; returns (ModelProto, exporter record)."""
+def _torch_export(graph: nn.Module, example: torch.Tensor,
+                  options: ExportOptions, divisor: int,
+                  outputs: dict[str, dict] | None = None) -> tuple[Any, dict]:
+    """Export ``graph``; returns (ModelProto, exporter record).
+
+    ``outputs``: the graph's output names, each with its axes (beyond the
+    batch) that follow the input's height and width, for the legacy
+    exporter's dynamic axes (default: a detector's boxes and scores)."""
+    outputs = outputs or {'boxes': {1: 'num_priors'},
+                          'scores': {1: 'num_priors'}}
     import onnx
     record: dict = dict(torch=torch.__version__, onnx=onnx.__version__)
     try:
@@ -273,7 +221,7 @@ def _torch_export(graph: DetectorGraph, example: torch.Tensor,
         record['onnxscript'] = onnxscript.__version__
     except ImportError:
         record['onnxscript'] = None
-    names = dict(input_names=['inputs'], output_names=['boxes', 'scores'])
+    names = dict(input_names=['inputs'], output_names=list(outputs))
     reason = 'asked for (--legacy)' if options.legacy else None
     if not options.legacy:
         shapes: dict = {}
@@ -297,11 +245,11 @@ def _torch_export(graph: DetectorGraph, example: torch.Tensor,
     import io
     axes: dict = {}
     if options.dynamic != 'none':
-        axes = {'inputs': {0: 'batch'}, 'boxes': {0: 'batch'},
-                'scores': {0: 'batch'}}
+        axes = {'inputs': {0: 'batch'}, **{n: {0: 'batch'} for n in outputs}}
         if options.dynamic == 'batch,hw':
             axes['inputs'].update({2: 'height', 3: 'width'})
-            axes['boxes'][1] = axes['scores'][1] = 'num_priors'
+            for name, follow in outputs.items():
+                axes[name].update(follow)
     buffer = io.BytesIO()
     try:
         torch.onnx.export(graph, (example,), buffer, dynamo=False,
@@ -317,7 +265,10 @@ def _torch_export(graph: DetectorGraph, example: torch.Tensor,
 
 def _manifest(model_proto: Any, pretrained: Any, options: ExportOptions,
               post: dict, exporter: dict, source: dict,
-              size: tuple[int, int]) -> Manifest:
+              size: tuple[int, int], task: str = 'detection',
+              outputs: dict | None = None) -> Manifest:
+    """The bundle's record; ``outputs``: what the outputs hold (default a
+    detector's boxes and scores)."""
     def dims(info: Any) -> list:
         return [d.dim_value if d.HasField('dim_value') else
                 (d.dim_param or '?') for d in info.type.tensor_type.shape.dim]
@@ -325,8 +276,13 @@ def _manifest(model_proto: Any, pretrained: Any, options: ExportOptions,
     init = {i.name for i in model_proto.graph.initializer}
     graph_input = [i for i in model_proto.graph.input if i.name not in init][0]
     channels = pretrained.in_chans
+    if outputs is None:
+        outputs = dict(box_format='xyxy', box_space='input_pixels',
+                       scores='sigmoid per class' if options.nms == 'none'
+                       else 'score of each kept detection, 0 for padding')
+        post = dict(post, nms=options.nms)
     return Manifest(
-        task='detection', pretrained_cfg=pretrained.to_dict(),
+        task=task, pretrained_cfg=pretrained.to_dict(),
         input=dict(name=graph_input.name, layout='NCHW', dtype='float32',
                    shape=dims(graph_input), channels=channels,
                    channel_meaning=pretrained.channel_names(),
@@ -336,10 +292,8 @@ def _manifest(model_proto: Any, pretrained: Any, options: ExportOptions,
                    'pad_size_divisor'),
         outputs=dict(names=[o.name for o in model_proto.graph.output],
                      shapes={o.name: dims(o) for o in model_proto.graph.output},
-                     box_format='xyxy', box_space='input_pixels',
-                     scores='sigmoid per class' if options.nms == 'none'
-                     else 'score of each kept detection, 0 for padding'),
-        postprocess=dict(post, nms=options.nms),
+                     **outputs),
+        postprocess=post,
         dynamic=options.dynamic, opset=options.opset, target=options.target,
         exporter=exporter, source=source)
 

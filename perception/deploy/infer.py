@@ -1,6 +1,7 @@
-"""``perception infer MODEL SOURCE``: a detector on anything
-:func:`perception.sources.open_source` opens (video file, image folder,
-MJPEG/RTSP stream, ROS bag, rig, DICOM series), on ONNX Runtime or PyTorch.
+"""``perception infer MODEL SOURCE``: a detector, segmentor or classifier
+on anything :func:`perception.sources.open_source` opens (video file, image
+folder, MJPEG/RTSP stream, ROS bag, rig, DICOM series), on ONNX Runtime or
+PyTorch.
 
 Writes into ``out``:
 
@@ -13,6 +14,9 @@ Writes into ``out``:
   (as many frames as were read);
 * whatever the domain post-processors registered in ``POSTPROCESSORS``
   write (e.g. the medical plugin's 3D lesion findings for a DICOM series).
+* for a segmentor or classifier, ``predictions.json`` with a label PNG per
+  frame under ``masks/`` (:mod:`perception.deploy.dense_writers`) instead
+  of the detections, and pictures of the class map or the top-1 class.
 
 A stream goes on through reconnects (each event logged and listed); Ctrl-C
 ends the run cleanly, with everything read so far written.
@@ -28,9 +32,10 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from perception.data.frames import is_ct_frame
+from perception.deploy.dense_writers import draw_prediction, picture_name, predictions_writer
 from perception.deploy.interrupts import CtrlC
 from perception.deploy.predictor import Predictor, load_predictor
-from perception.deploy.writers import DetectionsJson, MediaWriter, detections_of, redact_uri
+from perception.deploy.writers import MediaWriter, redact_uri
 from perception.sources import Frame, FrameSet, SourceError, open_source
 
 __all__ = ['infer', 'InferRun', 'slabs', 'DETECTIONS_FILE']
@@ -132,6 +137,8 @@ class InferRun:
         self._events_seen = 0
 
     def _start_postprocessors(self, first: Frame) -> None:
+        if self.predictor.task != 'detection':  # they take detections
+            return
         from perception.plugins import load_plugins
         from perception.registry import POSTPROCESSORS
         load_plugins()
@@ -158,14 +165,11 @@ class InferRun:
         self.detections += self.json.add(frame, sample)
         for post in self.postprocessors:
             post.add(frame, sample)
-        boxes, labels, scores = detections_of(sample)
         classes = self.predictor.class_names
         windows = self.predictor.pretrained_cfg.windows
 
         def draw() -> np.ndarray:
-            from perception.visualization.draw import draw_detections
-            return draw_detections(_display(frame, windows), boxes, labels,
-                                   scores, classes)
+            return draw_prediction(_display(frame, windows), sample, classes)
         camera = ''.join(c if c.isalnum() or c in '-_' else '_'
                          for c in str(frame.camera)) or 'cam0'
         if frame.meta.get('clock') in VIDEO_CLOCKS and not is_ct_frame(frame):
@@ -173,12 +177,7 @@ class InferRun:
                 self.media.video_frame(os.path.join(self.out, f'{camera}.mp4'),
                                        draw, frame.timestamp_ns)
         elif self.pictures:
-            if is_ct_frame(frame):
-                name = f"slice_{int(frame.meta.get('slice_index', frame.index)):04d}"
-            else:
-                path = frame.meta.get('path') or frame.meta.get('img_path')
-                name = (os.path.splitext(os.path.basename(str(path)))[0]
-                        if path else f'{camera}_{frame.index:06d}')
+            name = picture_name(frame)
             folder = os.path.join(self.out, 'pictures')
             os.makedirs(folder, exist_ok=True)
             self.media.picture(os.path.join(folder, f'{name}.jpg'), draw)
@@ -209,8 +208,8 @@ class InferRun:
     def _run(self, source: Any, info: dict, ctrl_c: CtrlC) -> dict:
         from perception.progress import progress
         os.makedirs(self.out, exist_ok=True)
-        self.json = DetectionsJson(os.path.join(self.out, DETECTIONS_FILE),
-                                   self.predictor.class_names, info)
+        self.json = predictions_writer(self.out, self.predictor.task,
+                                       self.predictor.class_names, info)
         start = time.perf_counter()
         interrupted, error = False, None
         pending: list = []

@@ -98,7 +98,8 @@ class Manifest:
     """The record of one exported model (``manifest.json``).
 
     Attributes:
-        task: ``'detection'``.
+        task: ``'detection'``, ``'segmentation'`` or ``'classification'``
+            (:mod:`perception.deploy.tasks`: what each one's graph outputs).
         pretrained_cfg: :meth:`PretrainedCfg.to_dict` (class names,
             mean/std, resize policy, input size, pad_size_divisor, CT
             windows, slice offsets, channel meaning).
@@ -107,8 +108,10 @@ class Manifest:
         outputs: ``names`` (graph order), ``shapes`` (name -> dims, strings
             for dynamic axes), ``box_format`` ('xyxy') and ``box_space``
             ('input_pixels').
-        postprocess: ``nms`` ('none' | 'onnx'), ``score_thr``, ``nms_iou``,
-            ``max_per_img``.
+        postprocess: detection: ``nms`` ('none' | 'onnx'), ``score_thr``,
+            ``nms_iou``, ``max_per_img``; segmentation: ``output``
+            ('logits' | 'labels') and ``labels_dtype``; classification:
+            ``output`` ('scores' | 'logits').
         dynamic: ``'none'``, ``'batch'`` or ``'batch,hw'``.
         opset: ONNX default-domain opset of the graph.
         target: TensorRT target the op lint checked (``trt10.3``, ``trt11``).
@@ -188,8 +191,8 @@ class Manifest:
             return BundleError(f'{where}: field {name} {what}; re-export the '
                                'model (perception export)')
 
-        if self.task != 'detection':
-            raise bad('task', f"is {self.task!r}, only 'detection' is known")
+        from perception.deploy.tasks import validate_postprocess
+        validate_postprocess(self.task, self.postprocess, bad)
         if self.dynamic not in DYNAMIC_MODES:
             raise bad('dynamic', f'is {self.dynamic!r}, not one of '
                       f'{DYNAMIC_MODES}')
@@ -211,12 +214,6 @@ class Manifest:
         if self.precision not in PRECISIONS:
             raise bad('precision', f'is {self.precision!r}, not one of '
                       f'{PRECISIONS}')
-        nms = (self.postprocess or {}).get('nms')
-        if nms not in NMS_MODES:
-            raise bad('postprocess.nms', f'is {nms!r}, not one of {NMS_MODES}')
-        for key in ('score_thr', 'nms_iou', 'max_per_img'):
-            if not isinstance(self.postprocess.get(key), (int, float)):
-                raise bad(f'postprocess.{key}', 'is missing or not a number')
         self.pretrained  # noqa: B018 - raises on a bad pretrained_cfg
 
     # -- files --------------------------------------------------------------

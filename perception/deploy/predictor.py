@@ -52,6 +52,7 @@ class Predictor:
                  ) -> None:
         self.backend = backend
         self.settings = dict(backend.postprocess)
+        self.settings.setdefault('score_thr', None)  # segmentors, classifiers
         if score_thr is not None:
             self.settings['score_thr'] = float(score_thr)
 
@@ -62,6 +63,11 @@ class Predictor:
     @property
     def class_names(self) -> list[str]:
         return self.backend.class_names
+
+    @property
+    def task(self) -> str:
+        """``detection``, ``segmentation`` or ``classification``."""
+        return self.backend.task
 
     # -- preprocessing ----------------------------------------------------
 
@@ -131,7 +137,12 @@ class Predictor:
     def postprocess(self, outputs: Sequence[torch.Tensor],
                     samples: Sequence[DataSample]) -> list[DataSample]:
         """The backend's outputs -> ``samples`` with ``pred_instances`` in
-        source pixels (clipped to the source image)."""
+        source pixels (clipped to the source image); for segmentors and
+        classifiers ``pred_sem_seg`` / ``pred_score`` and ``pred_label``
+        (:mod:`perception.deploy.dense_predict`)."""
+        if self.backend.task != 'detection':
+            from perception.deploy.dense_predict import dense_predictions
+            return dense_predictions(self.backend, outputs, samples)
         if self.settings.get('nms') == 'onnx':
             results = self._nms_outputs(outputs)
         else:

@@ -13,6 +13,9 @@ in ``parity.json['checker']``):
   ``match_iou`` in both directions;
 - the static TensorRT op lint for the target (:mod:`perception.deploy.oplint`).
 
+Segmentors and classifiers get their own parity and agreement
+(:mod:`perception.deploy.verify_dense`); the rest is shared.
+
 The first parity batch and what PyTorch gave for it are kept in
 ``reference/`` for checks on the device (``perception deploy check``).
 """
@@ -291,7 +294,10 @@ def verify_bundle(bundle_dir: str, graph: torch.nn.Module, manifest: Manifest,
     from perception.deploy.oplint import lint_model
     onnx_path = os.path.join(bundle_dir, MODEL_FILE)
     checker = check_onnx(onnx_path)
-    if checker['passed']:
+    if checker['passed'] and manifest.task != 'detection':
+        from perception.deploy.verify_dense import dense_parity
+        report, reference = dense_parity(bundle_dir, graph, manifest, options)
+    elif checker['passed']:
         report, reference = parity(bundle_dir, graph, manifest, options)
     else:
         report, reference = dict(passed=False, summary=checker['summary'],

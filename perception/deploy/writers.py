@@ -68,9 +68,16 @@ class DetectionsJson:
 
     def add(self, frame: Any, sample: Any) -> int:
         """Record one frame's detections; returns how many."""
-        image_id = self.num_images
+        record, ct = self.image_record(frame, sample)
+        self._spool('images', record)
+        self.num_images += 1
+        return self._detections(sample, record['id'], ct)
+
+    def image_record(self, frame: Any, sample: Any) -> tuple[dict, bool]:
+        """(the ``images`` entry of the next frame, whether it is a CT
+        slice): sizes, stream time, camera, file name (not its folder)."""
         height, width = sample_meta(sample, 'ori_shape')
-        record: dict[str, Any] = dict(id=image_id, width=int(width),
+        record: dict[str, Any] = dict(id=self.num_images, width=int(width),
                                       height=int(height))
         ct = sample_meta(sample, 'series_uid') is not None
         if ct:
@@ -84,8 +91,9 @@ class DetectionsJson:
                           frame_index=int(frame.index),
                           timestamp_ns=int(frame.timestamp_ns),
                           clock=str(frame.meta.get('clock', '')))
-        self._spool('images', record)
-        self.num_images += 1
+        return record, ct
+
+    def _detections(self, sample: Any, image_id: int, ct: bool) -> int:
         boxes, labels, scores = detections_of(sample)
         centres = None
         if ct and len(boxes) and sample_meta(sample, 'affine') is not None:
