@@ -194,18 +194,31 @@ def test_fp16_tumor_export_gated_on_sensitivity_at_2_fps(study, tmp_path,
 
 
 def test_int8_tumor_export_calibrated_on_ct_slabs(study, tmp_path):
+    """PTQ INT8 of the untrained tiny detector loses the gate's findings
+    here (sensitivity 1 -> 0 when written): refused at the default 0.02,
+    passed by an explicit --max-drop that allows the measured drop."""
     config, ckpt, _ = study
-    bundle = tmp_path / 'int8'
-    assert export(config, ckpt, bundle, '--int8', '--calib-data', 'train',
-                  '--calib-images', '6', '--max-drop', '1', *FAST) == 0
-    report = check_passed_bundle(bundle, 'int8')
+    refused = tmp_path / 'int8_refused'
+    assert export(config, ckpt, refused, '--int8', '--calib-data', 'train',
+                  '--calib-images', '6', *FAST) == 2
+    report = check_refused_bundle(refused, 'int8')
+    gate = report['gate']
+    assert gate['max_drop'] == 0.02 and gate['metric'] == 'froc/sens@2'
+    assert gate['fp32_value'] == 1.0 and gate['drop'] > 0.02
+    assert gate['drop'] == pytest.approx(1.0 - gate['int8_value'])
     calib = report['calibration']
     assert calib['images'] == 6 and calib['source'].startswith('train split')
     assert calib['gate_split'] == 'test'
     # another study: the whole test split is gated, nothing held out
-    assert report['gate']['fp32']['images'] == PATIENTS * SLICES
-    assert report['gate']['metric'] == 'froc/sens@2'
-    assert set(report['gate']['per_size']) == set(SIZES)
+    assert gate['fp32']['images'] == PATIENTS * SLICES
+    assert set(gate['per_size']) == set(SIZES)
+
+    bundle = tmp_path / 'int8'
+    allowed = f"{gate['drop'] + 1e-3:.4f}"
+    assert export(config, ckpt, bundle, '--int8', '--calib-data', 'train',
+                  '--calib-images', '6', '--max-drop', allowed, *FAST) == 0
+    passed = check_passed_bundle(bundle, 'int8')['gate']
+    assert passed['drop'] == pytest.approx(gate['drop'])  # deterministic
 
 
 def test_a_tumor_export_below_the_gate_is_refused(study, tmp_path, capsys,
