@@ -53,7 +53,7 @@ def _parity(backend: Any, bundle: Any, precision: str) -> dict:
         for name, want in expected.items():
             report['outputs'][name] = compare_outputs(want, got[name], tol)
     passed = all(o['passed'] for o in report['outputs'].values())
-    if bundle.manifest.postprocess['nms'] == 'none':
+    if bundle.manifest.postprocess.get('nms') == 'none':
         post = bundle.manifest.postprocess
 
         def dets(boxes, scores):
