@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from perception.data.geometry import sample_meta
-from perception.deploy.writers import DetectionsJson
+from perception.deploy.writers import DETECTIONS_FILE, DetectionsJson
 
 __all__ = ['PREDICTIONS_FILE', 'MASKS_DIR', 'DensePredictionsJson',
            'predictions_writer', 'draw_prediction', 'picture_name']
@@ -107,7 +107,6 @@ def predictions_writer(out: str, task: str, class_names: Sequence[str],
     """The JSON writer of a run of a ``task`` model into ``out``:
     ``detections.json`` for a detector, ``predictions.json`` otherwise."""
     if task == 'detection':
-        from perception.deploy.infer import DETECTIONS_FILE
         return DetectionsJson(os.path.join(out, DETECTIONS_FILE),
                               class_names, info)
     return DensePredictionsJson(os.path.join(out, PREDICTIONS_FILE),

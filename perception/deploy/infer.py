@@ -35,14 +35,13 @@ from perception.data.frames import is_ct_frame
 from perception.deploy.dense_writers import draw_prediction, picture_name, predictions_writer
 from perception.deploy.interrupts import CtrlC
 from perception.deploy.predictor import Predictor, load_predictor
-from perception.deploy.writers import MediaWriter, redact_uri
+from perception.deploy.writers import DETECTIONS_FILE, MediaWriter, redact_uri
 from perception.sources import Frame, FrameSet, SourceError, open_source
 
 __all__ = ['infer', 'InferRun', 'slabs', 'DETECTIONS_FILE']
 
 logger = logging.getLogger('perception')
 
-DETECTIONS_FILE = 'detections.json'
 #: clocks of sources that are played as videos (an MP4 per camera).
 VIDEO_CLOCKS = ('pts', 'arrival', 'header')
 

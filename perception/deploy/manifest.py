@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from perception.data.pretrained_cfg import PretrainedCfg
+from perception.deploy.tasks import NMS_MODES, validate_postprocess
 from perception.errors import UserError
 
 __all__ = [
@@ -65,7 +66,6 @@ METADATA_KEY = 'perception.manifest'
 #: layout version of the manifest; bumped when a field changes meaning.
 FORMAT_VERSION = 1
 
-NMS_MODES = ('none', 'onnx')
 DYNAMIC_MODES = ('none', 'batch', 'batch,hw')
 TARGETS = ('trt10.3', 'trt11')
 
@@ -191,7 +191,6 @@ class Manifest:
             return BundleError(f'{where}: field {name} {what}; re-export the '
                                'model (perception export)')
 
-        from perception.deploy.tasks import validate_postprocess
         validate_postprocess(self.task, self.postprocess, bad)
         if self.dynamic not in DYNAMIC_MODES:
             raise bad('dynamic', f'is {self.dynamic!r}, not one of '

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-__all__ = ['TASKS', 'SEG_OUTPUTS', 'CLS_OUTPUTS', 'LABEL_DTYPES',
+__all__ = ['TASKS', 'NMS_MODES', 'SEG_OUTPUTS', 'CLS_OUTPUTS', 'LABEL_DTYPES',
            'task_of_model', 'task_of_config', 'validate_postprocess']
 
 TASKS = ('detection', 'segmentation', 'classification')
+#: where a detector's NMS runs: outside the graph or ONNX NonMaxSuppression.
+NMS_MODES = ('none', 'onnx')
 #: what a segmentation graph outputs: ``postprocess.output``.
 SEG_OUTPUTS = ('logits', 'labels')
 #: what a classification graph outputs: ``postprocess.output``.
@@ -57,7 +59,6 @@ def validate_postprocess(task: str, post: dict,
                          bad: Callable[[str, str], Exception]) -> None:
     """Raise ``bad(field, what)`` for the first field of a task's
     ``postprocess`` record that is missing or wrong."""
-    from perception.deploy.manifest import NMS_MODES
     if task not in TASKS:
         raise bad('task', f'is {task!r}, not one of {TASKS}')
     post = post or {}

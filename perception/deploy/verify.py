@@ -37,41 +37,15 @@ from perception.deploy.manifest import (
     REFERENCE_OUTPUTS,
     Manifest,
 )
+from perception.deploy.parity_common import (
+    check_onnx,
+    compare_outputs,
+    image_batches,
+    parity_cases,
+)
 
 __all__ = ['verify_bundle', 'check_onnx', 'compare_outputs',
            'match_detections', 'box_iou']
-
-
-def check_onnx(path: str) -> dict:
-    """``onnx.checker.check_model(full_check=True)`` as a report."""
-    import onnx
-    try:
-        onnx.checker.check_model(path, full_check=True)
-    except Exception as exc:  # the checker's own error types vary
-        first = str(exc).strip().splitlines()
-        message = first[0] if first else type(exc).__name__
-        return dict(passed=False, error=message,
-                    summary=f'onnx.checker failed: {message}')
-    return dict(passed=True, error=None, summary='onnx.checker passed')
-
-
-def compare_outputs(reference: np.ndarray, actual: np.ndarray,
-                    atol_rel: float) -> dict:
-    """Max / median abs error of ``actual`` against ``reference`` and the
-    tolerance ``atol_rel * scale`` (scale: max abs reference value, >= 1e-6)."""
-    reference = np.asarray(reference, dtype=np.float64)
-    actual = np.asarray(actual, dtype=np.float64)
-    if reference.shape != actual.shape:
-        return dict(passed=False, shape=list(actual.shape),
-                    expected_shape=list(reference.shape))
-    error = np.abs(reference - actual)
-    scale = float(max(np.abs(reference).max(initial=0.0), 1e-6))
-    finite = bool(np.isfinite(actual).all())
-    max_err = float(error.max(initial=0.0))
-    return dict(passed=finite and max_err <= atol_rel * scale,
-                max_abs_error=max_err,
-                median_abs_error=float(np.median(error)) if error.size else 0.0,
-                scale=scale, tolerance=atol_rel * scale, finite=finite)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -140,48 +114,6 @@ def _ort_dets(outputs: dict) -> list[dict]:
     return out
 
 
-def _cases(manifest: Manifest, options: Any) -> list[tuple[int, int, int]]:
-    """(batch, height, width) of every parity run."""
-    height, width = manifest.input['export_size']
-    divisor = max(int(manifest.pretrained.pad_size_divisor or 1), 1)
-    batches = list(options.batch_sizes) if manifest.dynamic != 'none' else [1]
-    sizes = [(height, width)]
-    if manifest.dynamic == 'batch,hw':
-        smaller = (max(divisor, (height * 3 // 4) // divisor * divisor),
-                   max(divisor, (width // 2) // divisor * divisor))
-        sizes.append(smaller)
-    return [(b, h, w) for (h, w) in sizes for b in batches]
-
-
-def _image_batches(folder: str, manifest: Manifest,
-                   count: int) -> torch.Tensor:
-    """Up to ``count`` images of ``folder`` through the bundle's
-    PretrainedCfg, padded (zeros after normalization, as the data
-    preprocessor pads) to the export size: (count, C, H, W)."""
-    import torch.nn.functional as F
-
-    from perception.data.image_io import read_image
-    from perception.deploy.errors import ExportError
-    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(
-        ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')))[:count]
-    if not names:
-        raise ExportError(f"--parity-images '{folder}' holds no .png/.jpg "
-                          'images')
-    height, width = manifest.input['export_size']
-    pretrained, batch = manifest.pretrained, []
-    for name in names:
-        tensor = pretrained.preprocess(read_image(os.path.join(folder, name)))
-        if tensor.shape[1] > height or tensor.shape[2] > width:
-            raise ExportError(f"--parity-images: '{name}' preprocesses to "
-                              f'{tuple(tensor.shape[1:])}, larger than the '
-                              f'export size {height}x{width}')
-        batch.append(F.pad(tensor, (0, width - tensor.shape[2], 0,
-                                    height - tensor.shape[1])))
-    while len(batch) < count:
-        batch.append(batch[len(batch) % len(names)])
-    return torch.stack(batch)
-
-
 def parity(bundle_dir: str, graph: torch.nn.Module, manifest: Manifest,
            options: Any) -> tuple[dict, dict]:
     """ONNX Runtime vs PyTorch; returns (report, reference arrays)."""
@@ -197,9 +129,9 @@ def parity(bundle_dir: str, graph: torch.nn.Module, manifest: Manifest,
     in_name, names = manifest.input['name'], manifest.outputs['names']
     channels = int(manifest.input.get('channels') or 3)
     runs, reference = [], {}
-    cases = _cases(manifest, options)
+    cases = parity_cases(manifest, options)
     folder = getattr(options, 'parity_images', None)
-    images = _image_batches(folder, manifest, max(b for b, _, _ in cases)) \
+    images = image_batches(folder, manifest, max(b for b, _, _ in cases)) \
         if folder else None
     export_size = tuple(manifest.input['export_size'])
     for index, (batch, height, width) in enumerate(cases):

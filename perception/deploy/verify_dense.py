@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from perception.deploy.manifest import MODEL_FILE, PARITY_FILE, Manifest
-from perception.deploy.verify import _cases, _image_batches, compare_outputs
+from perception.deploy.parity_common import compare_outputs, image_batches, parity_cases
 
 __all__ = ['dense_parity', 'pixel_agreement']
 
@@ -39,7 +39,7 @@ def pixel_agreement(reference: np.ndarray, actual: np.ndarray) -> float:
 
 def _inputs(manifest: Manifest, options: Any, cases: list) -> list:
     folder = getattr(options, 'parity_images', None)
-    images = _image_batches(folder, manifest, max(b for b, _, _ in cases)) \
+    images = image_batches(folder, manifest, max(b for b, _, _ in cases)) \
         if folder else None
     export_size = tuple(manifest.input['export_size'])
     channels = int(manifest.input.get('channels') or 3)
@@ -102,7 +102,7 @@ def dense_parity(bundle_dir: str, graph: torch.nn.Module, manifest: Manifest,
                                    session_options,
                                    providers=['CPUExecutionProvider'])
     in_name, (name, ) = manifest.input['name'], manifest.outputs['names']
-    cases = _cases(manifest, options)
+    cases = parity_cases(manifest, options)
     segmentation = manifest.task == 'segmentation'
     if not segmentation and manifest.dynamic != 'none':
         height, width = manifest.input['export_size']

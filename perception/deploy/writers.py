@@ -19,7 +19,10 @@ from perception.data.geometry import points_to_lps, sample_meta
 from perception.redact import redact_text
 
 __all__ = ['DetectionsJson', 'MediaWriter', 'VideoWriter', 'redact_uri',
-           'detections_of']
+           'detections_of', 'DETECTIONS_FILE']
+
+#: the JSON of a detector's run of ``perception infer``.
+DETECTIONS_FILE = 'detections.json'
 
 def redact_uri(text: str) -> str:
     """Credentials in URLs inside ``text`` replaced by ``***``
