@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -110,15 +111,46 @@ class Orientation:
                 else np.eye(3)}
 
 
-def frame_orientation(frame, stream) -> Orientation:
-    """The orientation of a decoded PyAV frame: its display matrix side
-    data, else the stream's ``rotate`` tag, else none."""
-    for side in frame.side_data:
+def frame_side_data(frame):
+    """The side data of a decoded PyAV frame, without the reference cycle
+    ``frame.side_data`` makes: that property caches its container on the
+    frame, and the container points back at the frame, so every frame read
+    that way (and its decoder buffer) waits for the cyclic GC (7-19% more
+    CPU than a plain PyAV loop). A container of our own is freed with the
+    last reference to it."""
+    try:
+        from av.sidedata.sidedata import SideDataContainer
+        return SideDataContainer(frame)
+    except (ImportError, TypeError):  # a PyAV without a public constructor
+        return frame.side_data
+
+
+@lru_cache(maxsize=64)
+def _from_matrix_bytes(raw: bytes) -> Orientation:
+    return Orientation.from_display_matrix(struct.unpack('<9i', raw))
+
+
+def display_orientation(frame) -> Orientation | None:
+    """The orientation a decoded PyAV frame's display matrix side data
+    states (None when it carries none)."""
+    for side in frame_side_data(frame):
         if str(side.type).endswith('DISPLAYMATRIX'):
             raw = bytes(side)
             if len(raw) >= 36:
-                return Orientation.from_display_matrix(
-                    struct.unpack('<9i', raw[:36]))
+                return _from_matrix_bytes(raw[:36])
+    return None
+
+
+def frame_orientation(frame, stream) -> Orientation:
+    """The orientation of a decoded PyAV frame: its display matrix side
+    data, else the stream's ``rotate`` tag, else none."""
+    found = display_orientation(frame)
+    return stream_tag_orientation(stream) if found is None else found
+
+
+def stream_tag_orientation(stream) -> Orientation:
+    """The orientation the stream's ``rotate`` metadata tag states (none
+    when it has no such tag, or an unreadable one)."""
     # Matroska tags come back upper-case (ROTATE)
     tags = {k.lower(): v for k, v in (stream.metadata or {}).items()}
     tag = tags.get('rotate')

@@ -28,8 +28,9 @@ import numpy as np
 from perception.registry import SOURCES
 from perception.sources import Frame, FrameSource, SourceError, SourceOpener, camera_name
 
-from .orientation import Orientation, frame_orientation
-from .video_decode import GapClock, Undecodable, decoded_frames, tail_span
+from .orientation import Orientation, display_orientation, stream_tag_orientation
+from .video_convert import RgbConverter
+from .video_decode import GapClock, Undecodable, decoded_frames, pts_to_ns, tail_span
 
 VIDEO_SUFFIXES = ('.mp4', '.m4v', '.mkv', '.avi', '.mov', '.webm', '.ts',
                   '.mts', '.m2ts', '.h264', '.264', '.h265', '.hevc', '.mpg',
@@ -103,7 +104,7 @@ class VideoSource(FrameSource):
         self._broken_refs = False
         self._first: tuple[int, int] | None = None
         self._clock: GapClock | None = None
-        self._last_orientation: tuple[int, Orientation] | None = None
+        self._convert: RgbConverter | None = None
         self.backend = self._open(backend)
 
     # -- opening ---------------------------------------------------------
@@ -169,6 +170,9 @@ class VideoSource(FrameSource):
         if self.threads:
             stream.thread_count = self.threads
         base = stream.time_base or Fraction(1, 1)
+        base_num, base_den = base.numerator * 1_000_000_000, base.denominator
+        self._convert = convert = RgbConverter()
+        tag_orientation = stream_tag_orientation(stream)
         fallback_rate = self._index_rate(stream)
         rate = stream.average_rate or stream.guessed_rate
         self._clock = clock_ = GapClock(1e9 / float(rate) if rate else None)
@@ -189,7 +193,7 @@ class VideoSource(FrameSource):
                           f'{frame.pos}: cannot decode ({frame.why}); skipped')
                 continue
             t_pts = (None if frame.pts is None
-                     else int(frame.pts * base * 1_000_000_000))
+                     else pts_to_ns(frame.pts, base_num, base_den))
             if t_pts is not None:
                 before = clock_.last_ns
                 lost = clock_.missing(t_pts) - unaccounted
@@ -232,28 +236,17 @@ class VideoSource(FrameSource):
             if where < 0:
                 continue
             if in_range % self.stride == 0:
-                image = frame.to_ndarray(format='rgb24')
+                image = convert(frame)
                 self._update_fps(index, t_ns)
                 last_ns = t_ns
+                shown = display_orientation(frame)
                 yield self._frame(image, t_ns, index, clock,
-                                  self._orientation(frame, stream))
+                                  tag_orientation if shown is None else shown)
+                del image  # the converter reuses arrays nobody holds
             else:
                 last_ns = t_ns
             in_range += 1
         self._finish(index + 1, ended_early=False, last_ns=clock_.last_ns)
-
-    def _orientation(self, frame, stream) -> Orientation:
-        # frame.side_data ties a PyAV frame and its side data in a
-        # reference cycle, so every frame read that way (and its decoder
-        # buffer) waits for the cyclic GC: 7-19% more CPU than a plain
-        # PyAV loop. Read it on key frames and when the cycle-free
-        # frame.rotation changes; keep the last answer otherwise.
-        rotation = frame.rotation
-        if (self._last_orientation is None or frame.key_frame
-                or rotation != self._last_orientation[0]):
-            self._last_orientation = (rotation,
-                                      frame_orientation(frame, stream))
-        return self._last_orientation[1]
 
     def _report_gap(self, before_ns: int, after_ns: int, lost: int) -> None:
         step = self._clock.step_ns
@@ -389,6 +382,8 @@ class VideoSource(FrameSource):
         return tail_span(self._container, last_ns, step)
 
     def _close(self) -> None:
+        if self._convert is not None:
+            self._convert.close()
         if self._container is not None:
             self._container.close()
         if self._capture is not None:

@@ -50,6 +50,15 @@ def decoded_frames(container, stream, on_demux_error: Callable[[str], None]
             pass
 
 
+def pts_to_ns(pts: int, num: int, den: int) -> int:
+    """``int(pts * Fraction(num, den))`` in integers: a presentation time
+    in nanoseconds from the stream's time base (``num`` the numerator times
+    10**9), truncated toward zero as ``int()`` does, without a Fraction per
+    frame."""
+    whole = abs(pts) * num // den
+    return whole if pts >= 0 else -whole
+
+
 class GapClock:
     """Finds frames missing from a constant-rate stream by its
     presentation times.
