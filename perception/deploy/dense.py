@@ -13,7 +13,6 @@ model), with the task's own outputs (:mod:`perception.deploy.tasks`):
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Sequence
 
 import torch
@@ -27,10 +26,11 @@ from perception.deploy.export import (
     _input_size,
     _manifest,
     _torch_export,
+    check_gates,
     export_detector,
+    write_verified_bundle,
 )
-from perception.deploy.graph import save_model, set_metadata, simplify
-from perception.deploy.manifest import METADATA_KEY, MODEL_FILE, sha256_file
+from perception.deploy.graph import simplify
 
 __all__ = ['SegmentorGraph', 'ClassifierGraph', 'export_model',
            'export_dense', 'check_gates']
@@ -183,7 +183,6 @@ def export_dense(config: str, checkpoint: str, out: str,
     """
     from perception import __version__
     from perception.deploy.loading import load_model
-    from perception.deploy.verify import verify_bundle
     options.check()
     _refuse(task, options)
     model, pretrained, source = load_model(config, checkpoint, cfg_options,
@@ -214,27 +213,5 @@ def export_dense(config: str, checkpoint: str, out: str,
     outputs, post = _records(task, options)
     manifest = _manifest(proto, pretrained, options, post, exporter, source,
                          (height, width), task=task, outputs=outputs)
-    set_metadata(proto, {METADATA_KEY: manifest.metadata_json(),
-                         'class_names': ','.join(pretrained.class_names),
-                         'producer': f'perception {__version__}'})
-    os.makedirs(out, exist_ok=True)
-    onnx_path = os.path.join(out, MODEL_FILE)
-    manifest.exporter['external_data'] = save_model(proto, onnx_path)
-    manifest.sha256 = sha256_file(onnx_path)
-    manifest.write(out)
-    reports = verify_bundle(out, graph, manifest, options)
-    check_gates(out, reports, options)
-    return ExportResult(bundle_dir=out, manifest=manifest, **reports)
+    return write_verified_bundle(out, proto, graph, manifest, options)
 
-
-def check_gates(out: str, reports: dict[str, dict],
-                options: ExportOptions) -> None:
-    """Raise :class:`ExportError` (one line: every failed report's
-    summary) when a verification gate failed; the op lint counts only with
-    ``options.oplint_gate``."""
-    failed = [name for name, report in reports.items()
-              if not report.get('passed', False)
-              and (name != 'oplint' or options.oplint_gate)]
-    if failed:
-        raise ExportError(f"export to '{out}' failed verification: "
-                          + '; '.join(reports[n]['summary'] for n in failed))

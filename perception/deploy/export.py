@@ -45,7 +45,8 @@ from perception.deploy.manifest import (
 )
 
 __all__ = ['ExportError', 'ExportOptions', 'ExportResult', 'DetectorGraph',
-           'load_detector', 'export_detector', 'DEFAULT_OPSET']
+           'load_detector', 'export_detector', 'write_verified_bundle',
+           'check_gates', 'DEFAULT_OPSET']
 
 DEFAULT_OPSET = 18
 #: opset range TensorRT's ONNX parser takes, by target.
@@ -308,7 +309,6 @@ def export_detector(config: str, checkpoint: str, out: str,
             failed verification gate (reports are written first).
     """
     from perception import __version__
-    from perception.deploy.verify import verify_bundle
     options = options or ExportOptions()
     options.check()
     model, pretrained, source = load_detector(config, checkpoint, cfg_options)
@@ -341,6 +341,24 @@ def export_detector(config: str, checkpoint: str, out: str,
             tuple(manifest.outputs['names']) != NMS_OUTPUTS:
         raise ExportError(f'in-graph NMS left outputs '
                           f'{manifest.outputs["names"]}; a bug, please report')
+    result = write_verified_bundle(out, proto, graph, manifest, options)
+    if options.precision != 'fp32':  # explicit FP16 / INT8, gated
+        from perception.deploy.precision import precision_for_export
+        result.precision = precision_for_export(out, options, config,
+                                                cfg_options)
+        result.manifest = Manifest.read(out)
+    return result
+
+
+def write_verified_bundle(out: str, proto: Any, graph: torch.nn.Module,
+                          manifest: Manifest,
+                          options: ExportOptions) -> ExportResult:
+    """Write ``proto`` (manifest in its metadata) and the manifest into
+    ``out``, run every verification and raise :func:`check_gates`'s error
+    when one failed."""
+    from perception import __version__
+    from perception.deploy.verify import verify_bundle
+    pretrained = manifest.pretrained
     set_metadata(proto, {METADATA_KEY: manifest.metadata_json(),
                          'class_names': ','.join(pretrained.class_names),
                          'producer': f'perception {__version__}'})
@@ -350,16 +368,18 @@ def export_detector(config: str, checkpoint: str, out: str,
     manifest.sha256 = sha256_file(onnx_path)
     manifest.write(out)
     reports = verify_bundle(out, graph, manifest, options)
-    result = ExportResult(bundle_dir=out, manifest=manifest, **reports)
+    check_gates(out, reports, options)
+    return ExportResult(bundle_dir=out, manifest=manifest, **reports)
+
+
+def check_gates(out: str, reports: dict[str, dict],
+                options: ExportOptions) -> None:
+    """Raise :class:`ExportError` (one line: every failed report's
+    summary) when a verification gate failed; the op lint counts only with
+    ``options.oplint_gate``."""
     failed = [name for name, report in reports.items()
               if not report.get('passed', False)
               and (name != 'oplint' or options.oplint_gate)]
     if failed:
         raise ExportError(f"export to '{out}' failed verification: "
                           + '; '.join(reports[n]['summary'] for n in failed))
-    if options.precision != 'fp32':  # explicit FP16 / INT8, gated
-        from perception.deploy.precision import precision_for_export
-        result.precision = precision_for_export(out, options, config,
-                                                cfg_options)
-        result.manifest = Manifest.read(out)
-    return result
