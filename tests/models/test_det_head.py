@@ -272,18 +272,16 @@ def synthetic_batch():
     return feats, samples
 
 
-@pytest.mark.parametrize('reg_max', [0, 16])
-def test_head_alone_overfits_a_fixed_batch(reg_max):
-    feats, samples = synthetic_batch()
-    torch.manual_seed(0)
-    head = TALDetHead(num_classes=3, in_channels=32, feat_channels=32,
-                      reg_max=reg_max)
+def assert_overfits(head: TALDetHead, feats, samples,
+                    one_per_object: bool) -> None:
+    """200 AdamW steps on the fixed batch: the loss falls below a fifth of
+    its start and every object is found (IoU > 0.7) above score 0.3; with
+    ``one_per_object``, NMS leaves exactly one detection above 0.5 each."""
     optimizer = torch.optim.AdamW(head.parameters(), lr=5e-3,
                                   weight_decay=0)
     history = []
     for _ in range(200):
-        losses = head.loss(feats, samples)
-        loss = sum(losses.values())
+        loss = sum(head.loss(feats, samples).values())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -299,8 +297,17 @@ def test_head_alone_overfits_a_fixed_batch(reg_max):
             same = confident[confident.labels == label]
             assert len(same), f'no detection of class {label}'
             assert bbox_overlaps(box[None], same.bboxes).max() > 0.7
-        # NMS leaves one confident detection per object
-        assert (result.scores > 0.5).sum() == len(gt.bboxes)
+        if one_per_object:
+            assert (result.scores > 0.5).sum() == len(gt.bboxes)
+
+
+@pytest.mark.parametrize('reg_max', [0, 16])
+def test_head_alone_overfits_a_fixed_batch(reg_max):
+    feats, samples = synthetic_batch()
+    torch.manual_seed(0)
+    head = TALDetHead(num_classes=3, in_channels=32, feat_channels=32,
+                      reg_max=reg_max)
+    assert_overfits(head, feats, samples, one_per_object=True)
 
 
 def test_depthwise_branches_cut_the_multiply_adds():
@@ -334,23 +341,4 @@ def test_depthwise_head_overfits_a_fixed_batch(norm):
              if norm == 'BN' else {})
     head = TALDetHead(num_classes=3, in_channels=32, feat_channels=32,
                       use_depthwise=True, **extra)
-    optimizer = torch.optim.AdamW(head.parameters(), lr=5e-3,
-                                  weight_decay=0)
-    history = []
-    for _ in range(200):
-        loss = sum(head.loss(feats, samples).values())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        history.append(loss.item())
-    assert sum(history[-10:]) / 10 < 0.2 * history[0]
-    head.eval()
-    with torch.no_grad():
-        results = head.predict(feats, samples)
-    for result, data in zip(results, samples):
-        confident = result[result.scores > 0.3]
-        for box, label in zip(data.gt_instances.bboxes,
-                              data.gt_instances.labels):
-            same = confident[confident.labels == label]
-            assert len(same), f'no detection of class {label}'
-            assert bbox_overlaps(box[None], same.bboxes).max() > 0.7
+    assert_overfits(head, feats, samples, one_per_object=False)
