@@ -28,9 +28,9 @@ def test_same_keys_and_same_output_as_timm():
     assert torch.equal(ours(x), theirs(x))
 
 
-def test_cpu_bf16_autocast_runs_the_product_in_float32():
-    ours, theirs = _pair()
-    x = torch.randn(2, SHORT_SEQUENCE + 1, 64)
+def _bf16_forward_recording_sdpa(module, x, **kwargs):
+    """``module(x, **kwargs)`` under CPU bf16 autocast, and the query dtype of every
+    ``F.scaled_dot_product_attention`` call it made."""
     seen = []
     real = F.scaled_dot_product_attention
 
@@ -40,7 +40,14 @@ def test_cpu_bf16_autocast_runs_the_product_in_float32():
 
     with mock.patch.object(F, 'scaled_dot_product_attention', spy), \
             torch.autocast('cpu', dtype=torch.bfloat16):
-        out = ours(x)
+        out = module(x, **kwargs)
+    return out, seen
+
+
+def test_cpu_bf16_autocast_runs_the_product_in_float32():
+    ours, theirs = _pair()
+    x = torch.randn(2, SHORT_SEQUENCE + 1, 64)
+    out, seen = _bf16_forward_recording_sdpa(ours, x)
     assert seen == [torch.float32]
     assert out.dtype == torch.bfloat16  # the projections stay in bf16
     reference = theirs(x)
@@ -50,16 +57,7 @@ def test_cpu_bf16_autocast_runs_the_product_in_float32():
 def test_cpu_bf16_autocast_short_sequences_run_bf16_matmuls():
     ours, theirs = _pair()
     x = torch.randn(2, SHORT_SEQUENCE, 64, requires_grad=True)
-    seen = []
-    real = F.scaled_dot_product_attention
-
-    def spy(q, k, v, *args, **kwargs):
-        seen.append(q.dtype)
-        return real(q, k, v, *args, **kwargs)
-
-    with mock.patch.object(F, 'scaled_dot_product_attention', spy), \
-            torch.autocast('cpu', dtype=torch.bfloat16):
-        out = ours(x)
+    out, seen = _bf16_forward_recording_sdpa(ours, x)
     assert seen == []                  # no flash kernel
     assert out.dtype == torch.bfloat16
     xt = x.detach().clone().requires_grad_()
@@ -69,10 +67,9 @@ def test_cpu_bf16_autocast_short_sequences_run_bf16_matmuls():
     reference.sum().backward()
     assert (x.grad - xt.grad).abs().max() < 0.05 * xt.grad.abs().max()
     # an attention mask takes the flash path
-    with mock.patch.object(F, 'scaled_dot_product_attention', spy), \
-            torch.autocast('cpu', dtype=torch.bfloat16):
-        ours(x, attn_mask=torch.ones(SHORT_SEQUENCE, SHORT_SEQUENCE,
-                                     dtype=torch.bool))
+    _, seen = _bf16_forward_recording_sdpa(
+        ours, x, attn_mask=torch.ones(SHORT_SEQUENCE, SHORT_SEQUENCE,
+                                      dtype=torch.bool))
     assert seen == [torch.float32]
 
 
