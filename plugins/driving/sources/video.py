@@ -1,4 +1,5 @@
-"""Video files: PyAV (presentation timestamps) by default, OpenCV as fallback.
+"""Video files: PyAV (presentation timestamps) by default, OpenCV as fallback
+(:mod:`.video_opencv`).
 
 Frames come as RGB uint8 (H, W, 3) with ``timestamp_ns`` the frame's
 presentation time (``meta['clock'] == 'pts'``), turned upright as the
@@ -31,6 +32,7 @@ from perception.sources import Frame, FrameSource, SourceError, SourceOpener, ca
 from .orientation import Orientation, display_orientation, stream_tag_orientation
 from .video_convert import RgbConverter
 from .video_decode import GapClock, Undecodable, decoded_frames, pts_to_ns, tail_span
+from .video_opencv import OpenCvBackend
 
 VIDEO_SUFFIXES = ('.mp4', '.m4v', '.mkv', '.avi', '.mov', '.webm', '.ts',
                   '.mts', '.m2ts', '.h264', '.264', '.h265', '.hevc', '.mpg',
@@ -38,7 +40,7 @@ VIDEO_SUFFIXES = ('.mp4', '.m4v', '.mkv', '.avi', '.mov', '.webm', '.ts',
 BACKENDS = ('auto', 'pyav', 'opencv')
 
 
-class VideoSource(FrameSource):
+class VideoSource(OpenCvBackend, FrameSource):
     """Frames of one video file.
 
     Args:
@@ -100,7 +102,7 @@ class VideoSource(FrameSource):
         self.start_ns = None if start_s is None else int(round(start_s * 1e9))
         self.end_ns = None if end_s is None else int(round(end_s * 1e9))
         self._container = None
-        self._capture = None
+        self._capture = None  # the OpenCV backend's (video_opencv.py)
         self._broken_refs = False
         self._first: tuple[int, int] | None = None
         self._clock: GapClock | None = None
@@ -129,15 +131,7 @@ class VideoSource(FrameSource):
                     pyav_error = exc
                     if backend == 'pyav':
                         raise SourceError(self._why_unreadable(exc)) from exc
-        import cv2
-        capture = cv2.VideoCapture(self.uri)
-        if not capture.isOpened():
-            capture.release()
-            why = (self._why_unreadable(pyav_error) if pyav_error else
-                   f'{self.uri}: OpenCV cannot open the video')
-            raise SourceError(why)
-        self._capture = capture
-        return 'opencv'
+        return self._open_opencv(pyav_error)
 
     def _why_unreadable(self, exc: Exception) -> str:
         size = os.path.getsize(self.uri)
@@ -284,45 +278,6 @@ class VideoSource(FrameSource):
                 return float(rate)
         return 0.0
 
-    def _iter_opencv(self) -> Iterator[Frame]:
-        import cv2
-        capture = self._capture
-        # OpenCV would rotate by itself (and ignore mirroring); turn the
-        # picture here so both backends record the same orientation.
-        capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
-        clockwise = capture.get(cv2.CAP_PROP_ORIENTATION_META) or 0
-        orientation = Orientation(int(round(-clockwise / 90)) % 4 * 90)
-        index, in_range, last_ns = -1, 0, None
-        while True:
-            ok = capture.grab()
-            if not ok:
-                break
-            index += 1
-            t_ns = int(round(capture.get(cv2.CAP_PROP_POS_MSEC) * 1e6))
-            where = self._in_range(t_ns)
-            if where > 0:
-                self._finish(index, ended_early=True)
-                return
-            if where < 0 or in_range % self.stride:
-                in_range += where == 0
-                continue
-            in_range += 1
-            ok, bgr = capture.retrieve()
-            if not ok or bgr is None:
-                self.emit('corrupt', f'{self.uri}: frame {index} cannot be '
-                          'decoded; skipped')
-                continue
-            if last_ns is not None and t_ns <= last_ns:
-                self.emit('corrupt', f'{self.uri}: frame {index} has '
-                          f'timestamp {t_ns} ns, not after {last_ns} ns; '
-                          'skipped')
-                continue
-            self._update_fps(index, t_ns)
-            last_ns = t_ns
-            yield self._frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), t_ns,
-                              index, 'pts', orientation)
-        self._finish(index + 1, ended_early=False)
-
     def _update_fps(self, index: int, t_ns: int) -> None:
         # Frames per second of the file (positions over time, so stride
         # and skipped corrupt frames do not bias it); for variable frame
@@ -345,8 +300,7 @@ class VideoSource(FrameSource):
             if duration and fps:
                 return int(round(duration / 1e6 * fps))
             return 0
-        import cv2
-        return max(0, int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
+        return self._opencv_frame_count()
 
     def _listed_count(self) -> bool:
         return bool(self._container is not None
