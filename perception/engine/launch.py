@@ -43,6 +43,11 @@ from perception.registry import translate_unknown_type
 #: hooks added to every run (type names in perception's HOOKS).
 RUN_HOOKS = ('CheckpointStateHook', 'PretrainedCfgHook', 'RandomStateHook',
              'BadSampleHook')
+#: hooks that act on the PyTorch model's weights (EMAHook deep-copies the
+#: model and swaps its parameters): left out of a test run on an exported
+#: model, which is fixed (and an ONNX Runtime session cannot be copied).
+WEIGHT_HOOKS = ('EMAHook', 'SyncBuffersHook', 'FullStateDictHook',
+                'CompileHook')
 
 logger = logging.getLogger('perception')
 
@@ -66,7 +71,8 @@ class RunOptions:
         show_dir: test only: write pictures of predictions here.
         backend: test only: ``'torch'``, or the backend the caller swaps in
             for the model (``checkpoint`` is then an exported model and is
-            not loaded into the config's model).
+            not loaded into the config's model; :data:`WEIGHT_HOOKS` are
+            left out).
     """
 
     work_dir: str | None = None
@@ -87,6 +93,25 @@ def _add_run_hooks(cfg: Config) -> None:
     present = {h.get('type') for h in hooks if isinstance(h, dict)}
     hooks += [dict(type=t) for t in RUN_HOOKS if t not in present]
     cfg.custom_hooks = hooks
+
+
+def _hook_name(hook: Any) -> str:
+    kind = hook.get('type') if isinstance(hook, dict) else type(hook)
+    kind = getattr(kind, '__name__', kind)
+    return str(kind).rsplit('.', 1)[-1]
+
+
+def _drop_weight_hooks(cfg: Config, backend: str) -> None:
+    """A test run on ``backend`` (an exported model) without the
+    :data:`WEIGHT_HOOKS` of the config; logged at INFO."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    dropped = [_hook_name(h) for h in hooks if _hook_name(h) in WEIGHT_HOOKS]
+    if not dropped:
+        return
+    logger.info('%s test run: hooks %s left out of the evaluation (they act '
+                "on the PyTorch model's weights; the exported model is "
+                'fixed)', backend, ', '.join(dropped))
+    cfg.custom_hooks = [h for h in hooks if _hook_name(h) not in WEIGHT_HOOKS]
 
 
 def _set_amp(cfg: Config, amp: str | bool | None, notes: list[str]) -> None:
@@ -173,6 +198,8 @@ def build_config(config: str, mode: str, options: RunOptions | None = None,
             raise ValueError('a test run needs a checkpoint')
         cfg.load_from = resolve_checkpoint(options.checkpoint) \
             if options.backend == 'torch' else None
+        if options.backend != 'torch':
+            _drop_weight_hooks(cfg, options.backend)
         cfg.resume = False
         if cfg.get('optim_wrapper'):  # unused by a test run; CPU-safe type
             cfg.optim_wrapper = apply_amp(
