@@ -10,7 +10,7 @@ import numpy as np
 from mmengine.logging import print_log
 
 from perception.registry import DATASETS
-from perception_medical.annotations import BOX_COLUMNS, csv_number, read_annotations, read_csv_rows
+from perception_medical.annotations import read_annotations, read_slice_boxes
 
 from .base import CTSliceBase, split_patients, with_slice_loader
 from .series_index import sop_digest
@@ -133,23 +133,19 @@ class LesionDetectionDataset(CTSliceBase):
             for e in series:
                 for k, digest in enumerate(e['sop_digests']):
                     where[digest] = (e, k)
-            for line, row in read_csv_rows(self.box_file, BOX_COLUMNS):
-                found = where.get(sop_digest(row['sop_instance_uid']))
+            classes = self.metainfo.get('classes') or ()
+            for line, uid, box, label in read_slice_boxes(
+                    self.box_file, len(classes) or None):
+                found = where.get(sop_digest(uid))
                 if found is None:
-                    self.unmatched.append(f'{self.box_file}: line {line}: '
+                    self.unmatched.append(f'{self.box_file}: row {line}: '
                                           'SOP instance not found')
                     continue
                 e, k = found
-                box = np.array([csv_number(self.box_file, line, row, c)
-                                for c in ('x1', 'y1', 'x2', 'y2')], np.float32)
-                if box[2] <= box[0] or box[3] <= box[1]:
-                    raise ValueError(f'{self.box_file}: line {line}: box '
-                                     f'{box.tolist()} needs x2 > x1, y2 > y1')
                 sy, sx = e['spacing'][1:]
                 size = min((box[2] - box[0]) * sx, (box[3] - box[1]) * sy)
                 boxes.setdefault((e['series_uid'], k), []).append(
-                    (box, int(csv_number(self.box_file, line, row, 'label')),
-                     size < self.min_size_mm))
+                    (box, label, size < self.min_size_mm))
         return boxes
 
     def load_data_list(self) -> list[dict]:
