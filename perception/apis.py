@@ -58,7 +58,8 @@ def test(config: str, checkpoint: str, *, work_dir: str | None = None,
 
     Args:
         out: also write every prediction as JSON to this file.
-        show_dir: also write pictures of predictions to this folder.
+        show_dir: also write pictures of predictions to this folder (a
+            relative path is inside the work dir).
         backend: ``'torch'`` (``checkpoint`` is a checkpoint) or
             ``'onnxruntime'`` (``checkpoint`` is a deploy bundle or .onnx:
             the config's evaluator on the exported model).

@@ -65,7 +65,8 @@ class TestCommand(Command):
                             'file: COCO results where the evaluator has a '
                             'CocoMetric (detection), else every sample')
         parser.add_argument('--show-dir', help='write pictures of '
-                            'predictions to this folder')
+                            'predictions to this folder (a relative path '
+                            'is inside the work dir)')
         parser.add_argument('--backend', choices=['torch', 'onnxruntime'],
                             default='torch', help='torch (CHECKPOINT is a '
                             'checkpoint) or onnxruntime (CHECKPOINT is a '

@@ -68,7 +68,8 @@ class RunOptions:
             eager fallback); None: the config's ``compile``.
         checkpoint: test only: the checkpoint (or a work dir) to evaluate.
         out: test only: write predictions as JSON here.
-        show_dir: test only: write pictures of predictions here.
+        show_dir: test only: write pictures of predictions here (a
+            relative path is inside the work dir).
         backend: test only: ``'torch'``, or the backend the caller swaps in
             for the model (``checkpoint`` is then an exported model and is
             not loaded into the config's model; :data:`WEIGHT_HOOKS` are
@@ -235,9 +236,10 @@ def _add_test_outputs(cfg: Config, options: RunOptions) -> None:
                 evaluator['metrics'] = list(evaluator['metrics']) + [dump]
             else:
                 cfg.test_evaluator = [dump]
-    if options.show_dir:
+    if options.show_dir:  # relative: inside the work dir, as mmdet's
         cfg.custom_hooks = list(cfg.custom_hooks) + [
-            dict(type='PredictionPicturesHook', out_dir=options.show_dir)]
+            dict(type='PredictionPicturesHook',
+                 out_dir=osp.join(cfg.work_dir, options.show_dir))]
 
 
 @contextlib.contextmanager

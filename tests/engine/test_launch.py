@@ -265,3 +265,22 @@ def test_guarded_test_run_names_no_source_file(tmp_path):
         else:
             assert str(root) in text
             assert {n[6:-4] for n in names} == stems
+
+
+@pytest.mark.parametrize('show_dir, inside_work_dir', [
+    ('pictures', True), ('pictures/pred', True), (None, False)])
+def test_show_dir_is_placed_like_mmdet(tmp_path, show_dir, inside_work_dir):
+    """A relative ``--show-dir`` is inside the work dir (not the current
+    folder); an absolute one is used as given."""
+    from perception.engine.launch import RunOptions, build_config
+    work = tmp_path / 'w'
+    (tmp_path / 'x.pth').write_bytes(b'')  # resolved, never loaded here
+    target = show_dir if show_dir else str(tmp_path / 'abs_pictures')
+    cfg = build_config(str(SMOKE), 'test', RunOptions(
+        work_dir=str(work), checkpoint=str(tmp_path / 'x.pth'),
+        show_dir=target))
+    hooks = [h for h in cfg.custom_hooks
+             if h.get('type') == 'PredictionPicturesHook']
+    assert len(hooks) == 1
+    expected = work / show_dir if inside_work_dir else tmp_path / 'abs_pictures'
+    assert hooks[0]['out_dir'] == str(expected)
