@@ -30,6 +30,7 @@ REGISTERING_MODULES = (
     'perception_medical.datasets.base',         # TRANSFORMS: LoadCTSlices
     'perception_medical.datasets.slices',       # DATASETS
     'perception_medical.datasets.lesions',      # DATASETS
+    'perception_medical.datasets.lesion_slices',  # DATASETS
     'perception_medical.datasets.organs',       # DATASETS, TRANSFORMS: LoadCTSegMap
     'perception_medical.datasets.sampler',      # DATA_SAMPLERS
     'perception_medical.deid.private_args',     # privacy guard: path args

@@ -85,7 +85,7 @@ def test_register_fills_the_core_registries():
     )
     perception_medical.register()
     expected = {DATASETS: ('DicomSliceDataset', 'LesionDetectionDataset',
-                           'CTOrganSegDataset'),
+                           'CTOrganSegDataset', 'LesionSliceClassificationDataset'),
                 TRANSFORMS: ('LoadCTSlices', 'ApplyWindows', 'LoadCTSegMap'),
                 METRICS: ('FROCMetric', ), SOURCES: ('DicomOpener', ),
                 POSTPROCESSORS: ('LesionFindings', ),
