@@ -23,9 +23,11 @@ import logging
 from typing import Callable
 
 import torch
+from mmengine.logging import MMLogger
 from mmengine.optim import DefaultOptimWrapperConstructor
 from torch import nn
 
+from perception.engine.config import ConfigError
 from perception.models.backbones import ConvNeXt, VisionTransformer
 
 # one definition of what a norm layer is, shared with freeze_norm
@@ -36,11 +38,25 @@ logger = logging.getLogger('perception')
 
 #: paramwise_cfg keys this constructor reads (mmengine's, less
 #: dcn_offset_lr_mult and bypass_duplicate, plus the layer decay's).
-PARAMWISE_KEYS = ('layer_decay_rate', 'layer_decay_type', 'backbone_prefix',
-                  'custom_keys', 'bias_lr_mult', 'bias_decay_mult',
+PARAMWISE_KEYS = ('layer_decay_rate', 'layer_decay_type', 'layer_decay_scope',
+                  'backbone_prefix', 'custom_keys', 'bias_lr_mult', 'bias_decay_mult',
                   'norm_decay_mult', 'dwconv_decay_mult', 'flat_decay_mult')
 
 LayerIds = tuple[Callable[[str], int], int]
+
+
+#: values of paramwise_cfg.layer_decay_scope.
+LAYER_DECAY_SCOPES = ('always', 'pretrained')
+
+
+def is_pretrained(module: nn.Module) -> bool:
+    """Whether ``module`` is initialised from pretrained weights: its
+    ``init_cfg`` (as mmengine's ``BaseModule`` and our backbones keep it)
+    is, or lists, a dict with ``type='Pretrained'``."""
+    init_cfg = getattr(module, 'init_cfg', None)
+    cfgs = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
+    return any(isinstance(c, dict) and c.get('type') == 'Pretrained'
+               for c in cfgs)
 
 
 def vit_layer_ids(vit: VisionTransformer) -> LayerIds:
@@ -129,6 +145,11 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
       ViT-B MAE fine-tuning, 0.7-0.9 for small models.
     - ``layer_decay_type``: ``'block'`` (default) or ``'stage'``
       (ConvNeXt: one id per stage; the ViT is always by block).
+    - ``layer_decay_scope``: ``'always'`` (default, as mmpretrain) or
+      ``'pretrained'``: decay only a backbone initialised from pretrained
+      weights (its ``init_cfg``, or that of a module holding it, has
+      ``type='Pretrained'``); a backbone trained from scratch gets the
+      full rate in every block (rate 1.0, one INFO line says so).
     - ``backbone_prefix``: where the backbone sits in the model
       (``'backbone.'``; ``''`` when the model is the backbone).
     - ``custom_keys``, ``bias_lr_mult``, ``bias_decay_mult``,
@@ -168,6 +189,13 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         if self.decay_type not in ('block', 'stage'):
             raise ValueError("paramwise_cfg.layer_decay_type must be 'block' "
                              f"or 'stage', got {self.decay_type!r}")
+        self.decay_scope = cfg.get('layer_decay_scope', 'always')
+        if self.decay_scope not in LAYER_DECAY_SCOPES:
+            raise ConfigError(
+                "optim_wrapper.paramwise_cfg.layer_decay_scope must be "
+                "'always' (decay every backbone) or 'pretrained' (decay only "
+                "a backbone with a Pretrained init_cfg), got "
+                f'{self.decay_scope!r}')
         self.prefix = cfg.get('backbone_prefix', 'backbone.')
         self.custom_keys = dict(cfg.get('custom_keys') or {})
         for key, value in self.custom_keys.items():
@@ -198,12 +226,10 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         ``module``."""
         params.extend(self.param_groups(module))
 
-    def _layer_ids(self, model: nn.Module) -> LayerIds:
-        if self.decay_rate == 1.0:
-            return (lambda name: 0), 0
+    def _backbone(self, model: nn.Module) -> nn.Module:
         name = self.prefix.rstrip('.')
         try:
-            backbone = model.get_submodule(name) if name else model
+            return model.get_submodule(name) if name else model
         except AttributeError:
             children = [n for n, _ in model.named_children()]
             raise ValueError(
@@ -211,7 +237,33 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                 f'has no submodule {name!r}; set paramwise_cfg.'
                 f'backbone_prefix to where the backbone is (its children: '
                 f'{children})') from None
-        return backbone_layer_ids(backbone, self.decay_type)
+
+    def _starts_pretrained(self, model: nn.Module) -> bool:
+        """Whether the backbone, or a module holding it (the whole model),
+        has a Pretrained ``init_cfg``."""
+        self._backbone(model)            # a wrong prefix is an error here too
+        names = [n for n in self.prefix.rstrip('.').split('.') if n]
+        path = [model] + [model.get_submodule('.'.join(names[:i + 1]))
+                          for i in range(len(names))]
+        return any(is_pretrained(module) for module in path)
+
+    def _decay_rate(self, model: nn.Module) -> float:
+        """The rate that applies to ``model``: 1.0 under scope
+        ``'pretrained'`` when its backbone starts from random weights."""
+        if self.decay_rate == 1.0 or self.decay_scope == 'always' or \
+                self._starts_pretrained(model):
+            return self.decay_rate
+        MMLogger.get_current_instance().info(
+            f'layer decay {self.decay_rate:g} not applied: the backbone '
+            f'({self.prefix!r}) has no Pretrained init_cfg (trained from '
+            "scratch); set paramwise_cfg.layer_decay_scope='always' to "
+            'decay anyway')
+        return 1.0
+
+    def _layer_ids(self, model: nn.Module, rate: float) -> LayerIds:
+        if rate == 1.0:
+            return (lambda name: 0), 0
+        return backbone_layer_ids(self._backbone(model), self.decay_type)
 
     def _multipliers(self, name: str, leaf: str, module: nn.Module,
                      param: torch.Tensor) -> tuple[float, float]:
@@ -244,7 +296,8 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         Raises:
             ValueError: nothing in ``model`` is trainable.
         """
-        layer_id, num_layers = self._layer_ids(model)
+        rate = self._decay_rate(model)
+        layer_id, num_layers = self._layer_ids(model, rate)
         groups: dict[tuple, dict] = {}
         seen: set[int] = set()
         frozen = 0
@@ -261,7 +314,7 @@ class LayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                                                         param)
                 layer = (layer_id(name[len(self.prefix):])
                          if name.startswith(self.prefix) else num_layers)
-                scale = self.decay_rate ** (num_layers - layer)
+                scale = rate ** (num_layers - layer)
                 lr = self.base_lr * lr_mult * scale
                 wd = (None if self.base_wd is None else
                       self.base_wd * decay_mult)

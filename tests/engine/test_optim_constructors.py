@@ -200,3 +200,61 @@ def test_bad_settings_say_how_to_fix():
     with pytest.raises(ValueError, match='no trainable parameter'):
         _wrapper(VisionTransformer(SMALL, img_size=32, patch_size=8,
                                    frozen_stages='all'), backbone_prefix='')
+
+
+def _scales(wrapper) -> dict[str, float]:
+    return {name: g['lr_scale'] for g in wrapper.optimizer.param_groups
+            for name in g['param_names']}
+
+
+def test_layer_decay_scope_pretrained_spares_a_scratch_backbone(caplog):
+    """Scope 'pretrained': a backbone with no Pretrained init_cfg trains
+    every block at the full rate (logged once); with one (nothing is
+    loaded at construction) the scales are exactly those of 'always'."""
+    def model(init_cfg=None):
+        return Probe(VisionTransformer(SMALL, img_size=32, patch_size=8,
+                                       pos_embed_type='learned',
+                                       init_cfg=init_cfg), 32)
+    with caplog.at_level('INFO', logger='perception'):
+        scratch = _scales(_wrapper(model(), layer_decay_rate=0.5,
+                                   layer_decay_scope='pretrained'))
+    assert set(scratch.values()) == {1.0}
+    assert sum('layer decay 0.5 not applied' in r.getMessage()
+               for r in caplog.records) == 1
+    always = _scales(_wrapper(model(), layer_decay_rate=0.5))
+    assert always['backbone.blocks.0.attn.qkv.weight'] == 0.25
+    for init in (dict(type='Pretrained', checkpoint='x.pth'),
+                 [dict(type='Pretrained', checkpoint='x.pth')]):
+        assert _scales(_wrapper(model(init), layer_decay_rate=0.5,
+                                layer_decay_scope='pretrained')) == always
+    with pytest.raises(ValueError, match="layer_decay_scope must be "
+                       "'always' or 'pretrained', got 'scratch'"):
+        _wrapper(model(), layer_decay_rate=0.5, layer_decay_scope='scratch')
+
+
+@pytest.mark.parametrize('scratch', [
+    'configs/detection/tal_vit-tiny-p16_simplefpn_2000it-60min_synth-ct-lesions.py',
+    'configs/segmentation/fpnseg_vit-tiny-p16_simplefpn_1000it-20min_synth-drives-semseg.py',
+    'configs/detection/tal_convnext-atto_fpn_24e_kitti.py'])
+def test_scratch_configs_train_at_full_rate_and_twins_decay(scratch):
+    """The fine-tuning schedules decay only pretrained backbones: a scratch
+    config has one lr scale, its pretrained twin (same config plus a
+    Pretrained init_cfg, built without loading) decays its early blocks."""
+    from pathlib import Path
+
+    from perception.engine.config import load_config
+    from perception.registry import MODELS
+    repo = Path(__file__).resolve().parents[2]
+    cfg = load_config(str(repo / scratch))
+    wrapper_cfg = dict(cfg.optim_wrapper)
+    paramwise = dict(wrapper_cfg.pop('paramwise_cfg'))
+    assert paramwise['layer_decay_scope'] == 'pretrained'
+    assert paramwise['layer_decay_rate'] < 1.0
+    constructor = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
+        type=wrapper_cfg.pop('constructor'), optim_wrapper_cfg=wrapper_cfg,
+        paramwise_cfg=paramwise))
+    model = MODELS.build(cfg.model)
+    assert set(_scales(constructor(model)).values()) == {1.0}
+    model.backbone.init_cfg = dict(type='Pretrained', checkpoint='x.pth')
+    scales = _scales(constructor(model))
+    assert min(scales.values()) < 0.1 and max(scales.values()) == 1.0

@@ -34,6 +34,9 @@ optim_wrapper = dict(
     paramwise_cfg=dict(
         layer_decay_rate=0.75,
         layer_decay_type='block',
+        # decay a pretrained backbone only: a scratch one (no Pretrained
+        # init_cfg) trains every block at the full rate
+        layer_decay_scope='pretrained',
         backbone_prefix='backbone.',
         norm_decay_mult=0.0,
         bias_decay_mult=0.0,
