@@ -35,8 +35,10 @@ def _config(folder: Path, data_root: str) -> str:
         'val_dataloader = dict(batch_size=6, dataset=dict('
         'data_root=data_root))',
         'test_dataloader = val_dataloader',
+        # a scratch net: the schedule's scope 'pretrained' would not decay
+        # it (tests/engine/test_optim_constructors.py); 'always' does
         'optim_wrapper = dict(paramwise_cfg=dict(backbone_prefix="net.", '
-        'layer_decay_type="stage"))',
+        'layer_decay_type="stage", layer_decay_scope="always"))',
         'max_epochs = 4',
         'train_cfg = dict(max_epochs=max_epochs)',
         'param_scheduler = [_base_.param_scheduler[0], '

@@ -4,6 +4,9 @@ frozen parameters are left out of the optimizer and never change; a linear
 probe trains only the head."""
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -11,6 +14,7 @@ from torch import nn
 from perception.models.backbones import ConvNeXt, VisionTransformer
 from perception.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
+REPO = Path(__file__).resolve().parents[2]
 SMALL = dict(embed_dim=32, depth=2, num_heads=2)
 NO_DECAY = dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
                 custom_keys={'pos_embed': dict(decay_mult=0.0),
@@ -202,50 +206,137 @@ def test_bad_settings_say_how_to_fix():
                                    frozen_stages='all'), backbone_prefix='')
 
 
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def mm_log(request):
+    """Messages of a fresh current MMLogger instance."""
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_instance(f'scope-test-{request.node.name}')
+    handler = _Records()
+    logger.addHandler(handler)
+    yield handler.messages
+    logger.removeHandler(handler)
+
+
 def _scales(wrapper) -> dict[str, float]:
     return {name: g['lr_scale'] for g in wrapper.optimizer.param_groups
             for name in g['param_names']}
 
 
-def test_layer_decay_scope_pretrained_spares_a_scratch_backbone(caplog):
-    """Scope 'pretrained': a backbone with no Pretrained init_cfg trains
-    every block at the full rate (logged once); with one (nothing is
-    loaded at construction) the scales are exactly those of 'always'."""
-    def model(init_cfg=None):
-        return Probe(VisionTransformer(SMALL, img_size=32, patch_size=8,
-                                       pos_embed_type='learned',
-                                       init_cfg=init_cfg), 32)
-    with caplog.at_level('INFO', logger='perception'):
-        scratch = _scales(_wrapper(model(), layer_decay_rate=0.5,
-                                   layer_decay_scope='pretrained'))
-    assert set(scratch.values()) == {1.0}
-    assert sum('layer decay 0.5 not applied' in r.getMessage()
-               for r in caplog.records) == 1
-    always = _scales(_wrapper(model(), layer_decay_rate=0.5))
-    assert always['backbone.blocks.0.attn.qkv.weight'] == 0.25
-    for init in (dict(type='Pretrained', checkpoint='x.pth'),
-                 [dict(type='Pretrained', checkpoint='x.pth')]):
-        assert _scales(_wrapper(model(init), layer_decay_rate=0.5,
-                                layer_decay_scope='pretrained')) == always
-    with pytest.raises(ValueError, match="layer_decay_scope must be "
-                       "'always' or 'pretrained', got 'scratch'"):
-        _wrapper(model(), layer_decay_rate=0.5, layer_decay_scope='scratch')
+def _tiny_vit(**kwargs) -> VisionTransformer:
+    return VisionTransformer(SMALL, img_size=32, patch_size=8,
+                             pos_embed_type='learned', **kwargs)
+
+
+def test_scope_pretrained_scratch_backbone_gets_the_full_rate(mm_log):
+    scales = _scales(_wrapper(Probe(_tiny_vit(), 32), layer_decay_rate=0.75,
+                              layer_decay_scope='pretrained'))
+    assert any(n.startswith('backbone.blocks.0.') for n in scales)
+    assert set(scales.values()) == {1.0}
+    skipped = [m for m in mm_log if 'not applied' in m]
+    assert skipped == [
+        "layer decay 0.75 not applied: the backbone ('backbone.') has no "
+        'Pretrained init_cfg (trained from scratch); set paramwise_cfg.'
+        "layer_decay_scope='always' to decay anyway"]
+
+
+@pytest.mark.parametrize('init_cfg', [
+    dict(type='Pretrained', checkpoint='x'),
+    [dict(type='Normal', std=0.02), dict(type='Pretrained', checkpoint='x')],
+], ids=['dict', 'list'])
+def test_scope_pretrained_backbone_decays_as_always(init_cfg, mm_log):
+    # no checkpoint is read when the optimizer is built
+    always = _scales(_wrapper(Probe(_tiny_vit(), 32), layer_decay_rate=0.75))
+    decayed = _scales(_wrapper(Probe(_tiny_vit(init_cfg=init_cfg), 32),
+                               layer_decay_rate=0.75,
+                               layer_decay_scope='pretrained'))
+    assert decayed == always
+    assert decayed['backbone.patch_embed.proj.weight'] == 0.75 ** 3
+    assert decayed['backbone.blocks.0.attn.qkv.weight'] == 0.75 ** 2
+    assert decayed['head.weight'] == 1.0
+    assert not [m for m in mm_log if 'not applied' in m]
+
+
+def test_scope_pretrained_whole_model_init_counts():
+    """A Pretrained init_cfg on a module holding the backbone (the whole
+    model) initialises the backbone too."""
+    model = Probe(_tiny_vit(), 32)
+    model.init_cfg = dict(type='Pretrained', checkpoint='x')
+    scales = _scales(_wrapper(model, layer_decay_rate=0.5,
+                              layer_decay_scope='pretrained'))
+    assert scales['backbone.blocks.0.mlp.fc1.weight'] == 0.25
+
+
+def test_scope_other_init_types_and_default():
+    normal = Probe(_tiny_vit(init_cfg=dict(type='Normal', std=0.02)), 32)
+    assert set(_scales(_wrapper(normal, layer_decay_rate=0.5,
+                                layer_decay_scope='pretrained')
+                       ).values()) == {1.0}
+    # the default scope is 'always' (mmpretrain's): a scratch ViT decays
+    assert min(_scales(_wrapper(Probe(_tiny_vit(), 32),
+                                layer_decay_rate=0.5)).values()) == 0.125
+
+
+def test_bad_layer_decay_scope_says_how_to_fix():
+    from perception.errors import UserError
+    with pytest.raises(ValueError) as info:
+        _wrapper(Probe(_tiny_vit(), 32), layer_decay_rate=0.5,
+                 layer_decay_scope='scratch')
+    assert isinstance(info.value, UserError)
+    assert str(info.value) == (
+        "optim_wrapper.paramwise_cfg.layer_decay_scope must be 'always' "
+        "(decay every backbone) or 'pretrained' (decay only a backbone with "
+        "a Pretrained init_cfg), got 'scratch'")
+
+
+@pytest.mark.parametrize('name,decays', [
+    ('tal_vit-tiny-p16_simplefpn_2000it-60min_synth-ct-lesions.py', False),
+    ('tal_vit-tiny-p16-mae_simplefpn_2000it-60min_synth-ct-lesions.py', True),
+], ids=['scratch', 'mae'])
+def test_finetune_schedule_decays_only_the_pretrained_twin(name, decays):
+    from mmengine.registry import DefaultScope
+
+    from perception.engine.config import load_config
+    from perception.registry import MODELS
+    cfg = load_config(str(REPO / 'configs' / 'detection' / name))
+    assert cfg.optim_wrapper.paramwise_cfg.layer_decay_scope == 'pretrained'
+    model = MODELS.build(cfg.model)          # no weights are read here
+    optim = dict(cfg.optim_wrapper.to_dict())
+    constructor = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
+        type=optim.pop('constructor'), optim_wrapper_cfg=optim,
+        paramwise_cfg=optim.pop('paramwise_cfg')))
+    with DefaultScope.overwrite_default_scope('perception'):
+        wrapper = constructor(model)
+    scales = _scales(wrapper)
+    if decays:
+        # ViT-Tiny: 12 blocks, the embeddings at 0.75 ** 13
+        assert scales['backbone.patch_embed.proj.weight'] == 0.75 ** 13
+        assert scales['backbone.blocks.11.attn.qkv.weight'] == 0.75
+    else:
+        assert set(scales.values()) == {1.0}
+    assert all(s == 1.0 for n, s in scales.items()
+               if not n.startswith('backbone.'))
 
 
 @pytest.mark.parametrize('scratch', [
-    'configs/detection/tal_vit-tiny-p16_simplefpn_2000it-60min_synth-ct-lesions.py',
+    # finetune_20min.py, finetune_40k.py (finetune_detection.py: below)
     'configs/segmentation/fpnseg_vit-tiny-p16_simplefpn_1000it-20min_synth-drives-semseg.py',
-    'configs/detection/tal_convnext-atto_fpn_24e_kitti.py'])
+    'configs/segmentation/fpnseg_convnext-atto_fpn_40k_cityscapes.py'])
 def test_scratch_configs_train_at_full_rate_and_twins_decay(scratch):
     """The fine-tuning schedules decay only pretrained backbones: a scratch
     config has one lr scale, its pretrained twin (same config plus a
     Pretrained init_cfg, built without loading) decays its early blocks."""
-    from pathlib import Path
-
     from perception.engine.config import load_config
     from perception.registry import MODELS
-    repo = Path(__file__).resolve().parents[2]
-    cfg = load_config(str(repo / scratch))
+    cfg = load_config(str(REPO / scratch))
     wrapper_cfg = dict(cfg.optim_wrapper)
     paramwise = dict(wrapper_cfg.pop('paramwise_cfg'))
     assert paramwise['layer_decay_scope'] == 'pretrained'
