@@ -13,10 +13,28 @@ Writes into ``out``:
   for display) or one annotated MP4 per camera for videos, streams and bags
   (as many frames as were read);
 * whatever the domain post-processors registered in ``POSTPROCESSORS``
-  write (e.g. the medical plugin's 3D lesion findings for a DICOM series).
+  write (e.g. the medical plugin's 3D lesion findings of a detector, or
+  the DICOM SEG of a segmentor, on a DICOM series), their summaries in the
+  JSON and the run's summary (``postprocessors``), their files in its
+  ``files``.
 * for a segmentor or classifier, ``predictions.json`` with a label PNG per
   frame under ``masks/`` (:mod:`perception.deploy.dense_writers`) instead
   of the detections, and pictures of the class map or the top-1 class.
+
+The post-processor contract (the core never imports a plugin; the class
+is found in the registry)::
+
+    cls.tasks                  # tasks it takes, e.g. ('detection', );
+                               # absent: ('detection', )
+    cls.applies(first_frame)   # whether it takes frames like the first
+    post = cls(out_dir, class_names)
+    post.add(frame, sample)    # every frame: the predicted DataSample
+                               # (boxes / pred_sem_seg in source pixels)
+    post.close() -> dict       # writes; a summary, its paths in 'files'
+
+Every registered class whose ``tasks`` holds the predictor's task
+(:data:`perception.deploy.tasks.TASKS`) and that ``applies`` to the
+first frame is started.
 
 A stream goes on through reconnects (each event logged and listed); Ctrl-C
 ends the run cleanly, with everything read so far written.
@@ -136,14 +154,17 @@ class InferRun:
         self._events_seen = 0
 
     def _start_postprocessors(self, first: Frame) -> None:
-        if self.predictor.task != 'detection':  # they take detections
-            return
+        """Start every registered post-processor for the predictor's task
+        that applies to frames like ``first`` (the module docstring)."""
         from perception.plugins import load_plugins
         from perception.registry import POSTPROCESSORS
         load_plugins()
         POSTPROCESSORS.import_from_location()
+        task = self.predictor.task
         for name, cls in sorted(POSTPROCESSORS.module_dict.items()):
-            if cls.applies(first):
+            # the contract before ``tasks``: post-processors of detections
+            if task in getattr(cls, 'tasks', ('detection', )) and \
+                    cls.applies(first):
                 logger.info('infer: post-processing with %s', name)
                 self.postprocessors.append(cls(
                     out_dir=Path(self.out),
@@ -288,7 +309,9 @@ class InferRun:
         finally:
             self.json.close()
         summary['files'] = [json_path] + [w for w in written
-                                          if w.endswith('.mp4')]
+                                          if w.endswith('.mp4')] + [
+            str(f) for value in post.values() if isinstance(value, dict)
+            for f in value.get('files', ())]
         if media_error is not None:
             raise media_error
         return summary

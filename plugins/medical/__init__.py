@@ -7,7 +7,8 @@ source, DICOM SEG read and write), ``datasets`` (``DicomSliceDataset``,
 ``deid`` (``perception deid``), ``synth`` (``perception synth-ct``),
 ``evaluation`` (LUNA16 FROC), ``froc_metric`` (``FROCMetric``),
 ``lesions`` (per-series inference, findings JSON / pictures / SR,
-``LesionFindings``), ``segmentation`` (predicted masks as DICOM SEG), ``windows`` (window presets,
+``LesionFindings``), ``segmentation`` (predicted masks as DICOM SEG),
+``segmentation_postprocess`` (``PredictedSeg``: infer's SEG), ``windows`` (window presets,
 ``ApplyWindows``), ``annotations`` (annotation CSVs), ``benchmarks``
 (``perception benchmark dicom``), ``commands`` (the subcommands).
 
@@ -37,6 +38,7 @@ REGISTERING_MODULES = (
     'perception_medical.evaluation',            # FROC functions
     'perception_medical.froc_metric',           # METRICS: FROCMetric
     'perception_medical.lesions.postprocess',   # POSTPROCESSORS: LesionFindings
+    'perception_medical.segmentation_postprocess',  # POSTPROCESSORS: PredictedSeg
     'perception_medical.windows',               # TRANSFORMS: ApplyWindows
     'perception_medical.benchmarks',            # BENCHMARKS: dicom
     'perception_medical.demo',                  # DEMOS: medical

@@ -2,9 +2,11 @@
 detections, registered in the core's ``POSTPROCESSORS`` so that
 ``perception infer`` uses it on DICOM series without importing the plugin.
 
-The contract ``perception infer`` calls::
+The contract ``perception infer`` calls (:mod:`perception.deploy.infer`;
+the segmentor's twin is :class:`~perception_medical.segmentation_postprocess.PredictedSeg`)::
 
-    if LesionFindings.applies(frame):            # a CT slice frame
+    if 'detection' in LesionFindings.tasks and \
+            LesionFindings.applies(frame):       # a detector, a CT slice
         post = LesionFindings(out_dir, class_names, **options)
     post.add(frame, sample)                       # every slice, any order
     summary = post.close()                        # writes, returns a dict
@@ -84,6 +86,9 @@ class LesionFindings:
         sr: write the DICOM SR (DICOM sources only).
         max_pictures: per series.
     """
+
+    #: the predictor tasks it takes (:data:`perception.deploy.tasks.TASKS`)
+    tasks = ('detection', )
 
     def __init__(self, out_dir: Path | str, class_names: Sequence[str],
                  min_score: float = 0.3, iou_thr: float = 0.3,
