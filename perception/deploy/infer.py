@@ -323,8 +323,9 @@ def infer(model: Any, source: str, out: str = 'work_dirs/infer',
           videos: bool = True, max_frames: int | None = None,
           source_options: dict | None = None, **backend_options: Any
           ) -> dict:
-    """Run a detector on a source and write its detections (see the module
-    docstring).
+    """Run a detector, segmentor or classifier on a source and write its
+    predictions, plus what the plugins' post-processors for that task add
+    (3D findings, DICOM SEG; see the module docstring).
 
     Args:
         model: checkpoint / work dir (PyTorch), bundle folder or ``.onnx``.

@@ -33,7 +33,7 @@ from perception.data.geometry import (
     sample_meta,
     source_pixel_spacing,
 )
-from perception_medical.annotations import csv_number, read_csv_rows
+from perception_medical.annotations import csv_number, csv_text, read_csv_rows
 
 FP_RATES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 Candidate = tuple  # (seriesuid, x, y, z, probability)
@@ -58,7 +58,8 @@ def read_candidates(path: str) -> list[Candidate]:
     """LUNA16 candidates CSV (``seriesuid,coordX,coordY,coordZ,probability``)."""
     rows = read_csv_rows(path, ('seriesuid', 'coordX', 'coordY', 'coordZ',
                                 'probability'))
-    return [(row['seriesuid'].strip(),
+    return [(csv_text(path, line, row, 'seriesuid',
+                      "series' SeriesInstanceUID"),
              *[csv_number(path, line, row, k)
                for k in ('coordX', 'coordY', 'coordZ', 'probability')])
             for line, row in rows]

@@ -80,6 +80,17 @@ def test_candidates_csv_round_trip(tmp_path):
     assert read_candidates(str(tmp_path / 'c.csv')) == cands
 
 
+def test_candidates_csv_with_an_empty_series_uid_names_the_row(tmp_path):
+    from perception_medical.annotations import AnnotationError
+    path = tmp_path / 'c.csv'
+    path.write_text('seriesuid,coordX,coordY,coordZ,probability\n'
+                    '1.2.3,1,2,3,0.5\n  ,1,2,3,0.5\n')
+    with pytest.raises(AnnotationError, match=r'c\.csv: row 3, column '
+                       r"seriesuid: empty; write the series' "
+                       'SeriesInstanceUID or delete the row'):
+        read_candidates(str(path))
+
+
 def test_slice_boxes_merge_into_3d_candidates():
     affine = np.eye(4)
     affine[:3, :3] = [[0, 0, 1], [0, 1, 0], [2, 0, 0]]  # z spacing 2 mm
