@@ -12,8 +12,8 @@ import numpy as np
 from perception.data import BadSampleError, BaseTransform, PerceptionDataset
 from perception.registry import TRANSFORMS
 
-# declares the path arguments of these datasets private (config redaction)
-from perception_medical.deid import private_args  # noqa: F401
+# the path arguments of these datasets are private (config redaction)
+from perception_medical.deid.private_args import PATH_ARGS
 
 from .series_index import SeriesIndex, load_series_index
 
@@ -96,7 +96,11 @@ def with_slice_loader(pipeline: Sequence, isolate: bool = False) -> list:
 
 class CTSliceBase(PerceptionDataset):
     """What the CT slice datasets share: their roots, the series index and
-    the sample of one slice (or 2.5D stack), read by :class:`LoadCTSlices`."""
+    the sample of one slice (or 2.5D stack), read by :class:`LoadCTSlices`.
+    Every subclass's path arguments (:data:`PATH_ARGS`) are private: the
+    privacy guard redacts them from what a run writes."""
+
+    private_args = PATH_ARGS
 
     def _setup(self, data_root, series_dirs, num_slices, slice_stride,
                index_file, on_problem) -> None:

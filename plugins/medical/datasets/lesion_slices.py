@@ -14,7 +14,6 @@ import numpy as np
 from mmengine.logging import print_log
 
 from perception.registry import DATASETS
-from perception_medical.deid.private_args import PATH_ARGS
 
 from .lesions import LesionDetectionDataset
 
@@ -44,8 +43,6 @@ class LesionSliceClassificationDataset(LesionDetectionDataset):
     """
 
     METAINFO = dict(classes=('no lesion', 'lesion'))
-    #: paths into the patient archive: redacted from what a run writes
-    private_args = PATH_ARGS
 
     def __init__(self, ignored_slices: str = 'drop',
                  filter_empty: bool = False, **kwargs) -> None:

@@ -17,7 +17,7 @@ from perception.engine.privacy import register_private_args
 PATH_ARGS = ('data_root', 'data_prefix', 'ann_file', 'box_file',
              'series_dirs', 'series', 'folders', 'paths', 'files',
              'cache_dir', 'index_file', 'annotations_csv', 'boxes_csv',
-             'slice_boxes')
+             'slice_boxes', 'seg_dir')
 
 for _type in ('DicomSliceDataset', 'LesionDetectionDataset'):
     register_private_args(_type, PATH_ARGS)

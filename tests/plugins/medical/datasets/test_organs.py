@@ -225,3 +225,24 @@ def test_mae_ct_weights_load_into_the_two_window_segmentor(tmp_path):
                                src.repeat(1, 2, 1, 1) / 2)
     torch.testing.assert_close(got['blocks.7.mlp.fc1.weight'],
                                mae.state_dict()['blocks.7.mlp.fc1.weight'])
+
+
+@pytest.mark.parametrize('type_name', [
+    'CTOrganSegDataset', 'DicomSliceDataset', 'LesionDetectionDataset',
+    'LesionSliceClassificationDataset'])
+def test_every_ct_dataset_keeps_its_paths_out_of_run_outputs(type_name):
+    """The CT datasets' base class declares their path arguments private,
+    so a config naming a patient's folder is redacted with no ``privacy``
+    section (the organ dataset's data_root and seg_dir were not)."""
+    from mmengine.config import Config
+
+    from perception.engine.privacy import redact_config, redactor_for
+    cfg = Config(dict(train_dataloader=dict(dataset=dict(
+        type=type_name, data_root='/archive/DOE_JOHN_19610101',
+        seg_dir='DOE_JOHN_seg', index_file='/cache/DOE_JOHN.json',
+        pipeline=[]))))
+    redactor = redactor_for(cfg)
+    assert redactor is not None
+    assert {'/archive/DOE_JOHN_19610101', '/cache/DOE_JOHN.json'} <= \
+        redactor.values
+    assert 'DOE_JOHN' not in redact_config(cfg, redactor).pretty_text

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import csv
 import glob
+import io
 import json
+import logging
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from mmengine.logging import MMLogger
 
 pydicom = pytest.importorskip('pydicom')
 
@@ -74,11 +77,20 @@ def _sop(path: str) -> str:
     return pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID
 
 
-def test_labels_are_the_box_csv_and_ignored_slices_are_left_out(study, tmp_path, capsys):
+def test_labels_are_the_box_csv_and_ignored_slices_are_left_out(study, tmp_path):
     expected = _expected(study)
     want = {k: list(expected.values()).count(k) for k in ('no lesion', 'lesion', 'ignored')}
     assert want['lesion'] > 0 and want['ignored'] > 0 and want['no lesion'] > want['lesion']
-    ds = _build(study, tmp_path)
+    # the counts line goes to the current MMLogger, whose console handler
+    # may hold an earlier test's capture stream: listen on it directly
+    logger = MMLogger.get_current_instance()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger.addHandler(handler)
+    try:
+        ds = _build(study, tmp_path)
+    finally:
+        logger.removeHandler(handler)
     got = {}
     for i in range(len(ds)):
         info = ds.get_data_info(i)
@@ -93,7 +105,7 @@ def test_labels_are_the_box_csv_and_ignored_slices_are_left_out(study, tmp_path,
                          'ignored_only': want['ignored']}
     assert (f"LesionSliceClassificationDataset(all): no lesion {want['no lesion']}, "
             f"lesion {want['lesion']}, {want['ignored']} slices with only sub-3-mm "
-            'lesions left out') in capsys.readouterr().out
+            'lesions left out') in stream.getvalue()
     # kept on request, as either class
     for mode, name in (('negative', 'no lesion'), ('positive', 'lesion')):
         kept = _build(study, tmp_path, ignored_slices=mode)
