@@ -174,8 +174,13 @@ class TimeBudgetHook(Hook):
             'finish the epoch)')
 
     def after_train_epoch(self, runner) -> None:
-        if self._stopped:
-            self._save(runner, f'budget_epoch_{runner.epoch}.pth')
+        from mmengine.runner import IterBasedTrainLoop
+        # mmengine's iteration loop calls this once at its end too: that
+        # run is saved by iteration in after_train
+        if self._stopped and not isinstance(runner.train_loop,
+                                            IterBasedTrainLoop):
+            # the epoch just finished, counted as CheckpointHook does
+            self._save(runner, f'budget_epoch_{runner.epoch + 1}.pth')
 
     def after_train(self, runner) -> None:
         if self._stopped and not self._saved:  # iteration-based loops

@@ -32,12 +32,12 @@ def test_stops_after_the_budget_and_names_the_checkpoint(tmp_path):
     time.sleep(0.1)
     hook.after_train_iter(runner, 1)
     assert runner.train_loop.stop_training
-    hook.after_train_epoch(runner)
-    assert runner.saved == ['budget_epoch_3.pth']
+    hook.after_train_epoch(runner)  # epoch index 3 done: the 4th epoch
+    assert runner.saved == ['budget_epoch_4.pth']
     assert (tmp_path / 'last_checkpoint').read_text().endswith(
-        'budget_epoch_3.pth')
+        'budget_epoch_4.pth')
     hook.after_train(runner)  # saved once only
-    assert runner.saved == ['budget_epoch_3.pth']
+    assert runner.saved == ['budget_epoch_4.pth']
 
 
 def test_iteration_based_runs_save_at_the_end(tmp_path):
@@ -49,6 +49,27 @@ def test_iteration_based_runs_save_at_the_end(tmp_path):
     hook.after_train_iter(runner, 0)
     hook.after_train(runner)
     assert runner.saved == ['budget_iter_41.pth']
+
+
+def test_iteration_loop_end_is_named_by_iteration(tmp_path):
+    """mmengine's IterBasedTrainLoop calls after_train_epoch once at its
+    end: the checkpoint is still named by the iteration (was
+    budget_epoch_0.pth at iteration 271), which the label-efficiency study
+    reads as the run's length."""
+    from mmengine.runner import IterBasedTrainLoop
+
+    from perception.engine.label_study import iterations_done
+    runner = _Runner(tmp_path)
+    runner.iter, runner.epoch = 271, 0
+    runner.train_loop = object.__new__(IterBasedTrainLoop)  # isinstance only
+    hook = TimeBudgetHook(minutes=1e-6)
+    hook.before_train(runner)
+    time.sleep(0.01)
+    hook.after_train_iter(runner, 0)
+    hook.after_train_epoch(runner)
+    hook.after_train(runner)
+    assert runner.saved == ['budget_iter_271.pth']
+    assert iterations_done(str(tmp_path)) == 271
 
 
 def test_a_budget_must_be_positive():
