@@ -30,7 +30,7 @@ import numpy as np
 from perception.errors import UserError
 from perception.registry import POSTPROCESSORS
 
-from .lesions.postprocess import source_file
+from .lesions.postprocess import is_ct_slice_frame, source_file
 
 SEG_DIR = 'seg'
 logger = logging.getLogger('perception')
@@ -70,9 +70,7 @@ class PredictedSeg:
     def applies(cls, frame) -> bool:
         """Whether frames like ``frame`` are CT slices (meta has
         ``series_uid`` and ``affine``)."""
-        meta = getattr(frame, 'meta', None) or {}
-        return meta.get('series_uid') is not None and \
-            meta.get('affine') is not None
+        return is_ct_slice_frame(frame)
 
     def add(self, frame, sample) -> None:
         """Take one slice's predicted class map (source pixels)."""

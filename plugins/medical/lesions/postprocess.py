@@ -52,6 +52,14 @@ def source_file(path: str | None) -> str | None:
     return _FRAME_SUFFIX.sub('', path) if path else None
 
 
+def is_ct_slice_frame(frame) -> bool:
+    """Whether ``frame`` is a CT slice with its geometry (meta has
+    ``series_uid`` and ``affine``): what the CT post-processors take."""
+    meta = getattr(frame, 'meta', None) or {}
+    return meta.get('series_uid') is not None and \
+        meta.get('affine') is not None
+
+
 def _numpy(value) -> np.ndarray:
     if hasattr(value, 'detach'):
         value = value.detach().cpu().numpy()
@@ -108,9 +116,7 @@ class LesionFindings:
     def applies(cls, frame) -> bool:
         """Whether frames like ``frame`` are CT slices (meta has
         ``series_uid`` and ``affine``)."""
-        meta = getattr(frame, 'meta', None) or {}
-        return meta.get('series_uid') is not None and \
-            meta.get('affine') is not None
+        return is_ct_slice_frame(frame)
 
     def add(self, frame, sample) -> None:
         """Take one slice's predictions (boxes in source pixels)."""
