@@ -20,6 +20,11 @@ A label map (``gt_seg_map``) moves with the image, by nearest neighbour
 (pads, affine borders) are :data:`~perception.structures.SEG_IGNORE_INDEX`
 unless a transform sets ``fill_mask``.
 
+Randomness comes from python's ``random`` (one seed drawn per call), so
+a run seeded through mmengine repeats its augmentations and every data
+loader worker draws its own (albumentations' own generator is seeded once,
+and forked workers would share it).
+
 Boxes are clipped to the image. A box that leaves the image entirely is
 removed; one that keeps less than ``min_visibility`` of its area, or ends up
 smaller than ``min_area`` / ``min_width`` / ``min_height``, becomes an
@@ -36,6 +41,7 @@ predictions could not be mapped back.
 """
 from __future__ import annotations
 
+import random
 import warnings
 from typing import Sequence
 
@@ -180,6 +186,11 @@ class Albumentations(BaseTransform):
         extra = {}
         if 'gt_seg_map' in results:
             extra['mask'] = np.ascontiguousarray(results['gt_seg_map'])
+        # albumentations keeps its own generator, seeded once from OS entropy:
+        # forked data-loader workers would all replay the same augmentations
+        # and a seeded run could not be repeated. Draw each call's seed from
+        # python's random, which mmengine / torch seed per worker and run.
+        self._compose.set_random_seed(random.getrandbits(32))
         out = self._compose(image=img, bboxes=boxes[keep], box_index=index,
                             **extra)
         results['img'] = out['image']
