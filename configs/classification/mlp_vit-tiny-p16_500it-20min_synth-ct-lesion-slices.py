@@ -20,7 +20,7 @@
 _base_ = [
     '../_base_/models/cls_vit-tiny-p16.py',
     '../_base_/datasets/synth_ct_lesion_slices.py',
-    '../_base_/schedules/finetune_20min.py',
+    '../_base_/schedules/finetune_500it-20min.py',
 ]
 window = (-600, 1500)  # lung window, HU (as the lesion detector)
 model = dict(
@@ -34,11 +34,3 @@ model = dict(
     ),
     backbone=dict(img_size=(256, 256), in_chans=3),
 )
-max_iters = 500
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0,
-         end=20),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=20, end=max_iters,
-         eta_min_ratio=0.01),
-]

@@ -13,14 +13,6 @@
 _base_ = [
     '../_base_/models/cls_vit-tiny-p16.py',
     '../_base_/datasets/synth_drives_scene.py',
-    '../_base_/schedules/finetune_20min.py',
+    '../_base_/schedules/finetune_500it-20min.py',
 ]
 model = dict(class_names=['daytime', 'dawn/dusk', 'night'])
-max_iters = 500
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0,
-         end=20),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=20, end=max_iters,
-         eta_min_ratio=0.01),
-]
