@@ -30,7 +30,7 @@ import numpy as np
 from perception.errors import UserError
 from perception.registry import POSTPROCESSORS
 
-from .lesions.postprocess import is_ct_slice_frame, source_file
+from .lesions.postprocess import CTSlicePostProcessor, source_file
 
 SEG_DIR = 'seg'
 logger = logging.getLogger('perception')
@@ -46,7 +46,7 @@ def _labels(sample) -> np.ndarray:
 
 
 @POSTPROCESSORS.register_module()
-class PredictedSeg:
+class PredictedSeg(CTSlicePostProcessor):
     """A segmentor's slice predictions of CT series -> one DICOM SEG each.
 
     Args:
@@ -65,12 +65,6 @@ class PredictedSeg:
         self.out_dir = Path(out_dir) / SEG_DIR
         self.class_names = list(class_names)
         self._series: dict[str, dict] = {}
-
-    @classmethod
-    def applies(cls, frame) -> bool:
-        """Whether frames like ``frame`` are CT slices (meta has
-        ``series_uid`` and ``affine``)."""
-        return is_ct_slice_frame(frame)
 
     def add(self, frame, sample) -> None:
         """Take one slice's predicted class map (source pixels)."""

@@ -52,12 +52,17 @@ def source_file(path: str | None) -> str | None:
     return _FRAME_SUFFIX.sub('', path) if path else None
 
 
-def is_ct_slice_frame(frame) -> bool:
-    """Whether ``frame`` is a CT slice with its geometry (meta has
-    ``series_uid`` and ``affine``): what the CT post-processors take."""
-    meta = getattr(frame, 'meta', None) or {}
-    return meta.get('series_uid') is not None and \
-        meta.get('affine') is not None
+class CTSlicePostProcessor:
+    """Base of the CT post-processors: they take CT slices with their
+    geometry."""
+
+    @classmethod
+    def applies(cls, frame) -> bool:
+        """Whether frames like ``frame`` are CT slices (meta has
+        ``series_uid`` and ``affine``)."""
+        meta = getattr(frame, 'meta', None) or {}
+        return meta.get('series_uid') is not None and \
+            meta.get('affine') is not None
 
 
 def _numpy(value) -> np.ndarray:
@@ -82,7 +87,7 @@ def sample_detections(frame, sample, min_score: float = 0.0
 
 
 @POSTPROCESSORS.register_module()
-class LesionFindings:
+class LesionFindings(CTSlicePostProcessor):
     """Slice detections of CT series -> 3D findings, JSON, pictures, SR.
 
     Args:
@@ -111,12 +116,6 @@ class LesionFindings:
         self.min_score, self.iou_thr, self.max_gap = min_score, iou_thr, max_gap
         self.pictures, self.sr, self.max_pictures = pictures, sr, max_pictures
         self._series: dict[str, dict] = {}
-
-    @classmethod
-    def applies(cls, frame) -> bool:
-        """Whether frames like ``frame`` are CT slices (meta has
-        ``series_uid`` and ``affine``)."""
-        return is_ct_slice_frame(frame)
 
     def add(self, frame, sample) -> None:
         """Take one slice's predictions (boxes in source pixels)."""
