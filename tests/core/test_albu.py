@@ -1,5 +1,7 @@
 """Albumentations bridge: boxes follow a rendered rectangle, ignore flags
 travel with their boxes, predictions map back, intrinsics follow."""
+import random
+
 import numpy as np
 import pytest
 
@@ -33,7 +35,10 @@ def _scene():
 
 
 def _extent(img):
-    ys, xs = np.nonzero(img[..., 0] > 127)
+    # the rectangle is whatever is brighter than halfway between the
+    # image's darkest and brightest pixel: colour transforms move both
+    channel = img[..., 0].astype(np.float32)
+    ys, xs = np.nonzero(channel > (channel.min() + channel.max()) / 2)
     return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
 
 
@@ -41,8 +46,8 @@ def _extent(img):
 def test_boxes_follow_rendered_rectangle_and_map_back(name):
     checked = 0
     for seed in range(6):
+        random.seed(seed)  # the bridge draws each call's seed from here
         t = Albumentations(PIPELINES[name])
-        t._compose.set_random_seed(seed)
         r = t(dict(img=_scene(), gt_bboxes=BOX.copy(), gt_labels=np.array([3]),
                    gt_ignore_flags=np.array([False])))
         if not len(r['gt_bboxes']):
