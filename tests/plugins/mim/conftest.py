@@ -23,13 +23,3 @@ def tiny_mae(in_chans: int = 3, img_size=32, **kwargs):
 def make_mae():
     return tiny_mae
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread; with 2 threads on a busy
-    2-core machine each step waits for the other thread."""
-    import torch
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
