@@ -27,6 +27,7 @@ from perception.engine import install
 from perception.engine.amp import AmpChoice, apply_amp, choose_amp
 from perception.engine.checkpoint import resolve_checkpoint, trust_checkpoints
 from perception.engine.config import load_config
+from perception.engine.config_dump import keeping_source_config
 from perception.engine.data_guard import explain_worker_failure
 from perception.engine.dist import (
     add_sync_buffers_hook,
@@ -270,8 +271,8 @@ def run(config: str, mode: str, options: RunOptions,
     with trust_checkpoints(bool(options.trust_checkpoint)), \
             _process_group(options.launcher, cfg):
         try:
-            runner = private_runner_class(_runner_class(cfg),
-                                          cfg).from_cfg(cfg)
+            runner_cls = keeping_source_config(_runner_class(cfg))
+            runner = private_runner_class(runner_cls, cfg).from_cfg(cfg)
             for note in notes:
                 runner.logger.info(note)
             return _guarded(action, runner)

@@ -284,3 +284,20 @@ def test_show_dir_is_placed_like_mmdet(tmp_path, show_dir, inside_work_dir):
     assert len(hooks) == 1
     expected = work / show_dir if inside_work_dir else tmp_path / 'abs_pictures'
     assert hooks[0]['out_dir'] == str(expected)
+
+
+def test_a_config_inside_its_work_dir_is_not_overwritten(tmp_path, shapes):
+    """``train work/config.py --work-dir work`` (the label-efficiency
+    study's layout) then ``test``: mmengine would dump the redacted config
+    over the source, and the test run would look for ``<redacted:...>``."""
+    work = tmp_path / 'work'
+    work.mkdir()
+    config = write_config(work, 'config', shapes,
+                          train_cfg=dict(max_epochs=1, val_interval=100),
+                          privacy=dict(redact_keys=('data_root', )))
+    source = Path(config).read_text()
+    assert run('train', config, '--work-dir', work) == 0
+    assert Path(config).read_text() == source
+    dumped = (work / 'config_dumped.py').read_text()
+    assert '<redacted:' in dumped and shapes not in dumped
+    assert run('test', config, work, '--work-dir', work / 'test') == 0
