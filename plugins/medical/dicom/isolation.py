@@ -39,6 +39,10 @@ __all__ = ['IsolatedReader', 'read_isolated', 'call_isolated', 'in_worker',
            'DEFAULT_TIMEOUT_S']
 
 DEFAULT_TIMEOUT_S = 120.0
+#: longest a fresh worker may take to start and import the reader; not
+#: counted against a file's ``timeout_s`` (a loaded machine can take seconds)
+START_TIMEOUT_S = 120.0
+_READER_MODULE = 'perception_medical.dicom.reading'
 _WORKER_FLAG = 'PERCEPTION_DICOM_WORKER'
 _HEADER = struct.Struct('<Q')
 _readers: 'weakref.WeakSet[IsolatedReader]' = weakref.WeakSet()
@@ -96,6 +100,20 @@ class IsolatedReader:
             [sys.executable, '-m', 'perception_medical.dicom.isolation'],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
             env=env, close_fds=True)
+        try:
+            ready = self._receive(self._proc, 'the isolated DICOM worker',
+                                  START_TIMEOUT_S, 'starting')
+        except (BrokenPipeError, EOFError, OSError):
+            ready = None
+        if ready != ('ready', None):
+            self._proc.wait()
+            detail = self._stderr_tail()
+            self._stop()
+            raise DicomReadError(
+                'the isolated DICOM worker did not start'
+                + (f': {detail}' if detail else '')
+                + f'; check that `{sys.executable} -m '
+                'perception_medical.dicom.isolation` runs')
         return self._proc
 
     def _stop(self) -> None:
@@ -156,7 +174,7 @@ class IsolatedReader:
         try:
             proc.stdin.write(_HEADER.pack(len(payload)) + payload)
             proc.stdin.flush()
-            reply = self._receive(proc, path)
+            reply = self._receive(proc, path, self.timeout_s, 'decoding')
         except (BrokenPipeError, EOFError, OSError):
             reply = None
         if reply is None:
@@ -174,8 +192,12 @@ class IsolatedReader:
             return value
         raise DicomReadError(value if kind == 'read_error' else f'{path}: {value}')
 
-    def _receive(self, proc: subprocess.Popen, path: str):
-        deadline = time.monotonic() + self.timeout_s
+    def _receive(self, proc: subprocess.Popen, path: str, timeout_s: float,
+                 doing: str):
+        """The worker's next reply (None: it died); past ``timeout_s`` it
+        is stopped and ``path`` (the file, or the worker while ``doing`` is
+        'starting') is a :class:`DicomReadError`."""
+        deadline = time.monotonic() + timeout_s
         fd = proc.stdout.fileno()
         chunks, need, header = [], _HEADER.size, True
         while True:
@@ -183,9 +205,12 @@ class IsolatedReader:
             ready = select.select([fd], [], [], max(left, 0))[0] if left > 0 else []
             if not ready:
                 self._stop()
+                if doing == 'starting':
+                    raise DicomReadError(
+                        f'{path} took longer than {timeout_s:g} s to start')
                 self.restarts += 1
                 raise DicomReadError(
-                    f'{path}: decoding took longer than {self.timeout_s:g} s in the '
+                    f'{path}: {doing} took longer than {timeout_s:g} s in the '
                     'isolated worker and was stopped; the file is corrupted or crafted')
             data = os.read(fd, min(need, 1 << 20))
             if not data:
@@ -206,7 +231,7 @@ class IsolatedReader:
     def read(self, path: str | os.PathLike, problems: list[str] | None = None
              ) -> np.ndarray:
         """:func:`~perception_medical.read_dicom` of ``path`` in the worker."""
-        out, found = self.call(os.fspath(path), 'perception_medical.dicom.reading',
+        out, found = self.call(os.fspath(path), _READER_MODULE,
                                '_read', os.fspath(path))
         if problems is not None:
             problems.extend(found)
@@ -240,7 +265,7 @@ def call_isolated(path: str, module: str, function: str, *args):
 
 def read_isolated(path: str) -> tuple[np.ndarray, list[str]]:
     """(pixels, problems) of ``path`` read by this thread's worker."""
-    return call_isolated(path, 'perception_medical.dicom.reading', '_read', path)
+    return call_isolated(path, _READER_MODULE, '_read', path)
 
 
 @atexit.register
@@ -274,6 +299,8 @@ def _serve() -> None:
     if limit:
         import resource
         resource.setrlimit(resource.RLIMIT_AS, (int(limit), int(limit)))
+    importlib.import_module(_READER_MODULE)   # before the first file's clock
+    _send(channel, ('ready', None))
     while True:
         head = requests.read(_HEADER.size)
         if len(head) < _HEADER.size:
@@ -290,9 +317,13 @@ def _serve() -> None:
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
             reply = ('error', f'{type(exc).__name__}: {exc}')
-        blob = pickle.dumps(reply, protocol=5)
-        channel.write(_HEADER.pack(len(blob)) + blob)
-        channel.flush()
+        _send(channel, reply)
+
+
+def _send(channel, reply: tuple) -> None:
+    blob = pickle.dumps(reply, protocol=5)
+    channel.write(_HEADER.pack(len(blob)) + blob)
+    channel.flush()
 
 
 if __name__ == '__main__':

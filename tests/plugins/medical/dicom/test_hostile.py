@@ -430,3 +430,32 @@ def test_forked_children_start_their_own_workers():
     for k, out in enumerate(outs):     # a reply meant for another child would differ
         np.testing.assert_array_equal(out, expected[k % 3])
     np.testing.assert_array_equal(read_dicom(paths[0]), expected[0])   # parent's fine
+
+
+def test_a_fresh_workers_start_is_not_counted_against_the_file(monkeypatch):
+    """A loaded machine can take seconds to start a worker and import
+    pydicom: the file's timeout runs from when the worker is ready."""
+    from perception_medical.dicom import isolation
+    slow_start = [sys.executable, '-c',
+                  'import time, runpy; time.sleep(3); '
+                  "runpy.run_module('perception_medical.dicom.isolation', "
+                  "run_name='__main__')"]
+    real_popen = isolation.subprocess.Popen
+    monkeypatch.setattr(isolation.subprocess, 'Popen',
+                        lambda args, **kw: real_popen(slow_start, **kw))
+    with isolation.IsolatedReader(timeout_s=2) as reader:
+        assert reader.read(str(CORPUS / 'CT_small.dcm')).shape == (128, 128)
+        assert reader.restarts == 0
+
+
+def test_a_worker_that_cannot_start_says_so(monkeypatch):
+    from perception_medical.dicom import isolation
+    real_popen = isolation.subprocess.Popen
+    monkeypatch.setattr(
+        isolation.subprocess, 'Popen', lambda args, **kw: real_popen(
+            [sys.executable, '-c', 'import sys; sys.exit("no pydicom here")'],
+            **kw))
+    with isolation.IsolatedReader(timeout_s=2) as reader:
+        with pytest.raises(DicomReadError,
+                           match='worker did not start: no pydicom here'):
+            reader.read(str(CORPUS / 'CT_small.dcm'))
