@@ -276,7 +276,8 @@ def assert_overfits(head: TALDetHead, feats, samples,
                     one_per_object: bool) -> None:
     """200 AdamW steps on the fixed batch: the loss falls below a fifth of
     its start and every object is found (IoU > 0.7) above score 0.3; with
-    ``one_per_object``, NMS leaves exactly one detection above 0.5 each."""
+    ``one_per_object``, NMS leaves exactly one detection above 0.3 each
+    (the scores are IoU-aware, so a DFL head's fall near its box IoU)."""
     optimizer = torch.optim.AdamW(head.parameters(), lr=5e-3,
                                   weight_decay=0)
     history = []
@@ -297,8 +298,8 @@ def assert_overfits(head: TALDetHead, feats, samples,
             same = confident[confident.labels == label]
             assert len(same), f'no detection of class {label}'
             assert bbox_overlaps(box[None], same.bboxes).max() > 0.7
-        if one_per_object:
-            assert (result.scores > 0.5).sum() == len(gt.bboxes)
+        if one_per_object:   # no duplicate survives NMS among the confident
+            assert len(confident) == len(gt.bboxes)
 
 
 @pytest.mark.parametrize('reg_max', [0, 16])
