@@ -106,6 +106,8 @@ class IsolatedReader:
         except (BrokenPipeError, EOFError, OSError):
             ready = None
         if ready != ('ready', None):
+            if self._proc.poll() is None:   # alive but not speaking the protocol
+                self._proc.kill()
             self._proc.wait()
             detail = self._stderr_tail()
             self._stop()
