@@ -8,7 +8,7 @@ optimizer constructor; it patches nothing.
 routes mmengine's checkpoint loading through the safe loader, makes its
 checkpoint writes atomic and makes mmengine's Runner work on newer Pythons.
 """
-from perception.engine import _compat, dataloader_benchmark, detector_benchmark  # noqa: F401
+from perception.engine import _compat, dataloader_benchmark, detector_benchmark, yolo_baseline  # noqa: F401
 from perception.engine.checkpoint import (
     UnsafeCheckpointError,
     install_safe_loading,
