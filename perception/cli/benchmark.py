@@ -26,7 +26,9 @@ class BenchmarkCommand(Command):
 
     def main(self, argv: Sequence[str] | None = None) -> int:
         argv = list(sys.argv[1:] if argv is None else argv)
+        argv, own_help = _split_help(argv)
         args, rest = self.make_parser().parse_known_args(argv)
+        rest += own_help  # `benchmark NAME --help`: NAME's own options
         return self.guarded(lambda: self._run(args, rest))
 
     def _run(self, args: argparse.Namespace, rest: list[str]) -> int:
@@ -94,3 +96,16 @@ class CliStartupBenchmark(Benchmark):
         print(format_table(('command', 'median s', 'best s',
                             'speed-up vs loaded'), rows))
         return 0
+
+
+def _split_help(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``-h``/``--help`` after the benchmark's name belong to the benchmark
+    (its options), not to ``perception benchmark``: (the rest, those)."""
+    name_at = next((i for i, a in enumerate(argv) if not a.startswith('-')),
+                   None)
+    if name_at is None:
+        return argv, []
+    after = argv[name_at + 1:]
+    helps = [a for a in after if a in ('-h', '--help')]
+    return (argv[:name_at + 1] + [a for a in after if a not in helps],
+            helps)

@@ -57,7 +57,12 @@ class LabelEfficiencyBenchmark(Benchmark):
         parser.add_argument('--budget-min', type=float, default=5.0,
                             help='wall-clock minutes per fine-tuning run')
         parser.add_argument('--pretrain-min', type=float, default=20.0,
-                            help='wall-clock minutes of the pretraining')
+                            help='at most this many wall-clock minutes of '
+                            'pretraining; the pretraining config\'s own '
+                            'schedule may end it sooner (the bundled ones '
+                            'run 6 epochs): pretrain longer with '
+                            '--pretrain-cfg-options train_cfg.max_epochs=N '
+                            'param_scheduler.1.end=N')
         parser.add_argument('--work-dir', help='the study folder (default '
                             'work_dirs/label_efficiency/<domain>)')
         parser.add_argument('--cfg-options', nargs='+', default=[],

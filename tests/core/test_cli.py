@@ -39,6 +39,21 @@ def test_train_and_test_document_the_public_options(capsys):
             assert option in out, (name, option)
 
 
+def test_benchmark_help_after_a_name_shows_that_benchmarks_options(capsys):
+    from perception.benchmarks import all_benchmarks
+    for name, bench in all_benchmarks().items():
+        for argv in ([name, '--help'], ['--quiet', name, 'ARG', '-h']):
+            with pytest.raises(SystemExit) as info:
+                COMMANDS['benchmark'].main(argv)
+            assert info.value.code == 0
+            out = capsys.readouterr().out
+            assert out.startswith(f'usage: perception benchmark {name}'), \
+                (argv, out[:80])
+    with pytest.raises(SystemExit):  # no name: the command's own help
+        COMMANDS['benchmark'].main(['--help'])
+    assert '--list' in capsys.readouterr().out
+
+
 @pytest.mark.parametrize('tool, name', [('train.py', 'train'),
                                         ('test.py', 'test'),
                                         ('benchmark.py', 'benchmark')])
