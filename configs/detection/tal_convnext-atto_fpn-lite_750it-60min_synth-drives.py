@@ -21,26 +21,16 @@ model = dict(
     head=dict(in_channels=64, feat_channels=64, use_depthwise=True,
               share_levels=False, norm_cfg=dict(type='BN')),
 )
-input_scale = (640, 360)
-train_pipeline = [
-    dict(type='LoadImage'),
-    dict(type='Albumentations',
-         transforms=[
-             dict(type='HorizontalFlip', p=0.5),
-             dict(type='RandomResizedCrop', size=(360, 640),
-                  scale=(0.5, 1.0), ratio=(1.6, 1.95), p=0.5),
-             dict(type='ColorJitter', brightness=0.3, contrast=0.3,
-                  saturation=0.3, hue=0.02, p=0.5),
-         ],
-         min_visibility=0.3, min_area=16, small_boxes='ignore'),
-    dict(type='Resize', scale=input_scale, keep_ratio=True),
-    dict(type='PackInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImage'),
-    dict(type='Resize', scale=input_scale, keep_ratio=True),
-    dict(type='PackInputs'),
-]
+input_scale = (640, 360)  # the base's pipelines, at the drives' own size
+
+
+def _at_input_scale(pipeline):
+    return [dict(step, scale=input_scale) if step['type'] == 'Resize'
+            else step for step in pipeline]
+
+
+train_pipeline = _at_input_scale(_base_.train_pipeline)
+test_pipeline = _at_input_scale(_base_.test_pipeline)
 max_iters = 750
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop',
                  max_iters=max_iters, val_interval=max_iters)
