@@ -48,13 +48,15 @@ class BenchmarkCommand(Command):
         sub = argparse.ArgumentParser(prog=f'perception benchmark {args.name}',
                                       description=bench.help)
         bench.add_arguments(sub)
+        # --help and bad options exit here, before anything is switched
+        options = sub.parse_args(rest)
         import time
 
         from perception.progress import set_quiet, summary
         if args.quiet:
             set_quiet(True)
         start = time.perf_counter()
-        status = int(bench.run(sub.parse_args(rest)) or 0)
+        status = int(bench.run(options) or 0)
         summary(f'benchmark {args.name}: '
                 f"{'done' if status == 0 else f'exit status {status}'} in "
                 f'{time.perf_counter() - start:.1f} s (results above)')

@@ -52,6 +52,8 @@ def test_benchmark_help_after_a_name_shows_that_benchmarks_options(capsys):
     with pytest.raises(SystemExit):  # no name: the command's own help
         COMMANDS['benchmark'].main(['--help'])
     assert '--list' in capsys.readouterr().out
+    from perception.progress import is_quiet
+    assert not is_quiet(), '--quiet with --help must not silence later work'
 
 
 @pytest.mark.parametrize('tool, name', [('train.py', 'train'),
