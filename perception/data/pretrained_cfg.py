@@ -241,3 +241,25 @@ def _pipeline_geometry(pipeline: Iterable[Mapping]) -> dict:
                         resize='fit' if step.get('keep_ratio') else 'stretch',
                         interpolation=step.get('interpolation', 'bilinear'))
     return {}
+
+
+def dataset_pipeline(dataset: Mapping | None) -> list:
+    """The pipeline config of a dataset config, also inside wrappers: a
+    ``ConcatDataset``'s first member (``datasets``) and a wrapped
+    ``dataset`` (e.g. a multi-image mix or repeat wrapper)."""
+    while dataset:
+        if dataset.get('pipeline'):
+            return list(dataset['pipeline'])
+        members = dataset.get('datasets')
+        dataset = members[0] if members else dataset.get('dataset')
+    return []
+
+
+def config_pipeline(cfg: Mapping, splits: Sequence[str] = (
+        'test_dataloader', 'val_dataloader')) -> list:
+    """The pipeline of the first of ``splits`` whose dataset has one."""
+    for split in splits:
+        pipeline = dataset_pipeline((cfg.get(split) or {}).get('dataset'))
+        if pipeline:
+            return pipeline
+    return []

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 from torch import nn
 
+from perception.data.pretrained_cfg import config_pipeline
 from perception.deploy.errors import ExportError
 
 __all__ = ['load_model', 'eval_pipeline']
@@ -108,10 +109,4 @@ def load_model(config: str, checkpoint: str, cfg_options: Sequence[str] = (),
 
 def eval_pipeline(cfg: Any) -> list:
     """The test (else val) pipeline, also inside a ConcatDataset."""
-    for split in ('test_dataloader', 'val_dataloader'):
-        dataset = (cfg.get(split) or {}).get('dataset') or {}
-        while not dataset.get('pipeline') and dataset.get('datasets'):
-            dataset = dataset['datasets'][0]
-        if dataset.get('pipeline'):
-            return list(dataset['pipeline'])
-    return []
+    return config_pipeline(cfg)

@@ -15,16 +15,13 @@ import numpy as np
 import torch
 
 from perception.benchmarks import Benchmark, format_table
+from perception.data.pretrained_cfg import config_pipeline
 from perception.registry import BENCHMARKS, MODELS
 
 
 def _input_size(cfg) -> tuple[int, int]:
     """(height, width) of the config's test pipeline ``Resize``."""
-    dataset = cfg.get('test_dataloader', {}).get('dataset', {})
-    while dataset.get('datasets'):  # ConcatDataset: its first member
-        dataset = dataset['datasets'][0]
-    pipeline = dataset.get('pipeline', [])
-    for step in pipeline:
+    for step in config_pipeline(cfg, ('test_dataloader',)):
         if step.get('type') == 'Resize':
             width, height = step['scale']
             return int(height), int(width)

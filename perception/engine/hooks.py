@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from mmengine.hooks import Hook
 
-from perception.data.pretrained_cfg import PretrainedCfg
+from perception.data.pretrained_cfg import PretrainedCfg, config_pipeline
 from perception.engine.checkpoint import decode_state, encode_state, unsafe_entries
 from perception.engine.config import ConfigError
 from perception.registry import HOOKS
@@ -111,12 +111,8 @@ class PretrainedCfgHook(Hook):
 def run_pretrained_cfg(runner) -> PretrainedCfg:
     """The :class:`PretrainedCfg` of a run's model and data."""
     cfg = getattr(runner, 'cfg', None) or {}
-    pipeline: list = []
-    for split in ('val_dataloader', 'test_dataloader', 'train_dataloader'):
-        dataset = (cfg.get(split) or {}).get('dataset') or {}
-        if dataset.get('pipeline'):
-            pipeline = list(dataset['pipeline'])
-            break
+    pipeline = config_pipeline(
+        cfg, ('val_dataloader', 'test_dataloader', 'train_dataloader'))
     dataset = _built_dataset(runner)
     classes = (getattr(dataset, 'metainfo', None) or {}).get('classes') or ()
     return PretrainedCfg.from_model(

@@ -133,3 +133,28 @@ def test_keep_ratio_resize_and_padding_equal_the_val_pipeline():
                                                  small['inputs']]))
     assert mixed['inputs'].shape == (2, 3, 64, 64)
     assert mixed['inputs'][1, :, 20:, :].abs().sum() == 0
+
+
+def test_input_size_is_found_inside_concat_and_wrapped_datasets():
+    from perception.data.pretrained_cfg import config_pipeline
+    resize = [dict(type='LoadImage'),
+              dict(type='Resize', scale=(640, 360), keep_ratio=True)]
+    drive = dict(type='KittiDataset', pipeline=resize)
+    cfg = dict(
+        val_dataloader=dict(dataset=dict(type='ConcatDataset',
+                                         datasets=[drive, drive])),
+        train_dataloader=dict(dataset=dict(
+            type='MultiImageMixDataset',
+            dataset=dict(type='ConcatDataset', datasets=[drive]),
+            pipeline=[dict(type='Mosaic')])))
+    assert config_pipeline(cfg, ('val_dataloader',)) == resize
+    assert config_pipeline(cfg, ('test_dataloader', 'train_dataloader')) \
+        == [dict(type='Mosaic')]
+    assert config_pipeline(cfg, ('test_dataloader',)) == []
+    model = torch.nn.Conv2d(3, 8, 3)
+    model.data_preprocessor = PerceptionDataPreprocessor(
+        mean=[0, 0, 0], std=[1, 1, 1])
+    pretrained = PretrainedCfg.from_model(
+        model, config_pipeline(cfg, ('val_dataloader',)))
+    assert pretrained.input_size == (3, 360, 640)
+    assert pretrained.resize == 'fit'
