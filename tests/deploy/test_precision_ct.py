@@ -37,7 +37,7 @@ pytest.importorskip('pydicom')
 pytest.importorskip('perception_medical', reason='FROC and the CT datasets '
                     'live in the medical plugin')
 
-BASE = REPO / 'configs/detection/tal_convnext-atto_fpn_2000it-60min_synth-ct-lesions.py'
+BASE = REPO / 'configs/detection/tal_convnext-atto_fpn_4000it-60min_synth-ct-lesions.py'
 SLICES, PATIENTS = 10, 2
 SIZES = ('3-6mm', '6-10mm', '>10mm', '>=6mm')
 
