@@ -18,7 +18,7 @@ from typing import Any, Iterator, Sequence
 from perception.progress import Progress, progress
 
 __all__ = ['Artifact', 'Figure', 'DemoContext', 'PartResult',
-           'trained_iterations']
+           'pretraining_verdict', 'trained_iterations']
 
 #: artifact kinds the report knows how to show.
 KINDS = ('image', 'video', 'json', 'dicom', 'model', 'config', 'text', 'file')
@@ -161,3 +161,21 @@ class DemoContext:
         self._bar.close()
         self.result.seconds = round(time.perf_counter() - self._start, 1)
         return self.result
+
+
+def pretraining_verdict(pretrained: float, scratch: float, metric: str,
+                        margin: float, why_not: str) -> str:
+    """One honest sentence on pretrained vs scratch from one seed each: a
+    lead counts only above ``margin`` (what one seed can tell apart);
+    ``why_not`` says why there is no gain when there is none."""
+    gain = pretrained - scratch
+    if gain > margin:
+        return (f'pretraining is ahead by {gain:.4f} {metric} at this budget '
+                '(one seed each: the label-efficiency study in '
+                'docs/benchmarks.md says whether it holds over seeds).')
+    if gain >= -margin:
+        return (f'pretraining does NOT beat scratch at this budget: the '
+                f'difference ({gain:+.4f} {metric}) is inside the {margin} '
+                f'one seed can tell apart ({why_not}).')
+    return ('pretraining does NOT beat scratch at this budget '
+            f'({gain:+.4f} {metric}; {why_not}).')

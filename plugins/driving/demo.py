@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from perception.demo.context import pretraining_verdict
 from perception.registry import DEMOS
 
 #: sizes and budgets of the two variants (frames are W x H)
@@ -21,6 +22,9 @@ BUDGETS = {
                  pretrain_epochs=12, finetune_iters=150, batch=4,
                  fraction=0.25, pretrain_minutes=2, finetune_minutes=1.5),
 }
+
+#: AP difference one seed of the demo can tell apart (the verdict's margin).
+VERDICT_MARGIN = 0.01
 
 CLASSES = ['pedestrian', 'rider', 'car', 'truck', 'bus', 'train',
            'motorcycle', 'bicycle', 'traffic light', 'traffic sign']
@@ -217,7 +221,6 @@ class DrivingDemo:
                        f'COCO AP, held-out drive, {key}')
             ctx.figure(f'ap50_{key}', float(ap[key]['coco/AP50']),
                        f'COCO AP50, held-out drive, {key}')
-        gain = ap['pretrained']['coco/AP'] - ap['scratch']['coco/AP']
         ctx.paragraph(
             f"With {b['fraction']:.0%} of {b['train_frames']} labelled frames "
             f"and {done['pretrained']} / {done['scratch']} fine-tuning iterations "
@@ -225,10 +228,11 @@ class DrivingDemo:
             "the detector "
             f"from MAE pretraining reaches AP {ap['pretrained']['coco/AP']:.4f}"
             f" against {ap['scratch']['coco/AP']:.4f} from scratch: "
-            + ('pretraining helps at this budget.' if gain > 0 else
-               'pretraining does NOT beat scratch at this budget (too few '
-               'pretraining steps on too few frames to learn useful features; '
-               'the longer study in docs/benchmarks.md is the one to judge by).'))
+            + pretraining_verdict(
+                ap['pretrained']['coco/AP'], ap['scratch']['coco/AP'], 'AP',
+                VERDICT_MARGIN, 'too few pretraining steps on too few frames '
+                'to learn useful features; the longer study in '
+                'docs/benchmarks.md is the one to judge by'))
 
         with ctx.step('export'):
             bundle = root / 'bundle'

@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+from perception.demo.context import pretraining_verdict
 from perception.registry import DEMOS
 
 BUDGETS = {
@@ -22,6 +23,8 @@ BUDGETS = {
                  depth=4, pretrain_epochs=4, finetune_iters=150, batch=4,
                  pretrain_minutes=1.5, finetune_minutes=1.5),
 }
+#: CPM difference one seed of the demo can tell apart (the verdict's margin).
+VERDICT_MARGIN = 0.05
 WINDOW = (-600, 1500)  # lung window, HU
 _META = ("('img_path', 'img_shape', 'ori_shape', 'scale_factor', "
          "'homography_matrix', 'flip', 'series_uid', 'slice_index', 'affine', "
@@ -286,7 +289,6 @@ class MedicalDemo:
             ctx.figure(f'cpm_{key}', float(m['froc/cpm']), f'FROC CPM, held-out study, {key}')
             ctx.figure(f'sens1_{key}', float(m['froc/sens@1']),
                        f'sensitivity at 1 FP/scan, {key}')
-        gain = metrics['pretrained']['froc/cpm'] - metrics['scratch']['froc/cpm']
         ctx.paragraph(
             f"After {done['pretrained']} / {done['scratch']} fine-tuning "
             f"iterations (of {b['finetune_iters']}, or {b['finetune_minutes']} "
@@ -294,10 +296,11 @@ class MedicalDemo:
             f"{b['train_patients']} patients, CPM is "
             f"{metrics['pretrained']['froc/cpm']:.4f} from MAE pretraining and "
             f"{metrics['scratch']['froc/cpm']:.4f} from scratch: "
-            + ('pretraining helps at this budget.' if gain > 0 else
-               'pretraining does NOT beat scratch at this budget (too little '
-               'pretraining and fine-tuning to tell; see the CT lesion study '
-               'in docs/benchmarks.md for longer runs).'))
+            + pretraining_verdict(
+                metrics['pretrained']['froc/cpm'],
+                metrics['scratch']['froc/cpm'], 'CPM', VERDICT_MARGIN,
+                'too little pretraining and fine-tuning to tell; see the CT '
+                'lesion study in docs/benchmarks.md for longer runs'))
         records = results['pretrained'][1]
         sub = subgroup_report(records, ['manufacturer', 'slice_thickness_band'],
                               'sensitivity', min_group_size=1, n_boot=200,

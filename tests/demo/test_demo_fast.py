@@ -126,12 +126,16 @@ def test_the_report_shows_the_figures_the_run_printed(demo):
     assert count >= 20
     # honest about pretraining: the verdict follows the run's own numbers
     figures = record['figures']
-    for part, key in (('driving', 'ap'), ('medical', 'cpm')):
-        better = figures[part][f'{key}_pretrained']['value'] > \
+    from perception_driving.demo import VERDICT_MARGIN as AP_MARGIN
+    from perception_medical.demo import VERDICT_MARGIN as CPM_MARGIN
+    for part, key, margin in (('driving', 'ap', AP_MARGIN),
+                              ('medical', 'cpm', CPM_MARGIN)):
+        gain = figures[part][f'{key}_pretrained']['value'] - \
             figures[part][f'{key}_scratch']['value']
         paragraphs = ' '.join(' '.join(q['paragraphs'])
                               for q in record['parts'] if q['name'] == part)
-        assert ('does NOT beat scratch' in paragraphs) is (not better)
+        assert ('does NOT beat scratch' in paragraphs) is (gain <= margin)
+        assert ('pretraining is ahead' in paragraphs) is (gain > margin)
     assert 'subgroup report' in md and 'manufacturer' in md
 
 
@@ -175,3 +179,14 @@ def test_the_report_opens_in_headless_chromium(demo, tmp_path):
     assert dom.returncode == 0 and '<h1>perception demo report</h1>' in dom.stdout
     assert dom.stdout.count('<img') == sum(
         a['kind'] == 'image' for a in _artifacts(demo[2]))
+
+
+def test_the_pretraining_verdict_needs_a_lead_above_one_seeds_margin():
+    from perception.demo.context import pretraining_verdict
+    ahead = pretraining_verdict(0.30, 0.20, 'AP', 0.05, 'why')
+    assert ahead.startswith('pretraining is ahead by 0.1000 AP')
+    inside = pretraining_verdict(0.0296, 0.0247, 'AP', 0.01, 'too short')
+    assert 'does NOT beat scratch' in inside and '+0.0049 AP' in inside
+    assert 'inside the 0.01' in inside and 'too short' in inside
+    behind = pretraining_verdict(0.1, 0.3, 'CPM', 0.05, 'too short')
+    assert 'does NOT beat scratch' in behind and '-0.2000 CPM' in behind
