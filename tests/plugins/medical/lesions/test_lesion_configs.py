@@ -3,7 +3,8 @@ slabs, patient-level splits, the lesion-balanced sampler), evaluators
 (FROC + COCO slice AP), a stride-4 level, the PretrainedCfg they record;
 each scratch config takes a training step and predicts in source pixels on
 a generated study; the MAE twin loads a one-channel CT pretraining
-checkpoint into its three slice channels."""
+checkpoint into its three slice channels, the FCMAE twin the six-channel
+slab pretraining as it is."""
 from __future__ import annotations
 
 import glob
@@ -25,8 +26,15 @@ from perception_medical.synth import write_ct_study  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[4]
 ALL = sorted(glob.glob(str(REPO / 'configs/detection/*_synth-ct-lesions.py')))
-PRETRAINED = [p for p in ALL if '-mae_' in p]
+TWIN_TAGS = ('-mae_', '-fcmae_')   # a pretrained twin's name: its base's plus a tag
+PRETRAINED = [p for p in ALL if any(t in p for t in TWIN_TAGS)]
 SCRATCH = [p for p in ALL if p not in PRETRAINED]
+
+
+def _base_of(twin: str) -> str:
+    for tag in TWIN_TAGS:
+        twin = twin.replace(tag, '_')
+    return twin
 
 
 @pytest.fixture(scope='module')
@@ -39,7 +47,8 @@ def study(tmp_path_factory):
 
 
 def test_there_are_scratch_and_pretrained_configs():
-    assert len(SCRATCH) >= 2 and len(PRETRAINED) >= 1
+    assert len(SCRATCH) >= 2 and len(PRETRAINED) >= 2
+    assert all(os.path.exists(_base_of(p)) for p in PRETRAINED)
 
 
 @pytest.mark.parametrize('path', ALL, ids=os.path.basename)
@@ -62,7 +71,7 @@ def test_config_data_and_evaluators(path):
 
 @pytest.mark.parametrize('path', PRETRAINED, ids=os.path.basename)
 def test_pretrained_twin_differs_only_by_init(path):
-    twin, base = load_config(path), load_config(path.replace('-mae_', '_'))
+    twin, base = load_config(path), load_config(_base_of(path))
     init = twin.model.backbone.pop('init_cfg')
     assert init['type'] == 'Pretrained' and init['checkpoint']
     assert twin.model.to_dict() == base.model.to_dict()
@@ -103,7 +112,7 @@ def test_config_trains_a_step_and_predicts(path, study, tmp_path):
 def test_mae_ct_weights_load_into_the_slab_detector(tmp_path):
     """One-channel MAE CT weights into three slice channels: the patch
     embedding repeated / 3, every block as pretrained."""
-    (path, ) = PRETRAINED
+    (path, ) = [p for p in PRETRAINED if '-mae_' in p]
     cfg = load_config(path)
     mae = MODELS.build(dict(type='VisionTransformer', arch='tiny', patch_size=16,
                             in_chans=1, img_size=224, pos_embed_type='sincos'))
@@ -122,3 +131,32 @@ def test_mae_ct_weights_load_into_the_slab_detector(tmp_path):
     x = torch.randn(1, 1, 32, 32)
     torch.testing.assert_close(model.backbone.patch_embed.proj(x.repeat(1, 3, 1, 1)),
                                mae.patch_embed.proj(x), atol=1e-5, rtol=1e-4)
+
+
+def test_fcmae_ct_pretraining_loads_into_the_slab_detector(tmp_path):
+    """The FCMAE CT pretraining sees the detector's six channels (3 slices x
+    2 windows, the same windows and order), so every backbone weight,
+    the stem included, loads unchanged."""
+    (path, ) = [p for p in PRETRAINED if '-fcmae_' in p]
+    cfg = load_config(path)
+    pre_cfg = load_config(str(REPO / 'configs/pretrain/'
+                              'fcmae_convnext-atto_1xb16-20min_synth-ct-lesions.py'))
+    det_pre, mim_pre = cfg.model.data_preprocessor, pre_cfg.model.data_preprocessor
+    assert [tuple(w) for w in mim_pre.windows] == [tuple(w) for w in det_pre.windows]
+    assert list(mim_pre.channel_meaning) == list(det_pre.channel_meaning)
+    train = pre_cfg.train_dataloader.dataset      # the detector's training patients
+    det_train = cfg.train_dataloader.dataset
+    assert (train.split, train.num_slices, train.data_root) == (
+        'train', det_train.num_slices, det_train.data_root)
+    assert (train.val_fraction, train.split_seed) == (
+        det_train.val_fraction, det_train.split_seed)
+    fcmae = MODELS.build(pre_cfg.model)
+    ckpt = tmp_path / 'fcmae_ct.pth'
+    torch.save(dict(state_dict=fcmae.state_dict(), meta=dict()), ckpt)
+    cfg.model.backbone.init_cfg.checkpoint = str(ckpt)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    got, src = model.backbone.state_dict(), fcmae.backbone.state_dict()
+    assert got.keys() == src.keys()
+    for key in got:
+        torch.testing.assert_close(got[key], src[key], msg=key)
