@@ -1,7 +1,7 @@
 """The medical part of ``perception demo`` (registered in the core's
 ``DEMOS``): generate CT studies with lesions, read one of pydicom's real CT
-files through ``read_dicom``, de-identify the training study, MAE-pretrain
-a small ViT on its de-identified slices (no labels), fine-tune the 2.5D
+files through ``read_dicom``, de-identify the training study, FCMAE-pretrain
+a ConvNeXt-V2 on its de-identified slabs (no labels), fine-tune the 2.5D
 lesion detector from those weights and from scratch, compare FROC / CPM on
 a held-out study (with the subgroup report by scanner), export to ONNX
 and infer on a series: windowed slices with the findings drawn, findings
@@ -16,16 +16,25 @@ from perception.demo.context import pretraining_verdict
 from perception.registry import DEMOS
 
 BUDGETS = {
-    'fast': dict(size=48, slices=10, train_patients=3, test_patients=2,
-                 depth=1, pretrain_epochs=1, finetune_iters=4, batch=2,
+    'fast': dict(size=64, slices=10, train_patients=3, test_patients=2,
+                 arch=dict(depths=(1, 1, 1, 1), dims=(16, 32, 64, 128)),
+                 pretrain_epochs=1, finetune_iters=4, batch=2,
                  pretrain_minutes=2, finetune_minutes=2),
     'full': dict(size=96, slices=24, train_patients=8, test_patients=4,
-                 depth=4, pretrain_epochs=4, finetune_iters=150, batch=4,
+                 arch='atto', pretrain_epochs=8, finetune_iters=400, batch=8,
                  pretrain_minutes=1.5, finetune_minutes=1.5),
 }
 #: CPM difference one seed of the demo can tell apart (the verdict's margin).
 VERDICT_MARGIN = 0.05
-WINDOW = (-600, 1500)  # lung window, HU
+#: lung and mediastinum windows (HU): every slice of the slab through both
+WINDOWS = [(-600, 1500), (40, 400)]
+#: 3 adjacent slices x 2 windows, slice-major (the CT lesion configs' order)
+CHANNELS = [f'slice{o:+d}/{w}' for o in (-1, 0, 1)
+            for w in ('lung', 'mediastinum')]
+_ATTO_DIMS = (40, 80, 160, 320)
+#: a reconstruction field of view that holds both lungs (the body's edge
+#: is cut): lesions span more pixels of the demo's small slices
+FOV_MM = 280.0
 _META = ("('img_path', 'img_shape', 'ori_shape', 'scale_factor', "
          "'homography_matrix', 'flip', 'series_uid', 'slice_index', 'affine', "
          "'slice_offsets', 'sample_idx', 'scan_fields')")
@@ -38,27 +47,37 @@ amp = 'off'
 """
 
 
-def _vit(b: dict, chans: int, init: str | None = None) -> str:
+def _convnext(b: dict, init: str | None = None) -> str:
     init_cfg = f", init_cfg=dict(type='Pretrained', checkpoint={init!r})" \
         if init else ''
-    return (f"dict(type='VisionTransformer', arch='tiny', depth={b['depth']}, "
-            f"img_size=({b['size']}, {b['size']}), patch_size=16, "
-            f"in_chans={chans}, pos_embed_type='sincos'{init_cfg})")
+    return (f"dict(type='ConvNeXt', arch={b['arch']!r}, version=2, "
+            f"in_chans={len(CHANNELS)}{init_cfg})")
+
+
+def _dims(b: dict) -> list[int]:
+    return list(_ATTO_DIMS if b['arch'] == 'atto' else b['arch']['dims'])
+
+
+def _preprocessor() -> str:
+    return (f"dict(type='PerceptionDataPreprocessor', windows={WINDOWS!r}, "
+            f"channel_meaning={CHANNELS!r}, mean={[0.5] * len(CHANNELS)!r}, "
+            f"std={[0.25] * len(CHANNELS)!r}, pad_size_divisor=32)")
 
 
 def pretrain_config(b: dict, slices_root: str) -> str:
-    """A flat MAE config on one-channel CT slices through the lung window."""
-    return f"""# MAE pretraining on de-identified CT slices (no labels), lung window.
-model = dict(type='MAE', backbone={_vit(b, 1)},
-             decoder=dict(embed_dim=64, depth=1, num_heads=4, mlp_ratio=4.0),
-             mask_ratio=0.75, norm_pix_loss=True,
-             data_preprocessor=dict(type='PerceptionDataPreprocessor',
-                                    windows=[{WINDOW}], channel_meaning=['lung'],
-                                    mean=[0.5], std=[0.25]))
+    """A flat FCMAE config on unlabeled slabs of 3 adjacent CT slices, each
+    through the lung and the mediastinum window (the detector's input)."""
+    return f"""# FCMAE pretraining on de-identified CT slabs (no labels): 3 slices x
+# lung and mediastinum windows, the lesion detector's 6 channels.
+model = dict(type='FCMAE', backbone={_convnext(b)},
+             decoder=dict(embed_dim=128, depth=1), mask_ratio=0.6,
+             norm_pix_loss=True, input_size=({b['size']}, {b['size']}),
+             data_preprocessor={_preprocessor()})
 train_dataloader = dict(
     batch_size={b['batch']}, num_workers=0, persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(type='DicomSliceDataset', data_root={slices_root!r},
+                 num_slices=3, slice_stride=1,
                  pipeline=[dict(type='RandomResizedCrop', size={b['size']},
                                 crop_scale=(0.5, 1.0)),
                            dict(type='RandomFlip', prob=0.5),
@@ -77,7 +96,8 @@ custom_hooks = [dict(type='TimeBudgetHook', minutes={b['pretrain_minutes']})]
 
 def detector_config(b: dict, train: str, test: str, index: str,
                     init: str | None) -> str:
-    """A flat 2.5D lesion detector config (3 adjacent slices, lung window)."""
+    """A flat 2.5D lesion detector config (3 adjacent slices, each through
+    the lung and the mediastinum window)."""
     s, iters = b['size'], b['finetune_iters']
 
     def data(root: str, split: str, pipe: str) -> str:
@@ -90,18 +110,14 @@ def detector_config(b: dict, train: str, test: str, index: str,
     resize = f"dict(type='Resize', scale=({s}, {s}), keep_ratio=True)"
     train_pipe = f"[dict(type='RandomFlip', prob=0.5), {resize}, {pack}]"
     test_pipe = f'[{resize}, {pack}]'
-    start = 'from MAE' if init else 'from scratch'
-    return f"""# 2.5D lesion detector (ViT -> simple FPN -> TAL head), {start}.
+    start = 'from FCMAE' if init else 'from scratch'
+    return f"""# 2.5D lesion detector (ConvNeXt-V2 -> FPN -> TAL head), {start}.
 model = dict(
     type='Detector', class_names=['lesion'],
-    data_preprocessor=dict(type='PerceptionDataPreprocessor', windows=[{WINDOW}],
-                           channel_meaning=['slice-1/lung', 'slice+0/lung',
-                                            'slice+1/lung'],
-                           mean=[0.5, 0.5, 0.5], std=[0.25, 0.25, 0.25],
-                           pad_size_divisor=16),
-    backbone={_vit(b, 3, init)},
-    neck=dict(type='SimpleFPN', in_channels=192, out_channels=64,
-              strides=(4, 8, 16, 32)),
+    data_preprocessor={_preprocessor()},
+    backbone={_convnext(b, init)},
+    neck=dict(type='FPN', in_channels={_dims(b)}, out_channels=64,
+              in_indices=(0, 1, 2, 3), in_strides=(4, 8, 16, 32)),
     head=dict(type='TALDetHead', in_channels=64, feat_channels=64,
               strides=(4, 8, 16, 32),
               test_cfg=dict(score_thr=0.05, nms_iou=0.5, max_per_img=10)))
@@ -188,7 +204,8 @@ def real_ct_file() -> str | None:
 def _window_png(hu, out: str) -> None:
     import cv2
     import numpy as np
-    lo, hi = WINDOW[0] - WINDOW[1] / 2, WINDOW[0] + WINDOW[1] / 2
+    (level, width) = WINDOWS[0]  # lung
+    lo, hi = level - width / 2, level + width / 2
     grey = (np.clip((hu - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
     cv2.imwrite(out, cv2.resize(grey, None, fx=2, fy=2,
                                 interpolation=cv2.INTER_NEAREST))
@@ -205,7 +222,7 @@ class MedicalDemo:
     name = 'medical'
     title = 'Medical: CT series to lesion findings'
     steps = ('generate studies', 'real CT file', 'de-identify',
-             'MAE pretraining', 'fine-tune (pretrained)',
+             'FCMAE pretraining', 'fine-tune (pretrained)',
              'fine-tune (scratch)', 'evaluate', 'export', 'infer',
              'candidates')
 
@@ -222,7 +239,8 @@ class MedicalDemo:
             for name, seed, n in (('train', 21, b['train_patients']),
                                   ('test', 22, b['test_patients'])):
                 write_ct_study(data / name, n_patients=n, size=b['size'],
-                               n_slices=b['slices'], lesions_per_patient=2,
+                               n_slices=b['slices'], lesions_per_patient=3,
+                               fov_mm=FOV_MM,
                                seed=seed, scanners=catalogue(2), noise_hu=6.0,
                                overwrite=True, quiet=True)
         train, test = str(data / 'train'), str(data / 'test')
@@ -258,14 +276,14 @@ class MedicalDemo:
                       'as generated, whose annotations.csv names its original '
                       'series UIDs (de-identification replaces them).')
 
-        with ctx.step('MAE pretraining'):
-            cfg = configs / 'mae_pretrain.py'
+        with ctx.step('FCMAE pretraining'):
+            cfg = configs / 'fcmae_pretrain.py'
             cfg.write_text(pretrain_config(b, str(deid_dir)))
-            apis.train(str(cfg), work_dir=str(root / 'mae_pretrain'))
-        ctx.artifact(cfg, 'MAE pretraining config (CT slices)')
+            apis.train(str(cfg), work_dir=str(root / 'fcmae_pretrain'))
+        ctx.artifact(cfg, 'FCMAE pretraining config (CT slabs)')
         index = str(root / 'index' / 'lesions.json')
         runs = {}
-        for key, init in (('pretrained', str(root / 'mae_pretrain')),
+        for key, init in (('pretrained', str(root / 'fcmae_pretrain')),
                           ('scratch', None)):
             with ctx.step(f'fine-tune ({key})'):
                 cfg = configs / f'lesions_{key}.py'
@@ -275,8 +293,8 @@ class MedicalDemo:
             ctx.artifact(cfg, f'lesion detector config ({key})')
         from perception.demo.context import trained_iterations
         done = {key: trained_iterations(str(root / f'det_{key}')) for key in runs}
-        ctx.figure('pretrain_iters', trained_iterations(str(root / 'mae_pretrain')),
-                   'MAE pretraining iterations done')
+        ctx.figure('pretrain_iters', trained_iterations(str(root / 'fcmae_pretrain')),
+                   'FCMAE pretraining iterations done')
         for key in runs:
             ctx.figure(f'finetune_iters_{key}', done[key],
                        f'fine-tuning iterations done, {key}')
@@ -294,7 +312,7 @@ class MedicalDemo:
             f"iterations (of {b['finetune_iters']}, or {b['finetune_minutes']} "
             "minutes) on "
             f"{b['train_patients']} patients, CPM is "
-            f"{metrics['pretrained']['froc/cpm']:.4f} from MAE pretraining and "
+            f"{metrics['pretrained']['froc/cpm']:.4f} from FCMAE pretraining and "
             f"{metrics['scratch']['froc/cpm']:.4f} from scratch: "
             + pretraining_verdict(
                 metrics['pretrained']['froc/cpm'],
