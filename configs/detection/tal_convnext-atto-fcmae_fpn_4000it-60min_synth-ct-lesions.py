@@ -3,7 +3,9 @@
 # its backbone initialised from FCMAE pretraining on the training patients'
 # slabs (no labels; the same 6 channels: 3 slices x lung and mediastinum
 # windows, so the stem loads as it is). Same data, schedule and 60-minute
-# budget as the scratch row.
+# budget as the scratch row. Measured (docs/benchmarks.md, 6 Dec 2026): CPM
+# 0.30 (0.44 on nodules >= 6 mm) on the 12 unseen patients, below scratch's
+# 0.43 (0.62): at this budget the FCMAE start does not pay.
 #
 #   perception synth-ct data/ct_lesions/train --patients 40 --scanners 3 --seed 1
 #   perception synth-ct data/ct_lesions/test --patients 12 --scanners 3 --seed 101
