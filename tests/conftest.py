@@ -1,5 +1,6 @@
 """Fixtures of the whole suite."""
 import random
+import signal
 import zlib
 from pathlib import Path
 
@@ -18,6 +19,21 @@ def seeded(request):
     np.random.seed(seed)
     torch.manual_seed(seed)
     yield
+
+
+@pytest.fixture(autouse=True, scope='session')
+def ctrl_c_delivered():
+    """SIGINT handled as Ctrl-C (KeyboardInterrupt), in the suite and in the
+    commands its tests start, also where the suite runs as a background job:
+    a non-interactive shell's ``&`` (nohup, cron, a CI runner's wrapper)
+    starts it with SIGINT ignored, children inherit that, and the interrupt
+    tests, which send SIGINT, would see nothing happen."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 # Folders of tiny models: they run fastest on one thread; with 2 threads on
