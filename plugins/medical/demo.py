@@ -31,7 +31,6 @@ WINDOWS = [(-600, 1500), (40, 400)]
 #: 3 adjacent slices x 2 windows, slice-major (the CT lesion configs' order)
 CHANNELS = [f'slice{o:+d}/{w}' for o in (-1, 0, 1)
             for w in ('lung', 'mediastinum')]
-_ATTO_DIMS = (40, 80, 160, 320)
 #: a reconstruction field of view that holds both lungs (the body's edge
 #: is cut): lesions span more pixels of the demo's small slices
 FOV_MM = 280.0
@@ -55,7 +54,11 @@ def _convnext(b: dict, init: str | None = None) -> str:
 
 
 def _dims(b: dict) -> list[int]:
-    return list(_ATTO_DIMS if b['arch'] == 'atto' else b['arch']['dims'])
+    """The backbone's stage widths (the FPN's inputs), from ConvNeXt's own
+    arch table for a named arch."""
+    from perception.models.backbones.convnext import CONVNEXT_ARCHS
+    arch = CONVNEXT_ARCHS[b['arch']] if isinstance(b['arch'], str) else b['arch']
+    return list(arch['dims'])
 
 
 def _preprocessor() -> str:
